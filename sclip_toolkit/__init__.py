@@ -1,0 +1,7 @@
+"""sclip_toolkit: training-free open-vocabulary semantic segmentation with CLIP, as an MMSegmentation plugin.
+
+Importing the package registers its segmentor, CLIP wrapper, attention variants and datasets in mmseg's registries.
+"""
+from .version import __version__
+from . import models  # noqa: F401  (registration)
+from . import datasets  # noqa: F401  (registration)

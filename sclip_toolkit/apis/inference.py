@@ -1,0 +1,53 @@
+"""Running a config's test pipeline and segmentor on single images (used by dump_logits, the API and the demo)."""
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from mmengine.config import Config
+from mmengine.dataset import Compose
+from mmengine.registry import init_default_scope
+from mmseg.registry import MODELS
+from mmseg.structures import SegDataSample
+
+ImageLike = Union[str, Path, np.ndarray]
+
+
+def build_segmentor(cfg: Config, device: Optional[Union[str, torch.device]] = None) -> torch.nn.Module:
+    """Build the config's model in eval mode on ``device`` (default: CUDA when available, else CPU)."""
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    import sclip_toolkit  # noqa: F401  (registration)
+    model = MODELS.build(copy.deepcopy(cfg.model))
+    if device is None:
+        device = 'cuda' if torch.cuda.is_available() else 'cpu'
+    return model.to(device).eval()
+
+
+def _inference_pipeline(cfg: Config, from_array: bool) -> Compose:
+    steps = [copy.deepcopy(t) for t in cfg.test_dataloader.dataset.pipeline
+             if 'Annotations' not in t['type']]
+    if from_array:
+        steps[0] = dict(type='LoadImageFromNDArray')
+    return Compose(steps)
+
+
+def prepare_inputs(cfg: Config, image: ImageLike) -> dict:
+    """Run the test pipeline (without annotations) on an image path or a BGR uint8 (H, W, 3) array."""
+    from_array = isinstance(image, np.ndarray)
+    data = dict(img=image) if from_array else dict(img_path=str(image))
+    return _inference_pipeline(cfg, from_array)(data)
+
+
+@torch.no_grad()
+def run_segmentor(model: torch.nn.Module, cfg: Config, images: Sequence[ImageLike]) -> List[SegDataSample]:
+    """Segment images one by one through the config's pipeline; returns the filled data samples."""
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
+    out = []
+    for image in images:
+        batch = model.data_preprocessor(
+            {k: [v] for k, v in prepare_inputs(cfg, image).items()}, training=False)
+        out.extend(model.predict(batch['inputs'], batch['data_samples']))
+    return out

@@ -1,0 +1,7 @@
+"""Datasets and transforms mmseg lacks (importing registers them in mmseg's DATASETS / TRANSFORMS)."""
+from .catalog import (ADE20K847Dataset, COCOObjectDataset, PascalContext59Dataset, PascalContext60Dataset,
+                      PascalContext459Dataset, PascalVOC20Dataset)
+from .transforms import LoadAnnotationsU16
+
+__all__ = ['ADE20K847Dataset', 'COCOObjectDataset', 'PascalContext59Dataset', 'PascalContext60Dataset',
+           'PascalContext459Dataset', 'PascalVOC20Dataset', 'LoadAnnotationsU16']

@@ -1,0 +1,142 @@
+"""Finding and reading CLIP checkpoints: OpenAI names (download + SHA-256), local files, open_clip tags.
+
+Checkpoints are read without executing pickled code: plain state dicts go through ``torch.load(weights_only=True)``
+and TorchScript archives (the OpenAI release format) through ``torch.jit.load``, which reads the archive with
+TorchScript's own restricted unpickler.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Dict, Optional
+
+import torch
+
+
+def openai_clip_urls() -> Dict[str, str]:
+    """OpenAI CLIP releases (open_clip name, e.g. 'ViT-B-16' -> URL), read from open_clip's weight registry.
+
+    The URL's second-to-last path component is the file's published SHA-256.
+    """
+    import open_clip
+    urls = {}
+    for model in open_clip.list_pretrained_models_by_tag('openai'):
+        url = open_clip.get_pretrained_cfg(model, 'openai').get('url', '')
+        if url and not model.startswith('RN'):  # the ResNet releases have no patch tokens to segment
+            urls[model] = url
+    return urls
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable, or not what the configuration expects."""
+
+
+def default_cache_dir() -> Path:
+    """Where OpenAI checkpoints are cached: ``$SCLIP_CLIP_CACHE`` or OpenAI's usual ``~/.cache/clip``."""
+    return Path(os.environ.get('SCLIP_CLIP_CACHE', Path.home() / '.cache' / 'clip'))
+
+
+def normalize_openai_name(name: str) -> Optional[str]:
+    """Map 'ViT-B/16', 'vit-b-16', ... to open_clip's name of an OpenAI release ('ViT-B-16'), or None."""
+    key = name.replace('/', '-').lower()
+    for official in openai_clip_urls():
+        if official.lower() == key:
+            return official
+    return None
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, 'rb') as fh:
+        for block in iter(lambda: fh.read(chunk), b''):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def fetch_openai_checkpoint(name: str, cache_dir: Optional[Path] = None, download: bool = True) -> Path:
+    """Return the local path of an OpenAI CLIP release, downloading it (SHA-256 checked) if needed.
+
+    Raises:
+        CheckpointError: offline and not cached (says where it looked and how to provide the file), or the file
+            on disk does not match its published checksum.
+    """
+    official = normalize_openai_name(name)
+    if official is None:
+        raise CheckpointError(f'{name!r} is not an OpenAI CLIP release; known: {", ".join(openai_clip_urls())}')
+    url = openai_clip_urls()[official]
+    expected = url.split('/')[-2]
+    cache = Path(cache_dir) if cache_dir else default_cache_dir()
+    target = cache / os.path.basename(url)
+    if target.is_file():
+        if sha256_of(target) == expected:
+            return target
+        raise CheckpointError(
+            f'{target} does not match the published SHA-256 of {official} ({expected}); it is probably a partial '
+            f'download. Delete it and run again, or copy a complete file there.')
+    how = (f'Download {url} on a machine with internet access and copy it to {target} '
+           f'(or set SCLIP_CLIP_CACHE to the folder holding {target.name}), or pass a local file with '
+           f'checkpoint=/path/to/{target.name}.')
+    if not download:
+        raise CheckpointError(f'CLIP weights {official!r} not found at {target}. {how}')
+    cache.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + f'.part{os.getpid()}')
+    try:
+        with urllib.request.urlopen(url, timeout=30) as response, open(partial, 'wb') as out:
+            while True:
+                block = response.read(1 << 20)
+                if not block:
+                    break
+                out.write(block)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        partial.unlink(missing_ok=True)
+        raise CheckpointError(f'CLIP weights {official!r} are not in {target} and could not be downloaded '
+                              f'({exc}). {how}') from None
+    if sha256_of(partial) != expected:
+        partial.unlink(missing_ok=True)
+        raise CheckpointError(f'the download of {official} from {url} does not match its SHA-256 {expected}')
+    os.replace(partial, target)
+    return target
+
+
+def is_torchscript_archive(path: Path) -> bool:
+    """True for a TorchScript zip archive (it has a ``code/`` folder); plain ``torch.save`` zips do not."""
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return any('/code/' in n or n.startswith('code/') for n in zf.namelist())
+
+
+def load_state_dict(path: str | os.PathLike) -> Dict[str, torch.Tensor]:
+    """Read a state dict from a checkpoint file without running pickled code.
+
+    Accepts a plain state dict, a dict wrapping one under 'state_dict' / 'model' / 'module', or a TorchScript
+    archive. Keys prefixed with 'module.' (DataParallel) are unwrapped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f'checkpoint file {path} does not exist')
+    try:
+        if is_torchscript_archive(path):
+            state = torch.jit.load(str(path), map_location='cpu').state_dict()
+        else:
+            state = torch.load(str(path), map_location='cpu', weights_only=True)
+    except Exception as exc:  # torch raises many types for corrupt / truncated / unsafe files
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if 'weights_only' in str(exc) or 'Unsupported global' in str(exc):
+            raise CheckpointError(
+                f'{path} contains pickled Python objects other than tensors, which are not loaded for safety '
+                f'({msg}). Re-save it as a plain state dict: torch.save(model.state_dict(), path).') from None
+        raise CheckpointError(f'could not read checkpoint {path}: it is truncated, corrupt or not a PyTorch '
+                              f'checkpoint ({type(exc).__name__}: {msg})') from None
+    for key in ('state_dict', 'model', 'module'):
+        if isinstance(state, dict) and key in state and isinstance(state[key], dict):
+            state = state[key]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise CheckpointError(f'{path} does not hold a state dict of tensors')
+    if all(k.startswith('module.') for k in state):
+        state = {k[len('module.'):]: v for k, v in state.items()}
+    return state

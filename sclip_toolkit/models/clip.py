@@ -1,0 +1,232 @@
+"""One CLIP wrapper for every method: open_clip's model with a dense forward and a swappable last block.
+
+Loading: an OpenAI release by name (``'ViT-B/16'``, downloaded to ``~/.cache/clip`` with its SHA-256 checked), an
+open_clip model + pretrained tag (``name='ViT-B-16', pretrained='laion2b_s34b_b88k'``), or a local checkpoint in
+the OpenAI layout (state dict or TorchScript archive), whose architecture is read from its tensor shapes.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any, Dict, Optional, Sequence, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmseg.registry import MODELS
+
+from .attention import AttnContext, FinalAttention, build_attention
+from .checkpoint import CheckpointError, fetch_openai_checkpoint, load_state_dict, normalize_openai_name
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """'auto' is fp16 on CUDA (the references' flow) and fp32 elsewhere; 'fp32' / 'fp16' / 'bf16' force it."""
+    table = {'fp32': torch.float32, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+    if precision == 'auto':
+        return torch.float16 if device.type == 'cuda' else torch.float32
+    if precision not in table:
+        raise ValueError(f"precision must be 'auto', 'fp32', 'fp16' or 'bf16', got {precision!r}")
+    return table[precision]
+
+
+def build_clip_from_state_dict(state: Dict[str, torch.Tensor]) -> nn.Module:
+    """Build open_clip's CLIP (QuickGELU, as OpenAI trained it) from an OpenAI-layout state dict, in fp32."""
+    from open_clip.model import build_model_from_openai_state_dict
+
+    required = ('visual.conv1.weight', 'visual.positional_embedding', 'visual.proj', 'text_projection',
+                'token_embedding.weight', 'ln_final.weight')
+    missing = [k for k in required if k not in state]
+    if missing:
+        raise CheckpointError(f'not a CLIP ViT checkpoint in the OpenAI layout: missing {missing[:4]} '
+                              f'(it has {len(state)} tensors, e.g. {list(state)[:3]})')
+    try:
+        model = build_model_from_openai_state_dict(dict(state), quick_gelu=True, cast_dtype=None)
+    except RuntimeError as exc:
+        raise CheckpointError(f'the checkpoint\'s tensors do not fit a CLIP ViT: {str(exc).splitlines()[0]}') from None
+    return model.float().eval()
+
+
+def interpolate_pos_embed(pos: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
+    """Resize CLIP's (G*G + 1, D) positional embedding to an (h, w) patch grid, as all five references do.
+
+    Bicubic with the *scale factor* (h + 0.1) / G passed to the kernel (the DINO recipe): the result differs
+    materially from resizing to a size, and it is what the published numbers were made with.
+    """
+    n, dim = pos.shape
+    g = int(math.isqrt(n - 1))
+    h, w = grid
+    if (h, w) == (g, g):
+        return pos
+    cls_pos, grid_pos = pos[:1], pos[1:].reshape(1, g, g, dim).permute(0, 3, 1, 2)
+    grid_pos = F.interpolate(grid_pos.float(), scale_factor=((h + 0.1) / g, (w + 0.1) / g), mode='bicubic',
+                             align_corners=False)
+    assert grid_pos.shape[-2:] == (h, w), (grid_pos.shape, grid)
+    return torch.cat([cls_pos.float(), grid_pos.permute(0, 2, 3, 1).reshape(h * w, dim)], dim=0)
+
+
+@MODELS.register_module()
+class CLIPBackbone(nn.Module):
+    """open_clip CLIP with a dense forward whose last block's attention is a registered variant.
+
+    Args:
+        name: OpenAI release ('ViT-B/16'), or an open_clip architecture name when ``pretrained`` is an open_clip tag.
+        pretrained: 'openai' (OpenAI release file) or an open_clip pretrained tag ('laion2b_s34b_b88k', ...).
+        checkpoint: a local checkpoint file in the OpenAI layout; overrides ``name``/``pretrained`` for the weights.
+        final_attn: the last block's attention: a config dict, a short name ('sclip') or a class name.
+        vfm: optional config of a vision foundation model whose features the variant receives (ProxyCLIP).
+        precision: 'auto' (fp16 on CUDA as the references, fp32 on CPU), 'fp32', 'fp16' or 'bf16'.
+        download: fetch missing OpenAI weights when online.
+    """
+
+    def __init__(self, name: str = 'ViT-B/16', pretrained: Optional[str] = 'openai', checkpoint: Optional[str] = None,
+                 final_attn: Any = 'vanilla', vfm: Optional[dict] = None, precision: str = 'auto',
+                 download: bool = True):
+        super().__init__()
+        self.name, self.pretrained, self.precision = name, pretrained, precision
+        self.model, self.checkpoint_id = self._load(name, pretrained, checkpoint, download)
+        self.model.requires_grad_(False)
+        self.final_attn: FinalAttention = build_attention(final_attn)
+        self.vfm = MODELS.build(vfm) if vfm is not None else None
+        self._cast_dtype: Optional[torch.dtype] = None
+
+    # ------------------------------------------------------------------ loading
+    @staticmethod
+    def _load(name: str, pretrained: Optional[str], checkpoint: Optional[str], download: bool
+              ) -> Tuple[nn.Module, str]:
+        if checkpoint is not None:
+            path = Path(checkpoint).expanduser()
+            if not path.is_file():
+                raise CheckpointError(f'CLIP checkpoint {path} does not exist (checkpoint= in the config or '
+                                      f'--checkpoint on the command line)')
+            return build_clip_from_state_dict(load_state_dict(path)), f'file:{path.resolve()}:{path.stat().st_size}'
+        if pretrained in (None, 'openai'):
+            if normalize_openai_name(name) is None:
+                from .checkpoint import openai_clip_urls
+                raise CheckpointError(f'{name!r} is not an OpenAI CLIP release; choose one of '
+                                      f'{", ".join(openai_clip_urls())}, or give pretrained=<open_clip tag> or '
+                                      f'checkpoint=<file>')
+            path = fetch_openai_checkpoint(name, download=download)
+            return build_clip_from_state_dict(load_state_dict(path)), f'openai:{normalize_openai_name(name)}'
+        import open_clip
+        arch = name.replace('/', '-')
+        if arch not in open_clip.list_models():
+            raise CheckpointError(f'unknown open_clip architecture {name!r}; e.g. ViT-B-16, ViT-L-14, ViT-H-14')
+        if (arch, pretrained) not in open_clip.list_pretrained():
+            tags = sorted(t for a, t in open_clip.list_pretrained() if a == arch)
+            raise CheckpointError(f'open_clip has no weights {pretrained!r} for {arch}; valid tags: {tags}')
+        try:
+            model = open_clip.create_model(arch, pretrained=pretrained, precision='fp32')
+        except Exception as exc:  # download / hub errors come in many types
+            raise CheckpointError(
+                f'could not load open_clip weights {arch}/{pretrained} ({type(exc).__name__}: '
+                f'{str(exc).splitlines()[0] if str(exc) else ""}). Offline, put them in the Hugging Face cache '
+                f'(~/.cache/huggingface/hub, or HF_HOME) on a machine with internet access, or pass '
+                f'checkpoint=<file in the OpenAI layout>.') from None
+        return model.eval(), f'open_clip:{arch}:{pretrained}'
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def visual(self) -> nn.Module:
+        return self.model.visual
+
+    @property
+    def patch_size(self) -> int:
+        return self.visual.conv1.kernel_size[0]
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self.visual.transformer.resblocks)
+
+    @property
+    def device(self) -> torch.device:
+        return self.visual.conv1.weight.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """Activation dtype of the encoders (fp16 on CUDA by default, fp32 on CPU)."""
+        return resolve_precision(self.precision, self.device)
+
+    def apply_precision(self) -> None:
+        """Cast matmul weights to the activation dtype, keeping LayerNorms and embeddings in fp32 (as OpenAI)."""
+        dtype = self.dtype
+        if self._cast_dtype == dtype:
+            return
+        from open_clip.model import convert_weights_to_lp
+        from open_clip.transformer import LayerNorm, LayerNormFp32
+        self.model.float()
+        if dtype != torch.float32:
+            convert_weights_to_lp(self.model, dtype)
+            for module in self.model.modules():  # LayerNorms compute in fp32 and cast back, as OpenAI's do
+                if type(module) in (nn.LayerNorm, LayerNorm):
+                    module.__class__ = LayerNormFp32
+        self._cast_dtype = dtype
+        if self.vfm is not None and hasattr(self.vfm, 'apply_precision'):
+            self.vfm.apply_precision(dtype)
+
+    # ------------------------------------------------------------------ vision
+    def embed(self, image: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """Patch embedding + CLS + interpolated positional embedding + ln_pre: (B, 3, H, W) -> (B, 1+h*w, D)."""
+        visual = self.visual
+        x = visual.conv1(image.to(visual.conv1.weight.dtype))
+        grid = (x.shape[2], x.shape[3])
+        x = x.flatten(2).transpose(1, 2)  # (B, h*w, D), row-major
+        cls = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
+        x = torch.cat([cls, x], dim=1)
+        x = x + interpolate_pos_embed(visual.positional_embedding, grid).to(x.dtype)
+        return visual.ln_pre(x), grid
+
+    def encode_dense(self, image: torch.Tensor, final_attn: Optional[FinalAttention] = None
+                     ) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """Dense patch embeddings (B, h'*w', E), not normalised, and their grid (h', w').
+
+        All blocks but the last run unchanged; the last one runs ``final_attn`` (default: the configured
+        variant), which may ask for earlier blocks' outputs; they are recorded in this same pass.
+        """
+        self.apply_precision()
+        final_attn = final_attn or self.final_attn
+        x, grid = self.embed(image)
+        blocks = self.visual.transformer.resblocks
+        want = {i % len(blocks) for i in final_attn.hidden_indices(len(blocks))}
+        ctx = AttnContext(grid=grid, image=image)
+        if self.vfm is not None:
+            ctx.extra['vfm_feats'] = self.vfm(image)
+        for i, block in enumerate(blocks[:-1]):
+            x = block(x)
+            if i in want:
+                ctx.hidden[i] = x
+        tokens, out_grid = final_attn(blocks[-1], x, ctx)
+        tokens = self.visual.ln_post(tokens)
+        return tokens @ self.visual.proj.to(tokens.dtype), out_grid
+
+    # ------------------------------------------------------------------ text
+    def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Text embeddings (N, E) of token ids (N, L), L <= context length.
+
+        The causal mask makes the end-of-text feature independent of the padding after it, so ``L`` may be any
+        length that holds every prompt's end-of-text token; the result equals the full-context encoding.
+        """
+        self.apply_precision()
+        model = self.model
+        if not hasattr(model, 'token_embedding'):  # open_clip CustomTextCLIP: its own text tower, full context
+            return model.encode_text(tokens)
+        length = tokens.shape[1]
+        cast = model.transformer.get_cast_dtype()
+        x = model.token_embedding(tokens).to(cast) + model.positional_embedding[:length].to(cast)
+        x = model.transformer(x, attn_mask=model.attn_mask[:length, :length])
+        x = model.ln_final(x)
+        x = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]
+        return x @ model.text_projection.to(x.dtype)
+
+    @property
+    def context_length(self) -> int:
+        return int(getattr(self.model, 'context_length', 77))
+
+    def tokenizer(self):
+        """The BPE tokenizer matching the weights (OpenAI's for OpenAI releases and OpenAI-layout files)."""
+        import open_clip
+        if self.checkpoint_id.startswith('open_clip:'):
+            return open_clip.get_tokenizer(self.checkpoint_id.split(':')[1])
+        return open_clip.tokenizer.SimpleTokenizer(context_length=self.context_length)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.encode_dense(image)[0]

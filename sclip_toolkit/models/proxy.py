@@ -1,0 +1,104 @@
+"""ProxyCLIP's proxy attention (Lan et al., ECCV 2024; github.com/mc-lan/ProxyCLIP).
+
+CLIP's last block mixes its *values* with an attention computed from a vision foundation model's features:
+``S`` = cosine similarities of the VFM patch features, ``A = gamma * (S - beta * mean(S))``, entries with ``A < 0``
+masked to -inf, ``P = softmax(A)`` shared by all heads, output ``out_proj(P v)``. CLIP's values are resized
+(bilinear) from CLIP's patch grid to the VFM's, so the output tokens live on the VFM grid. There is no residual,
+no feed-forward and no CLS token; q and k are unused.
+
+Reference behaviours kept or changed (METHODS.md section 10):
+* #16 fixed: the values are laid out on CLIP's true (h, w) grid and the output grid is the VFM's true (I, J). The
+  reference builds both from the crop's width and height as if square; non-square crops crash there (DINO,
+  DINOv2) or scramble tokens (SAM, MAE). Square crops, which every shipped config produces, are unaffected.
+* #17 kept by default: a crop whose mean similarity exceeds 1 / beta masks whole rows and yields NaN, as in the
+  reference; ``guard_empty_rows=True`` (changes results only on those crops) lets such a token attend to itself.
+* #5 generalised: ``mean(S)`` is taken per image (the reference takes it over the batch, which is one crop).
+"""
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .attention import AttnContext, FinalAttention, register_attention
+
+
+def proxy_attention_weights(feats: torch.Tensor, beta: float = 1.2, gamma: float = 3.0,
+                            guard_empty_rows: bool = False, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+    """ProxyCLIP's attention matrix P (B, M, M), M = I * J, from VFM features (B, C, I, J).
+
+    Similarities are computed in the features' dtype and the softmax in ``dtype`` (default: the same), as the
+    reference does with its fp16 VFM and CLIP. Rows sum to 1, or are NaN where every entry is masked (unless
+    ``guard_empty_rows``).
+    """
+    f = F.normalize(feats.flatten(2), dim=1)  # (B, C, M), unit columns
+    sim = torch.einsum('bcm,bcn->bmn', f, f)  # (B, M, M) cosine similarities
+    logits = (sim - sim.mean(dim=(1, 2), keepdim=True) * beta) * gamma
+    drop = logits < 0
+    if guard_empty_rows:  # a token's similarity to itself is its row's maximum, so this only rescues empty rows
+        drop.diagonal(dim1=1, dim2=2).fill_(False)
+    return logits.masked_fill(drop, float('-inf')).to(dtype or logits.dtype).softmax(dim=-1)
+
+
+def values_on_grid(block: nn.Module, x: torch.Tensor, grid: Tuple[int, int], out_grid: Tuple[int, int]
+                   ) -> torch.Tensor:
+    """CLIP's value vectors of the patch tokens, resized from the CLIP grid to ``out_grid``: (B, I*J, D).
+
+    Heads share ProxyCLIP's attention matrix, so they need not be split: head i's values are channels
+    [i*d, (i+1)*d) and the bilinear resize acts on each channel alone.
+    """
+    attn = block.attn
+    dim = x.shape[-1]
+    v = F.linear(block.ln_1(x), attn.in_proj_weight[2 * dim:], attn.in_proj_bias[2 * dim:])
+    b, (h, w) = x.shape[0], grid
+    v = v[:, 1:].transpose(1, 2).reshape(b, dim, h, w)  # drop CLS; row-major patches -> (B, D, h, w)
+    v = F.interpolate(v, size=out_grid, mode='bilinear', align_corners=False)
+    return v.flatten(2).transpose(1, 2)
+
+
+@register_attention('proxy')
+class ProxyAttention(FinalAttention):
+    """ProxyCLIP proxy attention: VFM affinities applied to CLIP's values; output on the VFM's patch grid.
+
+    Args:
+        beta: the adaptive threshold: affinities below ``beta * mean(S)`` are masked (ProxyCLIP: 1.2).
+        gamma: temperature of the softmax (ProxyCLIP: 3.0).
+        feats_key: key of the VFM features (B, C, I, J) in ``ctx.extra`` (CLIPBackbone stores 'vfm_feats').
+        guard_empty_rows: let tokens whose whole row is masked attend to themselves instead of giving NaN.
+        fallback: without VFM features: None raises an error; 'vanilla' runs the stock last block and drops CLS
+            (the reference's path when it has no VFM).
+    """
+
+    keep_residual = False
+    keep_ffn = False
+
+    def __init__(self, beta: float = 1.2, gamma: float = 3.0, feats_key: str = 'vfm_feats',
+                 guard_empty_rows: bool = False, fallback: Optional[str] = None):
+        super().__init__()
+        if fallback not in (None, 'vanilla'):
+            raise ValueError(f"ProxyAttention fallback must be None or 'vanilla', got {fallback!r}")
+        if gamma <= 0:
+            raise ValueError(f'ProxyAttention gamma must be > 0, got {gamma}')
+        self.beta, self.gamma, self.feats_key = float(beta), float(gamma), feats_key
+        self.guard_empty_rows, self.fallback = guard_empty_rows, fallback
+
+    def forward(self, block: nn.Module, x: torch.Tensor, ctx: AttnContext) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """Tokens (B, T, D) before the last block -> (B, I*J, D) on the VFM grid (I, J)."""
+        feats = ctx.extra.get(self.feats_key)
+        if feats is None:
+            if self.fallback == 'vanilla':
+                return block(x)[:, 1:], ctx.grid
+            raise ValueError(f'ProxyAttention needs vision-foundation-model features in ctx.extra[{self.feats_key!r}]'
+                             f": configure model.clip.vfm, e.g. dict(type='VFMFeatures', family='dino', "
+                             f"arch='vit_base', patch_size=8), or set fallback='vanilla'")
+        if feats.shape[0] != x.shape[0]:
+            raise ValueError(f'VFM features for {feats.shape[0]} images but {x.shape[0]} CLIP inputs')
+        out_grid = tuple(feats.shape[-2:])
+        v = values_on_grid(block, x, ctx.grid, out_grid)
+        weights = proxy_attention_weights(feats, self.beta, self.gamma, self.guard_empty_rows, v.dtype)
+        return block.attn.out_proj(torch.bmm(weights, v)), out_grid
+
+    def extra_repr(self) -> str:
+        return f'beta={self.beta}, gamma={self.gamma}, guard_empty_rows={self.guard_empty_rows}'

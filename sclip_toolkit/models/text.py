@@ -1,0 +1,162 @@
+"""Text side: prompt templates, class-name files (several names per class) and the text classifier.
+
+A class-name file has one class per line, in class-index order; a line may list several names, separated by the
+method's separator (', ' for SCLIP/NACLIP/SC-CLIP, ',' for ClearCLIP, '; ' for ProxyCLIP, whose ADE-847 names
+contain commas). A class scores as the max of its names' probabilities.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+import torch.nn.functional as F
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROMPTS_DIR = PROJECT_ROOT / 'prompts'
+
+
+class ClassNameError(ValueError):
+    """A class-name file or list is malformed; the message names the file and line."""
+
+
+def resolve_path(path: Union[str, os.PathLike], kind: str = 'file') -> Path:
+    """A path as given if it exists (absolute or relative to the working directory), else relative to the project.
+
+    Configs name data files relative to the project root ('configs/classnames/cls_voc21.txt'), so they work from
+    any working directory.
+    """
+    p = Path(path).expanduser()
+    if p.exists():
+        return p
+    if not p.is_absolute() and (PROJECT_ROOT / p).exists():
+        return PROJECT_ROOT / p
+    raise FileNotFoundError(f'{kind} {str(path)!r} not found (looked in {Path.cwd()} and {PROJECT_ROOT})')
+
+
+def available_templates() -> List[str]:
+    """Names of the template sets in ``prompts/`` (file stems)."""
+    return sorted(p.stem for p in PROMPTS_DIR.glob('*.txt'))
+
+
+def load_templates(templates: Union[str, Sequence[str]] = 'openai_imagenet_80') -> List[str]:
+    """Prompt templates with '{}' where the name goes: a set name from ``prompts/``, a file path, or a list."""
+    if not isinstance(templates, str):
+        out = list(templates)
+    else:
+        path = PROMPTS_DIR / f'{templates}.txt'
+        if not path.is_file():
+            try:
+                path = resolve_path(templates, 'template file')
+            except FileNotFoundError:
+                raise KeyError(f'unknown prompt template set {templates!r}; valid: {", ".join(available_templates())}'
+                               f' (or a path to a file with one template per line)') from None
+        out = [line.rstrip('\r\n') for line in path.read_text(encoding='utf-8').splitlines()]
+        out = [t for t in out if t.strip()]
+    bad = [t for t in out if '{}' not in t]
+    if not out or bad:
+        raise ValueError(f'every prompt template needs a {{}} placeholder for the name; bad: {bad[:3] or "(none given)"}')
+    return out
+
+
+def _split_line(line: str, separator: Optional[str]) -> List[str]:
+    if separator is None:  # user files: ';' if the line has one, else ','
+        separator = ';' if ';' in line else ','
+    return line.split(separator)
+
+
+def parse_class_names(source: Union[str, os.PathLike, Sequence[Union[str, Sequence[str]]]],
+                      separator: Optional[str] = ', ', allow_duplicates: bool = False) -> List[List[str]]:
+    """Classes as lists of names, from a class-name file or a list.
+
+    Args:
+        source: path of a class-name file, or a list whose items are a class (a string with separators, or a list
+            of names).
+        separator: the split string of the method's files (', ', ',', '; '); None splits on ';' when a line has
+            one and on ',' otherwise (for files written by hand). Names are stripped of surrounding spaces, which
+            does not change their tokens.
+        allow_duplicates: accept a name that appears in two classes (the references' COCO-Object files list
+            'bed' both as background and as a class).
+
+    Raises:
+        ClassNameError: missing or non-UTF-8 file, empty file, empty line, empty name (e.g. a trailing ', '), or a
+            name repeated; the message names the file and line.
+    """
+    if isinstance(source, (str, os.PathLike)) and not (isinstance(source, str) and '\n' in source):
+        try:
+            path = resolve_path(source, 'class-name file')
+        except FileNotFoundError as exc:
+            raise ClassNameError(str(exc)) from None
+        raw = path.read_bytes()
+        try:
+            text = raw.decode('utf-8-sig')
+        except UnicodeDecodeError as exc:
+            line_no = raw[:exc.start].count(b'\n') + 1
+            raise ClassNameError(f'{path}:{line_no}: not UTF-8 text (byte {raw[exc.start]:#x} at offset '
+                                 f'{exc.start}); save the file as UTF-8') from None
+        lines = text.splitlines()
+        where = str(path)
+    else:
+        lines = source.splitlines() if isinstance(source, str) else list(source)
+        where = '<class list>'
+    if not lines:
+        raise ClassNameError(f'{where}: no classes (the file is empty); write one class per line')
+    classes: List[List[str]] = []
+    seen: Dict[str, int] = {}
+    for i, line in enumerate(lines, start=1):
+        pieces = list(line) if not isinstance(line, str) else _split_line(line, separator)
+        if isinstance(line, str) and not line.strip():
+            raise ClassNameError(f'{where}:{i}: empty line; every line must name a class (remove the line)')
+        names = [' '.join(str(p).split()) for p in pieces]
+        for n in names:
+            if not n:
+                raise ClassNameError(f'{where}:{i}: empty name in {line!r} (a doubled or trailing separator?)')
+            key = n.lower()
+            if key in seen and (seen[key] == i or not allow_duplicates):
+                raise ClassNameError(f'{where}:{i}: name {n!r} already appears on line {seen[key]}; a name must '
+                                     f'belong to one class')
+            seen.setdefault(key, i)
+        classes.append(names)
+    return classes
+
+
+def flatten_names(classes: Sequence[Sequence[str]]) -> Tuple[List[str], torch.Tensor]:
+    """The query list (all names in order) and ``query_idx`` (Q,): the class index of every name."""
+    names = [n for c in classes for n in c]
+    idx = torch.tensor([i for i, c in enumerate(classes) for _ in c], dtype=torch.long)
+    return names, idx
+
+
+@torch.no_grad()
+def encode_prompts(clip, token_ids: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Text embeddings of (N, context) token ids, each group of prompts encoded at its own length.
+
+    Under the causal mask the end-of-text feature does not depend on the padding after it, so prompts grouped by
+    length and encoded without their padding give the full-context result with far less work.
+    """
+    lengths = token_ids.argmax(dim=-1) + 1  # the end-of-text token has the largest id
+    out: Optional[torch.Tensor] = None
+    order = torch.argsort(lengths, stable=True)
+    for start in range(0, len(order), batch_size):
+        sel = order[start:start + batch_size]
+        length = int(lengths[sel].max())
+        emb = clip.encode_text(token_ids[sel, :length].to(clip.device))
+        if out is None:
+            out = emb.new_empty((len(token_ids), emb.shape[1]))
+        out[sel.to(out.device)] = emb
+    return out
+
+
+@torch.no_grad()
+def build_text_classifier(clip, names: Sequence[str], templates: Sequence[str],
+                          batch_size: int = 256) -> torch.Tensor:
+    """(Q, E) unit-norm class-name embeddings: mean over templates of unit-norm prompt embeddings, renormalised."""
+    tokenizer = clip.tokenizer()
+    prompts = [t.replace('{}', n) for n in names for t in templates]
+    tokens = tokenizer(prompts)
+    emb = encode_prompts(clip, tokens, batch_size)
+    emb = emb / emb.norm(dim=-1, keepdim=True)
+    emb = emb.view(len(names), len(templates), -1).mean(dim=1)
+    return emb / emb.norm(dim=-1, keepdim=True)

@@ -1,0 +1,85 @@
+"""Random-weight CLIP checkpoints in the OpenAI file layout, for tests and benchmarks (no download needed).
+
+``write_random_clip(path)`` writes a tiny model (about 7 MB, built in well under a second) that loads through the
+same code as the real OpenAI releases; ``preset='ViT-B/16'`` gives a full-size random ViT-B/16 for benchmarks.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Dict, Optional
+
+import torch
+
+PRESETS: Dict[str, dict] = {
+    # 12 vision blocks so every method's default layer indices (SC-CLIP: 3, 8, 3..9) exist.
+    'tiny': dict(embed_dim=32, image_size=64, patch_size=16, vision_width=64, vision_layers=12,
+                 text_width=64, text_layers=2, context_length=77, vocab_size=49408),
+    'ViT-B/16': dict(embed_dim=512, image_size=224, patch_size=16, vision_width=768, vision_layers=12,
+                     text_width=512, text_layers=12, context_length=77, vocab_size=49408),
+    'ViT-L/14': dict(embed_dim=768, image_size=224, patch_size=14, vision_width=1024, vision_layers=24,
+                     text_width=768, text_layers=12, context_length=77, vocab_size=49408),
+}
+
+
+def random_clip_state_dict(preset: str = 'tiny', seed: int = 0, attn_gain: float = 3.0,
+                           dtype: torch.dtype = torch.float32) -> Dict[str, torch.Tensor]:
+    """State dict of a randomly initialised CLIP ViT in the OpenAI layout (heads = width // 64, QuickGELU).
+
+    Args:
+        preset: 'tiny', 'ViT-B/16' or 'ViT-L/14'.
+        attn_gain: vision in-projection weights are multiplied by this so attention is far from uniform.
+        dtype: storage dtype of the matmul weights (OpenAI's releases store fp16).
+    """
+    from open_clip.model import CLIP, CLIPTextCfg, CLIPVisionCfg
+
+    if preset not in PRESETS:
+        raise KeyError(f'unknown preset {preset!r}; valid: {", ".join(PRESETS)}')
+    p = PRESETS[preset]
+    torch.manual_seed(seed)
+    model = CLIP(
+        p['embed_dim'],
+        vision_cfg=CLIPVisionCfg(image_size=p['image_size'], patch_size=p['patch_size'], width=p['vision_width'],
+                                 layers=p['vision_layers'], head_width=64),
+        text_cfg=CLIPTextCfg(context_length=p['context_length'], vocab_size=p['vocab_size'], width=p['text_width'],
+                             heads=p['text_width'] // 64, layers=p['text_layers']),
+        quick_gelu=True)
+    with torch.no_grad():
+        for block in model.visual.transformer.resblocks:
+            block.attn.in_proj_weight.mul_(attn_gain)
+    state = model.state_dict()
+    if dtype != torch.float32:
+        state = {k: (v.to(dtype) if v.dim() >= 2 and 'embedding' not in k else v) for k, v in state.items()}
+    return state
+
+
+def write_random_clip(path: str | Path, preset: str = 'tiny', seed: int = 0, fmt: str = 'state_dict',
+                      dtype: Optional[torch.dtype] = None) -> Path:
+    """Write a random CLIP checkpoint; ``fmt`` 'state_dict' (torch.save) or 'torchscript' (an archive like OpenAI's)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = random_clip_state_dict(preset, seed, dtype=dtype or torch.float32)
+    if fmt == 'state_dict':
+        torch.save(state, path)
+    elif fmt == 'torchscript':
+        torch.jit.save(torch.jit.script(_ParameterArchive(state)), str(path))
+    else:
+        raise ValueError(f"fmt must be 'state_dict' or 'torchscript', got {fmt!r}")
+    return path
+
+
+class _ParameterArchive(torch.nn.Module):
+    """A scriptable module whose state_dict() has exactly the given keys (nested as submodules)."""
+
+    def __init__(self, state: Dict[str, torch.Tensor]):
+        super().__init__()
+        for key, value in state.items():
+            *parents, leaf = key.split('.')
+            module = self
+            for name in parents:
+                if not hasattr(module, name):
+                    module.add_module(name, torch.nn.Module())
+                module = getattr(module, name)
+            module.register_parameter(leaf, torch.nn.Parameter(value.clone(), requires_grad=False))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x

@@ -1,0 +1,43 @@
+"""Shared fixtures: a tiny random CLIP written in the OpenAI checkpoint layout, the device, mmseg's scope."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from mmengine.registry import init_default_scope
+
+import sclip_toolkit  # noqa: F401  (registration)
+from sclip_toolkit.testing import write_random_clip
+
+SHARED = Path(__file__).resolve().parents[2] / 'shared'
+PARITY = SHARED / 'parity'
+
+init_default_scope('mmseg')
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+@pytest.fixture(scope='session')
+def device() -> torch.device:
+    return torch.device(os.environ.get('TORCH_DEVICE', 'cpu'))
+
+
+@pytest.fixture(scope='session')
+def tiny_clip_path(tmp_path_factory) -> Path:
+    """A tiny random CLIP (12 vision blocks of width 64, patch 16) saved as an OpenAI-layout state dict."""
+    return write_random_clip(tmp_path_factory.mktemp('weights') / 'tiny_clip.pt')
+
+
+@pytest.fixture(scope='session')
+def tiny_backbone(tiny_clip_path):
+    from sclip_toolkit.models import CLIPBackbone
+    return CLIPBackbone(checkpoint=str(tiny_clip_path), final_attn='vanilla')
+
+
+def parity_fixture(name: str) -> Path:
+    """A file of ../shared/parity, or skip the test when the fixtures are not beside the checkout."""
+    path = PARITY / name
+    if not path.exists():
+        pytest.skip(f'parity fixture {path} not available')
+    return path

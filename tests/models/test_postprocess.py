@@ -1,0 +1,108 @@
+"""PAMR, the query->class reduction, thresholds and the sliding-window geometry."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from sclip_toolkit.models.postprocess import (apply_area_threshold, pamr, probs_to_prediction, reduce_to_classes,
+                                              slide_windows)
+
+
+def pamr_numpy(image, mask, steps, dilations):
+    """PAMR written pixel by pixel with numpy (replicate borders), independent of the torch version."""
+    C, H, W = image.shape
+    pad = max(dilations)
+    img = np.pad(image, ((0, 0), (pad, pad), (pad, pad)), mode='edge')
+    offs = [(dy * d, dx * d) for d in dilations for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+    nbrs = [(dy * d, dx * d) for d in dilations for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+    weights = np.zeros((len(nbrs), H, W))
+    for y in range(H):
+        for x in range(W):
+            logit = np.zeros(len(nbrs))
+            for k in range(C):
+                vals = np.array([img[k, y + pad + oy, x + pad + ox] for oy, ox in offs])
+                sigma = vals.std(ddof=1)
+                centre = img[k, y + pad, x + pad]
+                diffs = np.array([abs(centre - img[k, y + pad + oy, x + pad + ox]) for oy, ox in nbrs])
+                logit += -diffs / (1e-8 + 0.1 * sigma) / C
+            e = np.exp(logit - logit.max())
+            weights[:, y, x] = e / e.sum()
+    m = mask.copy()
+    for _ in range(steps):
+        mp = np.pad(m, ((0, 0), (pad, pad), (pad, pad)), mode='edge')
+        new = np.zeros_like(m)
+        for i, (oy, ox) in enumerate(nbrs):
+            new += weights[i][None] * mp[:, pad + oy:pad + oy + H, pad + ox:pad + ox + W]
+        m = new
+    return m
+
+
+def test_pamr_matches_pixel_loop():
+    rng = np.random.RandomState(0)
+    image = rng.randn(3, 9, 11)
+    mask = rng.rand(4, 9, 11)
+    got = pamr(torch.tensor(image[None]).float(), torch.tensor(mask[None]).float(), steps=3, dilations=(1, 2))
+    want = pamr_numpy(image, mask, 3, (1, 2))
+    np.testing.assert_allclose(got[0].numpy(), want, atol=1e-5)
+
+
+def test_pamr_chunked_equals_unchunked():
+    torch.manual_seed(0)
+    image, mask = torch.randn(1, 3, 20, 24), torch.rand(1, 7, 20, 24)
+    full = pamr(image, mask, steps=4, dilations=(2, 4))
+    chunked = pamr(image, mask, steps=4, dilations=(2, 4), chunk=3)
+    torch.testing.assert_close(full, chunked)
+
+
+def test_pamr_keeps_constant_masks():
+    torch.manual_seed(0)
+    mask = torch.full((1, 2, 16, 16), 0.25)
+    out = pamr(torch.randn(1, 3, 16, 16), mask, steps=5, dilations=(8, 16))
+    torch.testing.assert_close(out, mask)
+
+
+def test_reduce_to_classes_takes_max_over_names():
+    probs = torch.tensor([[0.1], [0.5], [0.2], [0.2]]).view(4, 1, 1)
+    idx = torch.tensor([0, 0, 1, 2])
+    out = reduce_to_classes(probs, idx, 3)
+    assert out.flatten().tolist() == pytest.approx([0.5, 0.2, 0.2])
+
+
+def test_area_threshold_counts_foreground_share_only():
+    # class 1 has 1 of 10 foreground pixels (10%), class 2 has 9; background pixels do not count.
+    probs = torch.zeros(3, 1, 30)
+    probs[0, 0, :20] = 1.0
+    probs[1, 0, 20] = 1.0
+    probs[2, 0, 21:] = 1.0
+    out = apply_area_threshold(probs.clone(), 0.1)
+    assert out[1].sum() == 0 and out[2].sum() == 9 and out[0].sum() == 20
+    assert apply_area_threshold(probs.clone(), 0.05)[1].sum() == 1
+
+
+def test_probability_threshold_sets_background():
+    probs = torch.tensor([[0.2, 0.1], [0.5, 0.3], [0.3, 0.6]]).view(3, 1, 2)
+    assert probs_to_prediction(probs, 0.55).flatten().tolist() == [0, 2]
+    assert probs_to_prediction(probs, 0.0).flatten().tolist() == [1, 2]
+
+
+@settings(max_examples=200, deadline=None)
+@given(h=st.integers(1, 700), w=st.integers(1, 700), crop=st.integers(1, 300), stride=st.integers(1, 300))
+def test_slide_windows_cover_every_pixel_in_bounds(h, w, crop, stride):
+    boxes = slide_windows(h, w, (crop, crop), (stride, stride))
+    cover = np.zeros((h, w), dtype=np.int32)
+    for y1, y2, x1, x2 in boxes:
+        assert 0 <= y1 < y2 <= h and 0 <= x1 < x2 <= w
+        assert y2 - y1 == min(crop, h) and x2 - x1 == min(crop, w)
+        cover[y1:y2, x1:x2] += 1
+    if stride <= crop:
+        assert cover.min() >= 1
+
+
+def test_slide_windows_reference_layout():
+    # 336x448 with crop 224 / stride 112: 2 rows x 3 columns, the last ones shifted back to the border.
+    boxes = slide_windows(336, 448, (224, 224), (112, 112))
+    assert boxes == [(0, 224, 0, 224), (0, 224, 112, 336), (0, 224, 224, 448),
+                     (112, 336, 0, 224), (112, 336, 112, 336), (112, 336, 224, 448)]

@@ -1,0 +1,39 @@
+"""Save a config's seg_logits (classes x H x W, float32, original image size) for one image: the parity array.
+
+    python tools/dump_logits.py configs/sclip/sclip_voc21.py IMAGE OUT.npy [--checkpoint FILE]
+        [--vfm-checkpoint FILE] [--pred OUT_PRED.npy] [--device cpu] [--cfg-options key=value ...]
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from sclip_toolkit.apis import build_segmentor, run_segmentor
+from sclip_toolkit.config import DictAction, load_config
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('config')
+    ap.add_argument('image')
+    ap.add_argument('out', help='.npy file for seg_logits (C, H, W) float32')
+    ap.add_argument('--checkpoint', help='CLIP checkpoint file (OpenAI layout); overrides model.clip')
+    ap.add_argument('--vfm-checkpoint', help='vision foundation model checkpoint (ProxyCLIP)')
+    ap.add_argument('--pred', help='also save pred_sem_seg (H, W) uint8 here')
+    ap.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: cuda if available)')
+    ap.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries, key=value')
+    args = ap.parse_args(argv)
+
+    cfg = load_config(args.config, args.checkpoint, args.vfm_checkpoint, args.cfg_options)
+    model = build_segmentor(cfg, args.device)
+    sample = run_segmentor(model, cfg, [args.image])[0]
+    logits = sample.seg_logits.data.float().cpu().numpy()
+    np.save(args.out, logits.astype(np.float32))
+    if args.pred:
+        np.save(args.pred, sample.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8))
+    print(f'saved seg_logits {logits.shape} to {args.out}')
+
+
+if __name__ == '__main__':
+    main()
