@@ -5,3 +5,4 @@ Importing the package registers its segmentor, CLIP wrapper, attention variants 
 from .version import __version__
 from . import models  # noqa: F401  (registration)
 from . import datasets  # noqa: F401  (registration)
+from .apis.segmenter import Segmenter  # the Python API

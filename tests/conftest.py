@@ -41,3 +41,13 @@ def parity_fixture(name: str) -> Path:
     if not path.exists():
         pytest.skip(f'parity fixture {path} not available')
     return path
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _isolated_caches(tmp_path_factory):
+    """Text-embedding cache and OpenAI weight cache in temporary folders: tests never see the user's caches."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv('SCLIP_CACHE_DIR', str(tmp_path_factory.mktemp('text_cache')))
+    mp.setenv('SCLIP_CLIP_CACHE', str(tmp_path_factory.mktemp('clip_cache')))
+    yield
+    mp.undo()

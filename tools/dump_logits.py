@@ -26,6 +26,7 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
 
     cfg = load_config(args.config, args.checkpoint, args.vfm_checkpoint, args.cfg_options)
+    cfg.model.keep_scores = True  # the full-resolution class scores are what this tool saves
     model = build_segmentor(cfg, args.device)
     sample = run_segmentor(model, cfg, [args.image])[0]
     logits = sample.seg_logits.data.float().cpu().numpy()

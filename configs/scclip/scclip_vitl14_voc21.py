@@ -1,2 +1,4 @@
+# SC-CLIP with OpenAI ViT-L/14 on PASCAL VOC 2012 (21 classes): the first reference commit's L/14 settings (tau 40,
+# prob_thd 0.2, area_thd 0.1); layer indices in ../_base_/methods/scclip_vitl14.py.
 _base_ = ['../_base_/datasets/voc21.py', '../_base_/methods/scclip_vitl14.py']
-model = dict(prob_thd=0.2, area_thd=0.1)
+model = dict(class_names='configs/classnames/cls_voc21.txt', prob_thd=0.2, area_thd=0.1)

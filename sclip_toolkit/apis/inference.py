@@ -26,9 +26,14 @@ def build_segmentor(cfg: Config, device: Optional[Union[str, torch.device]] = No
     return model.to(device).eval()
 
 
+# For configs without a dataset (the method bases in configs/_base_/methods/, used by the Segmenter API).
+DEFAULT_TEST_PIPELINE = [dict(type='LoadImageFromFile'), dict(type='PackSegInputs')]
+
+
 def _inference_pipeline(cfg: Config, from_array: bool) -> Compose:
-    steps = [copy.deepcopy(t) for t in cfg.test_dataloader.dataset.pipeline
-             if 'Annotations' not in t['type']]
+    loader = cfg.get('test_dataloader')
+    pipeline = loader.dataset.pipeline if loader is not None else DEFAULT_TEST_PIPELINE
+    steps = [copy.deepcopy(t) for t in pipeline if 'Annotations' not in t['type']]
     if from_array:
         steps[0] = dict(type='LoadImageFromNDArray')
     return Compose(steps)

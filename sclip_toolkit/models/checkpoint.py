@@ -57,6 +57,17 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
+def file_fingerprint(path: Path, chunk: int = 1 << 20) -> str:
+    """A cheap identity of a weights file: SHA-256 of its size, first and last MiB (not its path or date)."""
+    size = path.stat().st_size
+    digest = hashlib.sha256(str(size).encode())
+    with open(path, 'rb') as fh:
+        digest.update(fh.read(chunk))
+        fh.seek(max(0, size - chunk))
+        digest.update(fh.read(chunk))
+    return digest.hexdigest()[:24]
+
+
 def fetch_openai_checkpoint(name: str, cache_dir: Optional[Path] = None, download: bool = True) -> Path:
     """Return the local path of an OpenAI CLIP release, downloading it (SHA-256 checked) if needed.
 

@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from .attention import AttnContext, FinalAttention, build_attention
-from .checkpoint import CheckpointError, fetch_openai_checkpoint, load_state_dict, normalize_openai_name
+from .checkpoint import (CheckpointError, fetch_openai_checkpoint, file_fingerprint, load_state_dict,
+                         normalize_openai_name)
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
@@ -98,7 +99,7 @@ class CLIPBackbone(nn.Module):
             if not path.is_file():
                 raise CheckpointError(f'CLIP checkpoint {path} does not exist (checkpoint= in the config or '
                                       f'--checkpoint on the command line)')
-            return build_clip_from_state_dict(load_state_dict(path)), f'file:{path.resolve()}:{path.stat().st_size}'
+            return build_clip_from_state_dict(load_state_dict(path)), f'file:{file_fingerprint(path)}'
         if pretrained in (None, 'openai'):
             if normalize_openai_name(name) is None:
                 from .checkpoint import openai_clip_urls

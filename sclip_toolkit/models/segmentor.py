@@ -1,7 +1,7 @@
 """The one registered segmentor: CLIP dense features vs. class-name embeddings, with sliding-window inference."""
 from __future__ import annotations
 
-import warnings
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -14,10 +14,36 @@ from mmseg.structures import SegDataSample
 from .clip import CLIPBackbone
 from . import preprocessor  # noqa: F401  (registers OVSDataPreProcessor)
 from .postprocess import (apply_area_threshold, pamr, probs_to_prediction, reduce_to_classes, slide_windows)
-from .text import build_text_classifier, flatten_names, load_templates, parse_class_names
+from .text import TextEmbeddingCache, build_text_classifier, flatten_names, load_templates, parse_class_names
 
 # CLIP normalisation, no resize: configs set the references' short side (data_preprocessor.short_side).
 DEFAULT_PREPROCESSOR = dict(type='OVSDataPreProcessor', short_side=None)
+
+
+@dataclass
+class CropFeatures:
+    """Unit-norm dense features of an image's windows: everything needed to decode logits for any names.
+
+    Attributes:
+        boxes: windows (y1, y2, x1, x2) in the input image.
+        feats: (n_windows, N, E) features on a ``grid`` (h, w).
+        padded_shape: the (padded) window size the features were computed on; pad_offset: (top, left) padding.
+        image_shape: the input image size (H, W); guide: the input image, for PAMR.
+    """
+    boxes: List[Tuple[int, int, int, int]]
+    feats: torch.Tensor
+    grid: Tuple[int, int]
+    padded_shape: Tuple[int, int]
+    pad_offset: Tuple[int, int]
+    image_shape: Tuple[int, int]
+    guide: Optional[torch.Tensor] = None
+
+
+def _grid_logits(feats: torch.Tensor, text: torch.Tensor, grid: Tuple[int, int], size) -> torch.Tensor:
+    """Cosine logits (B, Q, *size): features (B, h*w, E) x names (Q, E), reshaped to the grid, bilinear upsampling."""
+    logits = feats @ text.t().to(feats.dtype)  # (B, N, Q)
+    logits = logits.permute(0, 2, 1).reshape(feats.shape[0], -1, *grid)
+    return F.interpolate(logits, size=tuple(size), mode='bilinear', align_corners=False)
 
 
 def _pair(value) -> Tuple[int, int]:
@@ -52,8 +78,13 @@ class OVSegmentor(BaseSegmentor):
         pamr_steps / pamr_dilations: PAMR refinement of the logits at the original size (0 = off).
         pamr_chunk: refine this many names at a time (bounds memory; same result).
         renormalize: store class probabilities renormalised to sum 1 (NACLIP).
+        text_cache: cache class embeddings on disk (True: ``$SCLIP_CACHE_DIR`` or ~/.cache/sclip_toolkit; a path;
+            False: off).
         accumulate_dtype / score_dtype: 'fp32' or 'model' for the sliding-window sums and for the softmax and
             thresholds; 'model' follows the encoder's dtype (fp16 on CUDA), as ClearCLIP and NACLIP do.
+        keep_scores: store full-resolution class scores in ``seg_logits`` (True), or only the label map, decoding
+            names in chunks so memory stays bounded for large vocabularies (False); None: keep them when the
+            (names x H x W) float32 scores fit in ``max_score_bytes``.
     """
 
     def __init__(self, clip: dict, class_names: Union[str, Sequence], separator: Optional[str] = ', ',
@@ -61,7 +92,9 @@ class OVSegmentor(BaseSegmentor):
                  test_cfg: Optional[dict] = None, logit_scale: float = 40.0, prob_thd: float = 0.0,
                  area_thd: Optional[float] = None, pamr_steps: int = 0, pamr_dilations: Sequence[int] = (8, 16),
                  pamr_chunk: Optional[int] = None, renormalize: bool = False, accumulate_dtype: str = 'fp32',
-                 score_dtype: str = 'fp32', data_preprocessor: Optional[dict] = None, init_cfg=None):
+                 score_dtype: str = 'fp32', keep_scores: Optional[bool] = None, max_score_bytes: int = 1 << 28,
+                 text_cache: Union[bool, str] = True,
+                 data_preprocessor: Optional[dict] = None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor or DEFAULT_PREPROCESSOR, init_cfg=init_cfg)
         self.clip: CLIPBackbone = MODELS.build(clip) if isinstance(clip, dict) else clip
         self.templates = load_templates(templates)
@@ -82,6 +115,8 @@ class OVSegmentor(BaseSegmentor):
             if value not in ('fp32', 'model'):
                 raise ValueError(f"{key} must be 'fp32' or 'model', got {value!r}")
         self.accumulate_dtype, self.score_dtype = accumulate_dtype, score_dtype
+        self.keep_scores, self.max_score_bytes = keep_scores, int(max_score_bytes)
+        self.disk_cache = None if text_cache is False else TextEmbeddingCache(None if text_cache is True else text_cache)
         self._text_cache: Dict[tuple, Tuple[torch.Tensor, torch.Tensor, int]] = {}
         self.set_vocabulary(class_names)
 
@@ -100,69 +135,83 @@ class OVSegmentor(BaseSegmentor):
         names, query_idx = flatten_names(self.classes)
         key = (tuple(names), tuple(self.templates), self.clip.device, self.clip.dtype)
         if key not in self._text_cache:
-            emb = build_text_classifier(self.clip, names, self.templates)
-            self._text_cache[key] = (emb, query_idx.to(self.clip.device), len(self.classes))
+            emb = None
+            if self.disk_cache is not None:
+                disk_key = self.disk_cache.key(self.clip.checkpoint_id, self.clip.dtype, self.clip.device.type, names,
+                                               self.templates)
+                emb = self.disk_cache.load(disk_key, len(names))
+            if emb is None:
+                emb = build_text_classifier(self.clip, names, self.templates)
+                if self.disk_cache is not None:
+                    self.disk_cache.save(disk_key, emb)
+            self._text_cache[key] = (emb.to(self.clip.device, self.clip.dtype), query_idx.to(self.clip.device),
+                                     len(self.classes))
         return self._text_cache[key]
 
-    # ------------------------------------------------------------------ dense logits
+    # ------------------------------------------------------------------ dense features and logits
     def extract_feat(self, inputs: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
         """Unit-norm dense embeddings (B, N, E) and their grid."""
         feats, grid = self.clip.encode_dense(inputs)
         return feats / feats.norm(dim=-1, keepdim=True), grid
 
-    def encode_decode(self, inputs: torch.Tensor, batch_img_metas: Optional[List[dict]] = None,
-                      size: Optional[Tuple[int, int]] = None) -> torch.Tensor:
-        """Cosine logits (B, Q, H', W') of images (B, 3, H, W), upsampled bilinearly to ``size`` (default (H, W))."""
+    def encode_decode(self, inputs: torch.Tensor, batch_img_metas: Optional[List[dict]] = None) -> torch.Tensor:
+        """Cosine logits (B, Q, H, W) of images (B, 3, H, W), upsampled bilinearly to the input size."""
         text, _, _ = self.text_classifier()
-        feats, (h, w) = self.extract_feat(inputs)
-        logits = feats @ text.t().to(feats.dtype)  # (B, N, Q)
-        logits = logits.permute(0, 2, 1).reshape(logits.shape[0], -1, h, w)
-        return F.interpolate(logits, size=size or inputs.shape[-2:], mode='bilinear', align_corners=False)
+        feats, grid = self.extract_feat(inputs)
+        return _grid_logits(feats, text, grid, inputs.shape[-2:])
 
-    def _crop_logits(self, crops: torch.Tensor) -> torch.Tensor:
-        """Logits at crop size for a batch of equal-size crops, padding each as configured and cutting back."""
-        multiple = self.test_cfg['pad_multiple']
-        if multiple == 'patch':
-            multiple = self.clip.patch_size
-        if not multiple:
-            return self.encode_decode(crops)
-        h, w = crops.shape[-2:]
-        (top, bottom), (left, right) = _pad_amounts(h, multiple), _pad_amounts(w, multiple)
-        logits = self.encode_decode(F.pad(crops, (left, right, top, bottom)))
-        return logits[:, :, top:top + h, left:left + w]
-
-    def slide_inference(self, image: torch.Tensor) -> torch.Tensor:
-        """Averaged sliding-window logits (1, Q, H, W) of one image (1, 3, H, W); crops run in batches."""
+    def encode_image(self, image: torch.Tensor) -> CropFeatures:
+        """Dense features of every window of one image (1, 3, H, W), computed in batches of crops."""
         cfg = self.test_cfg
         height, width = image.shape[-2:]
+        if cfg['mode'] == 'whole':
+            feats, grid = self.extract_feat(image)
+            return CropFeatures([(0, height, 0, width)], feats, grid, (height, width), (0, 0), (height, width))
         boxes = slide_windows(height, width, _pair(cfg['crop_size']), _pair(cfg['stride']))
-        dtype = torch.float32 if self.accumulate_dtype == 'fp32' else self.clip.dtype
-        total, count = None, image.new_zeros((1, 1, height, width), dtype=dtype)
+        crop_h, crop_w = boxes[0][1] - boxes[0][0], boxes[0][3] - boxes[0][2]
+        multiple = self.clip.patch_size if cfg['pad_multiple'] == 'patch' else cfg['pad_multiple']
+        (top, bottom), (left, right) = (_pad_amounts(crop_h, multiple), _pad_amounts(crop_w, multiple)) \
+            if multiple else ((0, 0), (0, 0))
         batch = max(1, int(cfg.get('batch_size') or 1))
+        feats, grid = [], None
         for start in range(0, len(boxes), batch):
-            part = boxes[start:start + batch]
-            crops = torch.cat([image[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in part])
-            logits = self._crop_logits(crops).to(dtype)
-            if total is None:
-                total = image.new_zeros((1, logits.shape[1], height, width), dtype=dtype)
-            for (y1, y2, x1, x2), crop_logits in zip(part, logits):
-                total[0, :, y1:y2, x1:x2] += crop_logits
-                count[:, :, y1:y2, x1:x2] += 1
-        assert (count > 0).all(), 'sliding windows left pixels uncovered'
-        return total / count
+            crops = torch.cat([image[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in boxes[start:start + batch]])
+            part, grid = self.extract_feat(F.pad(crops, (left, right, top, bottom)))
+            feats.append(part)
+        padded = (crop_h + top + bottom, crop_w + left + right)
+        return CropFeatures(boxes, torch.cat(feats), grid, padded, (top, left), (height, width))
 
-    def inference(self, image: torch.Tensor, ori_shape: Tuple[int, int]) -> torch.Tensor:
-        """Raw cosine logits (1, Q, H0, W0) of one image (1, 3, H, W) at its original size, PAMR-refined if on."""
-        if self.test_cfg['mode'] == 'slide':
-            logits = F.interpolate(self.slide_inference(image), size=ori_shape, mode='bilinear', align_corners=False)
-        elif self.test_cfg['whole_resize'] == 'via_input':
-            logits = F.interpolate(self.encode_decode(image), size=ori_shape, mode='bilinear', align_corners=False)
+    def decode_logits(self, crops: CropFeatures, text: torch.Tensor, ori_shape: Tuple[int, int]) -> torch.Tensor:
+        """Raw cosine logits (Q', H0, W0) for the names ``text`` (Q', E) at the original size, PAMR-refined if on.
+
+        Sliding windows: each crop's logits are upsampled to the (padded) crop, cut back, summed and averaged, then
+        resized to the original size. Whole image: upsampled straight to the original size ('direct') or via the
+        input size ('via_input', NACLIP).
+        """
+        height, width = crops.image_shape
+        if self.test_cfg['mode'] == 'whole':
+            if self.test_cfg['whole_resize'] == 'via_input':
+                logits = F.interpolate(_grid_logits(crops.feats, text, crops.grid, (height, width)), size=ori_shape,
+                                       mode='bilinear', align_corners=False)
+            else:
+                logits = _grid_logits(crops.feats, text, crops.grid, ori_shape)
         else:
-            logits = self.encode_decode(image, size=ori_shape)
+            dtype = torch.float32 if self.accumulate_dtype == 'fp32' else self.clip.dtype
+            total = crops.feats.new_zeros((text.shape[0], height, width), dtype=dtype)
+            count = crops.feats.new_zeros((1, height, width), dtype=dtype)
+            top, left = crops.pad_offset
+            batch = max(1, int(self.test_cfg.get('batch_size') or 1))
+            for start in range(0, len(crops.boxes), batch):
+                part = _grid_logits(crops.feats[start:start + batch], text, crops.grid, crops.padded_shape)
+                for (y1, y2, x1, x2), crop_logits in zip(crops.boxes[start:start + batch], part.to(dtype)):
+                    total[:, y1:y2, x1:x2] += crop_logits[:, top:top + y2 - y1, left:left + x2 - x1]
+                    count[:, y1:y2, x1:x2] += 1
+            assert (count > 0).all(), 'sliding windows left pixels uncovered'
+            logits = F.interpolate((total / count)[None], size=ori_shape, mode='bilinear', align_corners=False)
         if self.pamr_steps > 0:
-            guide = F.interpolate(image.float(), size=ori_shape, mode='bilinear', align_corners=False)
+            guide = F.interpolate(crops.guide.float(), size=ori_shape, mode='bilinear', align_corners=False)
             logits = pamr(guide, logits.float(), self.pamr_steps, self.pamr_dilations, self.pamr_chunk)
-        return logits.to(torch.float32 if self.score_dtype == 'fp32' else self.clip.dtype)
+        return logits[0].to(torch.float32 if self.score_dtype == 'fp32' else self.clip.dtype)
 
     # ------------------------------------------------------------------ scores and labels
     def scores_from_logits(self, logits: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -177,10 +226,59 @@ class OVSegmentor(BaseSegmentor):
             probs = probs / probs.sum(dim=0, keepdim=True)
         return probs, pred
 
+    def labels_streaming(self, crops: CropFeatures, ori_shape: Tuple[int, int]) -> torch.Tensor:
+        """Label map (1, H0, W0) without ever holding all names' scores: names are decoded in chunks.
+
+        The argmax of the softmax is the argmax of the logits, and the top probability is 1 / sum(exp(tau (L - max))),
+        so one pass with a running max, argmax and sum of exponentials gives the same labels as the full path
+        (the area threshold needs a second pass over the names of the classes it keeps).
+        """
+        text, query_idx, num_classes = self.text_classifier()
+        chunk = max(1, self.max_score_bytes // (4 * ori_shape[0] * ori_shape[1]))
+        best = best_idx = denom = None
+        for start in range(0, text.shape[0], chunk):
+            scaled = self.logit_scale * self.decode_logits(crops, text[start:start + chunk], ori_shape).float()
+            top, idx = scaled.max(dim=0)
+            if best is None:
+                best, best_idx, denom = top, idx, (scaled - top).exp().sum(dim=0)
+                continue
+            new_best = torch.maximum(best, top)
+            denom = denom * (best - new_best).exp() + (scaled - new_best).exp().sum(dim=0)
+            best_idx = torch.where(top > best, idx + start, best_idx)
+            best = new_best
+        pred = query_idx[best_idx]
+        top_prob = 1.0 / denom
+        if self.area_thd is not None:
+            counts = torch.bincount(pred.flatten(), minlength=num_classes).float()
+            counts[0] = 0
+            dropped = (counts <= self.area_thd * counts.sum()) & (torch.arange(num_classes, device=counts.device) > 0)
+            if dropped.any():
+                keep_name = ~dropped[query_idx]
+                kept_best = torch.full_like(best, -float('inf'))
+                for start in range(0, text.shape[0], chunk):
+                    names = torch.arange(start, min(start + chunk, text.shape[0]), device=keep_name.device)
+                    scaled = self.logit_scale * self.decode_logits(crops, text[names], ori_shape).float()
+                    scaled[~keep_name[names]] = -float('inf')
+                    top, idx = scaled.max(dim=0)
+                    best_idx = torch.where(top > kept_best, idx + start, best_idx)
+                    kept_best = torch.maximum(kept_best, top)
+                pred = query_idx[best_idx]
+                top_prob = (kept_best - best).exp() / denom
+        if self.prob_thd > 0:
+            pred[top_prob < self.prob_thd] = 0
+        return pred[None]
+
+    def keeps_scores(self, ori_shape: Tuple[int, int]) -> bool:
+        """Whether full-resolution scores are kept (``keep_scores``; None: when they fit ``max_score_bytes``)."""
+        if self.keep_scores is not None:
+            return bool(self.keep_scores)
+        return len(flatten_names(self.classes)[0]) * ori_shape[0] * ori_shape[1] * 4 <= self.max_score_bytes
+
     @torch.no_grad()
     def predict(self, inputs: torch.Tensor, data_samples: Optional[List[SegDataSample]] = None
                 ) -> List[SegDataSample]:
-        """Segment a batch (B, 3, H, W) of preprocessed images; fills ``seg_logits`` and ``pred_sem_seg``."""
+        """Segment a batch (B, 3, H, W) of preprocessed images; fills ``pred_sem_seg`` and, when kept, ``seg_logits``
+        (class probabilities (C, H0, W0) at the original size)."""
         if data_samples is None:
             shape = tuple(inputs.shape[-2:])
             data_samples = [SegDataSample(metainfo=dict(ori_shape=shape, img_shape=shape, pad_shape=shape))
@@ -189,9 +287,15 @@ class OVSegmentor(BaseSegmentor):
             meta = sample.metainfo
             img_h, img_w = meta.get('img_shape', inputs.shape[-2:])[:2]
             image = inputs[i:i + 1, :, :img_h, :img_w]  # drop batch padding
-            logits = self.inference(image, tuple(meta.get('ori_shape', (img_h, img_w))[:2]))[0]
-            probs, pred = self.scores_from_logits(logits)
-            sample.set_data(dict(seg_logits=PixelData(data=probs), pred_sem_seg=PixelData(data=pred)))
+            ori_shape = tuple(meta.get('ori_shape', (img_h, img_w))[:2])
+            crops = self.encode_image(image)
+            crops.guide = image
+            if self.keeps_scores(ori_shape):
+                probs, pred = self.scores_from_logits(self.decode_logits(crops, self.text_classifier()[0], ori_shape))
+                sample.set_data(dict(seg_logits=PixelData(data=probs)))
+            else:
+                pred = self.labels_streaming(crops, ori_shape)
+            sample.set_data(dict(pred_sem_seg=PixelData(data=pred)))
         return data_samples
 
     def _forward(self, inputs: torch.Tensor, data_samples=None) -> torch.Tensor:

@@ -117,3 +117,33 @@ def test_text_classifier_is_normalised_mean(tiny_backbone):
     want = per.mean(0) / per.mean(0).norm()
     torch.testing.assert_close(emb[0], want, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(emb.norm(dim=-1), torch.ones(2))
+
+
+def test_disk_cache_roundtrip_and_corrupt_files(tmp_path):
+    from sclip_toolkit.models.text import TextEmbeddingCache
+    cache = TextEmbeddingCache(tmp_path)
+    key = cache.key('file:abc', torch.float32, 'cpu', ['cat', 'dog'], ['a {}.'])
+    assert key != cache.key('file:abc', torch.float32, 'cpu', ['cat', 'dog'], ['the {}.'])
+    assert key != cache.key('file:abd', torch.float32, 'cpu', ['cat', 'dog'], ['a {}.'])
+    assert cache.load(key, 2) is None
+    emb = torch.randn(2, 8)
+    cache.save(key, emb)
+    torch.testing.assert_close(cache.load(key, 2), emb)
+    assert cache.load(key, 3) is None  # wrong shape -> recompute
+    (tmp_path / f'{key}.pt').write_bytes(b'garbage')
+    assert cache.load(key, 2) is None
+    assert not list(tmp_path.glob('*.tmp'))
+
+
+def test_segmentor_uses_disk_cache(tiny_clip_path, tmp_path, monkeypatch):
+    from mmseg.registry import MODELS
+    import sclip_toolkit.models.segmentor as seg_module
+    cfg = dict(type='OVSegmentor', clip=dict(type='CLIPBackbone', checkpoint=str(tiny_clip_path)),
+               class_names=[['cat'], ['dog']], templates=['a {}.'], text_cache=str(tmp_path))
+    first = MODELS.build(cfg).text_classifier()[0]
+    assert len(list(tmp_path.glob('*.pt'))) == 1
+    calls = []
+    monkeypatch.setattr(seg_module, 'build_text_classifier', lambda *a, **k: calls.append(1))
+    second = MODELS.build(cfg).text_classifier()[0]  # a new process would do the same: read, not encode
+    assert not calls
+    torch.testing.assert_close(first, second)

@@ -6,6 +6,7 @@
 _base_ = ['../default_runtime.py']
 model = dict(
     type='OVSegmentor',
+    data_preprocessor=dict(type='OVSDataPreProcessor', short_side=336),  # Resize(scale=(2048, 336))
     clip=dict(type='CLIPBackbone', name='ViT-B/16', pretrained='openai', checkpoint=None,
               final_attn=dict(type='ProxyAttention', beta=1.2, gamma=3.0),
               vfm=dict(type='VFMFeatures', family='dino', arch='vit_base', patch_size=8, checkpoint=None)),

@@ -1,0 +1,5 @@
+# SC-CLIP on ADE20K-847. The reference has no such config (no published SC-CLIP result): the method defaults (short
+# side 336, crops 224/112, tau 40). The only name file is ProxyCLIP's, whose names contain commas ('building,
+# edifice'), hence '; '.
+_base_ = ['../_base_/datasets/ade847.py', '../_base_/methods/scclip.py']
+model = dict(class_names='configs/classnames/cls_ade20k847__proxyclip.txt', separator='; ')

@@ -1,0 +1,5 @@
+# SCLIP on PASCAL Context-459. The reference has no such config (no published SCLIP result): the method defaults
+# (short side 336, crops 224/112, tau 40). The only name file is ProxyCLIP's, whose names contain commas ('building,
+# edifice'), hence '; '.
+_base_ = ['../_base_/datasets/context459.py', '../_base_/methods/sclip.py']
+model = dict(class_names='configs/classnames/cls_context459__proxyclip.txt', separator='; ')

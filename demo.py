@@ -1,0 +1,170 @@
+"""Segment an image with your own words, and see it.
+
+    python demo.py                                    # bundled photo, its classes, SCLIP with OpenAI ViT-B/16
+    python demo.py --image street.jpg --classes "sky, cloud; tree; person, man, woman; car; road"
+    python demo.py --image scan.png --class-file my_classes.txt --method naclip --device cuda
+    python demo.py --compare sclip,naclip,clearclip   # one panel per method, shared legend
+
+In --classes, ';' separates classes and ',' separates names (synonyms) of one class; a class file has one class
+per line. Writes to --out (default demo_output/):
+    <image>_<method>_overlay.png   the image under the class colours, with a legend (colour, name, % of the image)
+    <image>_<method>_labels.png    the label map: palette PNG (mode 'P'), entry i = class i's colour
+    <image>_<method>.json          summary: image, size, method, backbone, classes (names, colour, pixel share,
+                                   mean score), timing, and where the legend and image sit in the overlay
+    <image>_compare.png / .json    with --compare
+CLIP weights are read from ~/.cache/clip (or $SCLIP_CLIP_CACHE); --download fetches missing ones. Exit status 2 on
+bad arguments or missing weights, with a message saying what to do.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+DEFAULT_OUT = 'demo_output'
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from sclip_toolkit.config import DictAction
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--image', help='image file (default: the bundled example photo)')
+    words = ap.add_mutually_exclusive_group()
+    words.add_argument('--classes', help='"sky, cloud; tree; person, man, woman": ";" between classes, "," between '
+                                         'names of one class')
+    words.add_argument('--class-file', help='class-name file: one class per line, names separated by "," or ";"')
+    ap.add_argument('--method', help='sclip (default), naclip, clearclip, proxyclip, scclip; baselines vanilla, '
+                                     'maskclip')
+    ap.add_argument('--compare', help='several methods, comma-separated (e.g. sclip,naclip,clearclip): one panel '
+                                      'per method in <image>_compare.png')
+    ap.add_argument('--backbone', default='ViT-B/16', help='OpenAI CLIP release (ViT-B/16, ViT-L/14, ...), or an '
+                                                           'open_clip architecture with --pretrained')
+    ap.add_argument('--checkpoint', help='CLIP checkpoint file in the OpenAI layout (instead of the cached release)')
+    ap.add_argument('--vfm-checkpoint', help="vision foundation model checkpoint (proxyclip; default: DINO ViT-B/8's "
+                                             'official file in the torch hub cache)')
+    ap.add_argument('--pretrained', default='openai', help='open_clip pretrained tag (default: openai)')
+    ap.add_argument('--download', action='store_true', help='download missing official weights (needs internet)')
+    ap.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: cuda when available, else cpu)')
+    ap.add_argument('--out', default=DEFAULT_OUT, help=f'output folder (default: {DEFAULT_OUT})')
+    ap.add_argument('--alpha', type=float, default=0.55, help='opacity of the class colours (default: 0.55)')
+    ap.add_argument('--quiet', action='store_true', help='no progress messages on stderr')
+    ap.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries, key=value')
+    return ap
+
+
+def class_summary(result, colors) -> List[Dict]:
+    """Per class: names, colour, pixel count and share, mean score over its pixels (null when it has none)."""
+    shares, means = result.pixel_shares(), result.mean_scores()
+    counts = (shares * result.labels.size).round().astype(int)
+    return [dict(index=i, name=names[0], names=list(names), color=[int(c) for c in colors[i]],
+                 pixels=int(counts[i]), pixel_share=float(shares[i]),
+                 mean_score=None if math.isnan(means[i]) else float(means[i]))
+            for i, names in enumerate(result.classes)]
+
+
+def segment_and_save(seg, image_path: str, rgb, classes, out: Path, stem: str, alpha: float,
+                     label: Dict) -> Dict:
+    """Segment with one Segmenter, write its overlay, label map and JSON; return the JSON summary."""
+    from PIL import Image
+
+    from sclip_toolkit.apis.visualize import class_colors, label_picture, render_overlay
+
+    start = time.perf_counter()
+    result = seg(rgb, classes)
+    colors = class_colors(len(result.classes))
+    picture, layout = render_overlay(rgb, result.labels, result.class_names, colors, result.pixel_shares(), alpha)
+    paths = dict(overlay=out / f'{stem}_{seg.method}_overlay.png', labels=out / f'{stem}_{seg.method}_labels.png')
+    picture.save(paths['overlay'])
+    label_picture(result.labels, colors).save(paths['labels'])
+    summary = dict(
+        label, method=seg.method, backbone=seg.backbone, checkpoint=seg.checkpoint, device=str(seg.device),
+        classes=class_summary(result, colors),
+        outputs={k: str(v) for k, v in paths.items()},
+        overlay_layout=layout,
+        timing=dict(load_s=round(seg.load_seconds, 3), text_s=round(result.timing['text_s'], 3),
+                    inference_s=round(result.timing['inference_s'], 3),
+                    total_s=round(seg.load_seconds + time.perf_counter() - start, 3)))
+    with open(out / f'{stem}_{seg.method}.json', 'w', encoding='utf-8') as fh:
+        json.dump(summary, fh, indent=2)
+    summary['_labels'] = result.labels  # for --compare; dropped before anything else is written
+    print_summary(summary, image_path, out / f'{stem}_{seg.method}.json')
+    return summary
+
+
+def print_summary(summary: Dict, image_path: str, json_path: Path) -> None:
+    size = summary['size']
+    print(f"{summary['method']} on {image_path} ({size['width']}x{size['height']}), "
+          f"{summary['timing']['total_s']:.1f} s:")
+    for c in summary['classes']:
+        score = '-' if c['mean_score'] is None else f"{c['mean_score']:.2f}"
+        print(f"  {c['name'][:28]:<28} {100 * c['pixel_share']:5.1f} %   mean score {score}")
+    print(f"  wrote {summary['outputs']['overlay']}, {summary['outputs']['labels']}, {json_path}")
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if args.compare and args.method:
+        ap.error('give either --method or --compare, not both')
+    if args.image and not (args.classes or args.class_file):
+        ap.error('with --image, say what to look for: --classes "a, b; c" or --class-file FILE (the default '
+                 'classes only suit the bundled photo)')
+    methods = [m.strip() for m in (args.compare or args.method or 'sclip').split(',') if m.strip()]
+
+    from sclip_toolkit.apis.segmenter import (EXAMPLE_CLASSES, EXAMPLE_IMAGE, Segmenter, SegmenterError,
+                                              load_image, parse_classes)
+    from sclip_toolkit.models.checkpoint import CheckpointError
+    from sclip_toolkit.models.text import ClassNameError
+
+    try:
+        image_path = args.image or str(EXAMPLE_IMAGE)
+        rgb = load_image(image_path)
+        classes = parse_classes(args.class_file or args.classes or EXAMPLE_CLASSES)
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        stem = Path(image_path).stem
+        label = dict(image=str(Path(image_path).resolve()), bundled_example=args.image is None,
+                     size=dict(width=int(rgb.shape[1]), height=int(rgb.shape[0])))
+        summaries = []
+        for method in methods:
+            seg = Segmenter(method, args.backbone, args.device, checkpoint=args.checkpoint,
+                            vfm_checkpoint=args.vfm_checkpoint, pretrained=args.pretrained, download=args.download,
+                            cfg_options=args.cfg_options, progress=not args.quiet)
+            summaries.append(segment_and_save(seg, image_path, rgb, classes, out, stem, args.alpha, label))
+            del seg  # one model in memory at a time
+    except CheckpointError as exc:
+        print(f'demo.py: error: {exc}\n  (demo.py: --checkpoint FILE uses a local file; --download fetches the '
+              f'official one when online)', file=sys.stderr)
+        return 2
+    except (ClassNameError, SegmenterError, FileNotFoundError) as exc:
+        print(f'demo.py: error: {exc}', file=sys.stderr)
+        return 2
+    if args.compare:
+        write_comparison(summaries, rgb, out, stem, args.alpha, label)
+    return 0
+
+
+def write_comparison(summaries: List[Dict], rgb, out: Path, stem: str, alpha: float, label: Dict) -> None:
+    """One picture with a panel per method (titled) and a shared legend, plus its JSON."""
+    import numpy as np
+
+    from sclip_toolkit.apis.visualize import class_colors, render_comparison
+
+    names = [c['name'] for c in summaries[0]['classes']]
+    panels = [(s['method'], s.pop('_labels')) for s in summaries]
+    picture, layout = render_comparison(rgb, panels, names, class_colors(len(names)), alpha)
+    path = out / f'{stem}_compare.png'
+    picture.save(path)
+    agree = {f'{a[0]}/{b[0]}': float(np.mean(a[1] == b[1])) for i, a in enumerate(panels) for b in panels[i + 1:]}
+    with open(out / f'{stem}_compare.json', 'w', encoding='utf-8') as fh:
+        json.dump(dict(label, output=str(path), methods=summaries, layout=layout, pixel_agreement=agree), fh,
+                  indent=2)
+    print(f'compare: wrote {path} and {out / f"{stem}_compare.json"}')
+
+
+if __name__ == '__main__':
+    sys.exit(main())

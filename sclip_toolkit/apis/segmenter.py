@@ -1,0 +1,407 @@
+"""``Segmenter``: segment any image with any words, through the registered ``OVSegmentor`` and its configs.
+
+    seg = Segmenter('sclip', device='cpu')
+    result = seg('photo.jpg', ['sky, cloud', 'tree', 'person, man, woman'])
+    result.labels      # (H, W) class index per pixel
+    result.scores      # (C, H, W) class probabilities
+
+The model is built from the method's base config (``configs/_base_/methods/<method>.py``: the method's own
+inference settings, no dataset), with ``prob_thd`` 0 and no area threshold, since a free-form vocabulary has no
+background class. Images go through the same ``data_preprocessor`` + ``predict`` as evaluation.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Union
+
+import numpy as np
+import torch
+from mmengine.config import Config
+
+from ..config import CONFIG_DIR, load_config
+from ..models.attention import ATTENTION_ALIASES
+from ..models.postprocess import slide_windows
+from ..models.text import ClassNameError, flatten_names, parse_class_names, resolve_path
+from .inference import build_segmentor, run_segmentor
+
+ASSETS_DIR = Path(__file__).resolve().parents[1] / 'assets'
+# The bundled photo (CC0, see assets/README.md) and classes that suit it.
+EXAMPLE_IMAGE = ASSETS_DIR / 'coffee.jpg'
+EXAMPLE_CLASSES = ['coffee', 'cup', 'saucer, plate', 'spoon', 'wooden table, table']
+
+METHODS_DIR = CONFIG_DIR / '_base_' / 'methods'
+# Methods with a base config of their own; every other registered attention variant (vanilla, maskclip) runs as
+# a baseline on SCLIP's inference settings with only the last block's attention swapped.
+METHOD_BASES = ('sclip', 'naclip', 'clearclip', 'proxyclip', 'scclip')
+BASELINE_BASE = 'sclip'
+
+ClassesLike = Union[str, os.PathLike, Sequence[Union[str, Sequence[str]]]]
+ImageInput = Union[str, os.PathLike, np.ndarray, 'PIL.Image.Image']  # noqa: F821
+
+
+class SegmenterError(ValueError):
+    """Bad arguments to :class:`Segmenter` (method, backbone, device, image, classes); says what would be right."""
+
+
+# ---------------------------------------------------------------------------------------------------- methods
+@lru_cache(maxsize=None)
+def _final_attn_type(method: str) -> str:
+    cfg = Config.fromfile(str(METHODS_DIR / f'{method}.py'))
+    return cfg.model.clip.final_attn['type']
+
+
+def available_methods() -> List[str]:
+    """Method names: those with a base config, then the attention variants no method base uses (baselines)."""
+    used = {_final_attn_type(m) for m in METHOD_BASES}
+    return list(METHOD_BASES) + sorted(a for a, cls in ATTENTION_ALIASES.items()
+                                       if a not in METHOD_BASES and cls not in used)
+
+
+def _backbone_tag(backbone: str) -> str:
+    """'ViT-L/14' / 'ViT-L-14@336px' -> 'vitl14', the suffix of backbone-specific method bases."""
+    return re.sub(r'[^a-z0-9]', '', backbone.split('@')[0].lower())
+
+
+def method_config(method: str = 'sclip', backbone: str = 'ViT-B/16', checkpoint: Optional[str] = None,
+                  vfm_checkpoint: Optional[str] = None, pretrained: Optional[str] = 'openai', download: bool = True,
+                  config: Optional[str] = None, cfg_options: Optional[dict] = None) -> Config:
+    """The config the API builds: a method base (or ``config``) with the backbone and free-form settings.
+
+    Args:
+        method: see :func:`available_methods`; ignored when ``config`` is given.
+        backbone: OpenAI release ('ViT-B/16', 'ViT-L/14', ...), an open_clip architecture when ``pretrained`` is an
+            open_clip tag, or a checkpoint file (then the same as ``checkpoint=``). A backbone-specific base
+            (``<method>_vitl14.py``) is used when one exists: SC-CLIP's layer indices depend on the depth.
+        checkpoint: CLIP checkpoint file in the OpenAI layout; its architecture is read from the tensors, so pass
+            the matching ``backbone`` name too when the method's settings depend on it (SC-CLIP with ViT-L/14).
+        vfm_checkpoint: the vision foundation model's checkpoint (ProxyCLIP).
+        pretrained: 'openai', or an open_clip pretrained tag.
+        download: fetch missing official weights when online.
+        config: any config file or name ('sclip_voc21') to use instead of the method base; its thresholds stay.
+        cfg_options: further overrides, as ``--cfg-options`` (dotted keys).
+    """
+    backbone, checkpoint = split_backbone(backbone, checkpoint)
+    if config is None:
+        method = method.lower()
+        methods = available_methods()
+        if method not in methods:
+            raise SegmenterError(f'unknown method {method!r}; valid: {", ".join(methods)}')
+        base = method if method in METHOD_BASES else BASELINE_BASE
+        specific = METHODS_DIR / f'{base}_{_backbone_tag(backbone)}.py'
+        path = specific if specific.is_file() else METHODS_DIR / f'{base}.py'
+        options = dict(cfg_options or {})
+        if method not in METHOD_BASES:
+            options['model.clip.final_attn'] = dict(type=ATTENTION_ALIASES[method])
+        cfg = _load(str(path), vfm_checkpoint, options)
+        # A free-form vocabulary has no background class: no class 0 fallback, no area threshold.
+        cfg.model.update(prob_thd=0.0, area_thd=None)
+    else:
+        cfg = _load(config, vfm_checkpoint, cfg_options)
+    clip = cfg.model.clip
+    clip.update(name=backbone, pretrained=pretrained, download=download)
+    if checkpoint is not None:
+        clip.checkpoint = str(checkpoint)
+    if clip.get('vfm') is not None:
+        clip.vfm.download = download
+    # Users write 'a, b' or 'a; b' for synonyms: split on ';' when present, else on ','.
+    cfg.model.separator = None
+    # The API returns class scores, whatever their size (the segmentor may otherwise keep only labels).
+    cfg.model.keep_scores = True
+    return cfg
+
+
+def _load(config: str, vfm_checkpoint: Optional[str], cfg_options: Optional[dict]) -> Config:
+    try:
+        return load_config(config, vfm_checkpoint=vfm_checkpoint, cfg_options=cfg_options)
+    except ValueError as exc:  # e.g. a VFM checkpoint for a method without a VFM
+        raise SegmenterError(str(exc).replace('--vfm-checkpoint', 'vfm_checkpoint')) from None
+
+
+def split_backbone(backbone: str, checkpoint: Optional[str]) -> tuple:
+    """(backbone name, checkpoint file or None): a backbone given as an existing file is a checkpoint."""
+    if checkpoint is None and backbone and Path(backbone).expanduser().is_file():
+        return Path(backbone).stem, str(Path(backbone).expanduser())
+    return backbone, checkpoint
+
+
+def resolve_device(device: Optional[Union[str, torch.device]]) -> torch.device:
+    """None / 'auto': CUDA when available, else CPU; otherwise the named device, checked to exist."""
+    if device in (None, 'auto'):
+        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise SegmenterError(f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:1' or None (auto)") from None
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise SegmenterError(f'device {device!r} was requested but CUDA is not available here; use device="cpu"')
+    return dev
+
+
+# ---------------------------------------------------------------------------------------------------- inputs
+def _rgb_from_array(array: np.ndarray, what: str) -> np.ndarray:
+    """(H, W), (H, W, 1|2|3|4) array of uint8/uint16/bool/float in [0, 1]/small ints -> (H, W, 3) uint8 RGB.
+
+    16-bit values keep their high byte (``>> 8``), as OpenCV's colour decoding does for 16-bit files, so an array
+    and the same picture read from disk give the same pixels. A second or fourth channel (alpha) is dropped.
+    """
+    if array.ndim == 3 and array.shape[2] == 1:
+        array = array[..., 0]
+    if array.ndim == 3 and array.shape[2] in (2, 4):
+        array = array[..., :-1]
+    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)) or 0 in array.shape[:2]:
+        hint = ' (channels first? use array.transpose(1, 2, 0))' if array.ndim == 3 and array.shape[0] in (3, 4) \
+            else ''
+        raise SegmenterError(f'{what}: expected an (H, W) or (H, W, 3|4) image, got shape {array.shape}{hint}')
+    if array.dtype == np.uint8:
+        out = array
+    elif array.dtype == np.uint16:
+        out = (array >> 8).astype(np.uint8)
+    elif array.dtype == np.bool_:
+        out = array.astype(np.uint8) * 255
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
+            raise SegmenterError(f'{what}: float images must hold values in [0, 1] (got {np.nanmin(array):.3g} .. '
+                                 f'{np.nanmax(array):.3g}); for 0..255 data pass array.astype(np.uint8)')
+        out = np.round(array * 255).astype(np.uint8)
+    elif np.issubdtype(array.dtype, np.integer) and array.min() >= 0 and array.max() <= 255:
+        out = array.astype(np.uint8)
+    else:
+        raise SegmenterError(f'{what}: unsupported pixel type {array.dtype} (values {array.min()} .. {array.max()});'
+                             f' give uint8, uint16, bool, or floats in [0, 1]')
+    if out.ndim == 2:
+        out = np.repeat(out[..., None], 3, axis=2)
+    return np.ascontiguousarray(out)
+
+
+def load_image(image: ImageInput) -> np.ndarray:
+    """Any supported image -> (H, W, 3) uint8 RGB.
+
+    Args:
+        image: a file path (decoded as mmseg's ``LoadImageFromFile`` does: OpenCV, colour, EXIF orientation
+            applied), a PIL image (any mode: palette, grayscale, RGBA, 16-bit), or an RGB array (see
+            :func:`_rgb_from_array` for the accepted shapes and types).
+    """
+    from PIL import Image
+
+    if isinstance(image, (str, os.PathLike)):
+        import mmcv
+        path = Path(image).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f'image file {str(image)!r} not found')
+        bgr = mmcv.imfrombytes(path.read_bytes(), flag='color', backend='cv2')
+        if bgr is None:
+            raise SegmenterError(f'could not decode image {path}: not an image format OpenCV reads '
+                                 f'(PNG, JPEG, BMP, TIFF, WebP, ...)')
+        return np.ascontiguousarray(bgr[..., ::-1])
+    if isinstance(image, Image.Image):
+        if image.mode in ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I'):
+            array = np.asarray(image)
+            if array.size and (array.min() < 0 or array.max() > 65535):
+                raise SegmenterError(f'PIL image of mode {image.mode!r} has values {array.min()} .. {array.max()}, '
+                                     f'outside 16 bits')
+            return _rgb_from_array(array.astype(np.uint16), f'PIL image (mode {image.mode})')
+        if image.mode not in ('L', 'LA', 'RGB', 'RGBA'):  # palette, 1-bit, CMYK, YCbCr, float, ...
+            image = image.convert('RGB' if image.mode != 'F' else 'L')
+        return _rgb_from_array(np.asarray(image), f'PIL image (mode {image.mode})')
+    if isinstance(image, np.ndarray):
+        return _rgb_from_array(image, 'image array')
+    raise SegmenterError(f'image must be a file path, a PIL image or a numpy array, not {type(image).__name__}')
+
+
+def _class_file(text: Union[str, os.PathLike]) -> Optional[Path]:
+    """The class-name file ``text`` names (relative to the working directory or the project), if it is one."""
+    try:
+        path = resolve_path(text, 'class-name file')
+    except FileNotFoundError:
+        return None
+    return path if path.is_file() else None
+
+
+def parse_classes(classes: ClassesLike) -> Union[Path, List[List[str]]]:
+    """A class-name file path, or classes as lists of names.
+
+    Args:
+        classes: a class-name file (one class per line, synonyms separated by ';' or ','); a string
+            'sky, cloud; tree; person, man' (';' between classes, ',' between synonyms); or a list whose items are
+            a class ('sky, cloud' or ['sky', 'cloud']).
+    """
+    if isinstance(classes, (str, os.PathLike)):
+        path = _class_file(classes)
+        if path is not None:
+            return path
+        text = str(classes).strip()
+        if isinstance(classes, os.PathLike) or text.endswith('.txt'):
+            raise ClassNameError(f'class-name file {text!r} not found (looked in {Path.cwd()})')
+        parts = text.split(';')
+        if len(parts) > 1 and not parts[-1].strip():  # tolerate a trailing ';'
+            parts = parts[:-1]
+        if not text:
+            raise ClassNameError('no classes given; write e.g. "sky, cloud; tree; person"')
+        return parse_class_names(parts, separator=',')
+    return parse_class_names(list(classes), separator=None)
+
+
+# ---------------------------------------------------------------------------------------------------- results
+@dataclass
+class SegmentationResult:
+    """One segmented image.
+
+    Attributes:
+        labels: (H, W) int64 class index of every pixel (indices into ``classes``).
+        scores: (C, H, W) float32 class probabilities (the max over each class's names).
+        classes: every class's names, the first being its display name.
+        image: (H, W, 3) uint8 RGB image that was segmented.
+        timing: seconds spent embedding the names ('text_s') and segmenting ('inference_s').
+    """
+    labels: np.ndarray
+    scores: np.ndarray
+    classes: List[List[str]]
+    image: np.ndarray
+    timing: Dict[str, float] = field(default_factory=dict)
+
+    @property
+    def class_names(self) -> List[str]:
+        return [names[0] for names in self.classes]
+
+    def pixel_shares(self) -> np.ndarray:
+        """(C,) share of the image's pixels labelled with each class (sums to 1)."""
+        counts = np.bincount(self.labels.ravel(), minlength=len(self.classes))
+        return counts / max(1, self.labels.size)
+
+    def mean_scores(self) -> np.ndarray:
+        """(C,) each class's mean score over the pixels labelled with it (NaN for a class with no pixels)."""
+        flat = self.labels.ravel()
+        counts = np.bincount(flat, minlength=len(self.classes)).astype(np.float64)
+        chosen = np.take_along_axis(self.scores.reshape(len(self.classes), -1), flat[None], axis=0)[0]
+        sums = np.bincount(flat, weights=chosen, minlength=len(self.classes))
+        with np.errstate(invalid='ignore', divide='ignore'):
+            return np.where(counts > 0, sums / counts, np.nan)
+
+
+# ---------------------------------------------------------------------------------------------------- segmenter
+class Segmenter:
+    """Open-vocabulary segmentation of single images with one method; the vocabulary can change per call.
+
+    Args:
+        method: 'sclip', 'naclip', 'clearclip', 'proxyclip', 'scclip', or a baseline ('vanilla', 'maskclip').
+        backbone: 'ViT-B/16', 'ViT-L/14', ... (OpenAI weights from ``~/.cache/clip`` / ``$SCLIP_CLIP_CACHE``), or a
+            checkpoint file.
+        device: 'cpu', 'cuda', 'cuda:1', or None for CUDA when available.
+        classes: the vocabulary to start with (see :func:`parse_classes`); may instead be given to each call.
+        checkpoint / vfm_checkpoint / pretrained / download / config / cfg_options: see :func:`method_config`.
+        progress: report the slow steps (weights, text embeddings, crops) on stderr.
+    """
+
+    def __init__(self, method: str = 'sclip', backbone: str = 'ViT-B/16', device: Optional[str] = None,
+                 classes: Optional[ClassesLike] = None, checkpoint: Optional[str] = None,
+                 vfm_checkpoint: Optional[str] = None, pretrained: Optional[str] = 'openai', download: bool = True,
+                 config: Optional[str] = None, cfg_options: Optional[dict] = None, progress: bool = False):
+        self.progress = progress
+        self.device = resolve_device(device)
+        self.cfg = method_config(method, backbone, checkpoint, vfm_checkpoint, pretrained, download, config,
+                                 cfg_options)
+        self.method = method.lower() if config is None else Path(str(config)).stem
+        self.backbone, self.checkpoint = split_backbone(backbone, checkpoint)
+        # OVSegmentor needs a vocabulary to be built; a placeholder until the caller gives one.
+        self.cfg.model.class_names = ['object']
+        self._has_classes = False
+        start = time.perf_counter()
+        self._say(f'loading {self.method} ({self.checkpoint or self.backbone}) on {self.device} ...')
+        self.model = build_segmentor(self.cfg, self.device)
+        self.load_seconds = time.perf_counter() - start
+        self._say(f'loaded {self.method} in {self.load_seconds:.1f} s')
+        if classes is not None:
+            self.set_classes(classes)
+
+    def _say(self, message: str) -> None:
+        if self.progress:
+            print(f'[sclip_toolkit] {message}', file=sys.stderr, flush=True)
+
+    @property
+    def classes(self) -> List[List[str]]:
+        """The current vocabulary: every class's names."""
+        if not self._has_classes:
+            raise SegmenterError('no classes yet: pass classes= to Segmenter(...) or to the call')
+        return self.model.classes
+
+    def set_classes(self, classes: ClassesLike) -> None:
+        """Switch the vocabulary; name embeddings are computed on first use and cached per vocabulary."""
+        self.model.set_vocabulary(parse_classes(classes), separator=None)
+        self._has_classes = True
+
+    def embed_classes(self) -> float:
+        """Compute (or fetch from the cache) the current vocabulary's text embeddings; returns the seconds spent."""
+        start = time.perf_counter()
+        names, _ = flatten_names(self.classes)
+        cached = len(self.model._text_cache)
+        if self.progress:
+            self._say(f'text embeddings: {len(self.classes)} classes, {len(names)} names x '
+                      f'{len(self.model.templates)} prompts ...')
+        self.model.text_classifier()
+        seconds = time.perf_counter() - start
+        if len(self.model._text_cache) > cached:
+            self._say(f'text embeddings ready in {seconds:.1f} s')
+        return seconds
+
+    @torch.no_grad()
+    def __call__(self, image: ImageInput, classes: Optional[ClassesLike] = None) -> SegmentationResult:
+        """Segment one image.
+
+        Args:
+            image: a path, PIL image or RGB array (see :func:`load_image`).
+            classes: the vocabulary for this and later calls (default: the current one).
+        """
+        rgb = load_image(image)
+        if classes is not None:
+            self.set_classes(classes)
+        text_seconds = self.embed_classes()
+        start = time.perf_counter()
+        with self._crop_progress():
+            sample = run_segmentor(self.model, self.cfg, [np.ascontiguousarray(rgb[..., ::-1])])[0]
+        seconds = time.perf_counter() - start
+        labels = sample.pred_sem_seg.data[0].cpu().numpy().astype(np.int64)
+        scores = sample.seg_logits.data.float().cpu().numpy()
+        return SegmentationResult(labels, scores, [list(c) for c in self.classes], rgb,
+                                  dict(text_s=text_seconds, inference_s=seconds))
+
+    @contextmanager
+    def _crop_progress(self) -> Iterator[None]:
+        """A progress bar over the crops, fed by hooks on the preprocessor (its output size gives the number of
+        windows) and on the last block's attention (called once per batch of crops)."""
+        if not self.progress:
+            yield
+            return
+        from tqdm import tqdm
+
+        bars = []
+        test_cfg = self.model.test_cfg
+
+        def on_preprocessed(_module, _args, output):
+            h, w = output['inputs'].shape[-2:]
+            total = 1
+            if test_cfg['mode'] == 'slide':
+                crop, stride = (v if isinstance(v, (tuple, list)) else (v, v)
+                                for v in (test_cfg['crop_size'], test_cfg['stride']))
+                total = len(slide_windows(h, w, tuple(crop), tuple(stride)))
+            bars.append(tqdm(total=total, unit='crop', desc=f'{self.method}: {h}x{w} input', file=sys.stderr))
+
+        def on_crops(_module, args, _output):
+            if bars:
+                bars[-1].update(int(args[1].shape[0]))  # args: (block, tokens (B, T, D), ctx)
+
+        hooks = [self.model.data_preprocessor.register_forward_hook(on_preprocessed),
+                 self.model.clip.final_attn.register_forward_hook(on_crops)]
+        try:
+            yield
+        finally:
+            for hook in hooks:
+                hook.remove()
+            for bar in bars:
+                bar.close()

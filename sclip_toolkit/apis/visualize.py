@@ -1,0 +1,169 @@
+"""Pictures of segmentations: colour overlays with a legend, side-by-side comparisons, palette label maps.
+
+Every renderer returns the picture and its layout (where the image panels and legend swatches are, in pixels),
+so callers can record it and tests can check the picture against the data.
+"""
+from __future__ import annotations
+
+import colorsys
+import math
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+# Well-separated colours for the first classes; later ones step round the hue circle by the golden ratio.
+BASE_COLORS = np.array([
+    (228, 26, 28), (55, 126, 184), (77, 175, 74), (255, 127, 0), (152, 78, 163), (255, 221, 51),
+    (166, 86, 40), (247, 129, 191), (23, 190, 207), (140, 140, 140), (188, 189, 34), (31, 61, 122),
+], dtype=np.uint8)
+MARGIN = 8  # pixels around panels and legend entries
+BACKGROUND = (255, 255, 255)
+TEXT = (20, 20, 20)
+
+
+def class_colors(num_classes: int) -> np.ndarray:
+    """(num_classes, 3) uint8 RGB colours, the same for a given index whatever the number of classes."""
+    colors = [tuple(c) for c in BASE_COLORS[:num_classes]]
+    for i in range(len(colors), num_classes):
+        hue = (i * 0.618033988749895) % 1.0
+        sat, val = (0.75, 0.95) if i % 2 else (0.55, 0.75)
+        colors.append(tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(hue, sat, val)))
+    return np.array(colors, dtype=np.uint8).reshape(num_classes, 3)
+
+
+def font_for(image_size: Tuple[int, int], size: Optional[int] = None) -> ImageFont.ImageFont:
+    """A legend font scaled with the image (12 to 40 px), Pillow's bundled face."""
+    if size is None:
+        size = int(np.clip(round(max(image_size) / 40), 12, 40))
+    try:
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def _text_size(font: ImageFont.ImageFont, text: str) -> Tuple[int, int]:
+    left, top, right, bottom = font.getbbox(text)
+    return right - left, bottom - top
+
+
+def _line_height(font: ImageFont.ImageFont) -> int:
+    return _text_size(font, 'Hg%')[1] + 4
+
+
+def overlay(image: np.ndarray, labels: np.ndarray, colors: np.ndarray, alpha: float = 0.55,
+            edges: bool = True, desaturate: bool = True) -> np.ndarray:
+    """Image (H, W, 3) uint8 RGB blended with the class colours of ``labels`` (H, W); region borders in white.
+
+    The image is turned grey first (``desaturate``) so that a blended colour still matches its legend swatch.
+    """
+    if image.shape[:2] != labels.shape:
+        raise ValueError(f'image {image.shape[:2]} and label map {labels.shape} differ in size')
+    if not 0 <= alpha <= 1:
+        raise ValueError(f'alpha must be in [0, 1], got {alpha}')
+    base = image.astype(np.float32)
+    if desaturate:
+        base = np.repeat(base @ np.array([0.299, 0.587, 0.114], dtype=np.float32), 3).reshape(base.shape)
+    out = (1 - alpha) * base + alpha * colors[labels].astype(np.float32)
+    if edges:
+        border = np.zeros(labels.shape, dtype=bool)
+        border[:-1] |= labels[:-1] != labels[1:]
+        border[:, :-1] |= labels[:, :-1] != labels[:, 1:]
+        out[border] = 0.3 * out[border] + 0.7 * 255
+    return np.round(out).clip(0, 255).astype(np.uint8)
+
+
+def label_picture(labels: np.ndarray, colors: np.ndarray) -> Image.Image:
+    """The label map as a palette PNG image (mode 'P', entry i = class i's colour); 16-bit grey above 256 classes."""
+    if len(colors) > 256:
+        return Image.fromarray(labels.astype(np.uint16))
+    picture = Image.fromarray(labels.astype(np.uint8))
+    picture.putpalette(colors.reshape(-1).tolist())  # turns the 'L' image into 'P' with these entries
+    return picture
+
+
+def _legend_layout(entries: Sequence[str], font, width: int) -> Tuple[List[Tuple[int, int]], int, int]:
+    """Top-left corners of the entries laid out in columns within ``width``, and the legend's (width, height)."""
+    line = _line_height(font)
+    swatch = line
+    item_w = max(_text_size(font, t)[0] for t in entries) + swatch + 3 * MARGIN
+    cols = max(1, min(len(entries), (width - MARGIN) // item_w))
+    rows = math.ceil(len(entries) / cols)
+    corners = [(MARGIN + (i // rows) * item_w, MARGIN + (i % rows) * (line + MARGIN // 2))
+               for i in range(len(entries))]
+    return corners, max(width, cols * item_w + MARGIN), rows * (line + MARGIN // 2) + MARGIN
+
+
+def _draw_legend(canvas: Image.Image, top: int, texts: Sequence[str], colors: np.ndarray, font,
+                 corners: Sequence[Tuple[int, int]]) -> List[dict]:
+    draw = ImageDraw.Draw(canvas)
+    line = _line_height(font)
+    entries = []
+    for text, color, (x, y) in zip(texts, colors, corners):
+        box = [x, top + y, x + line, top + y + line]
+        draw.rectangle([box[0], box[1], box[2] - 1, box[3] - 1], fill=tuple(int(c) for c in color),
+                       outline=TEXT)
+        draw.text((x + line + MARGIN, top + y + 2), text, fill=TEXT, font=font)
+        entries.append(dict(text=text, color=[int(c) for c in color], swatch=box))
+    return entries
+
+
+def legend_texts(names: Sequence[str], shares: Optional[Sequence[float]] = None) -> List[str]:
+    """Legend lines: 'name' or 'name  12.3%' (share of the image's pixels)."""
+    if shares is None:
+        return list(names)
+    return [f'{n}  {100 * s:.1f}%' for n, s in zip(names, shares)]
+
+
+def render_overlay(image: np.ndarray, labels: np.ndarray, names: Sequence[str], colors: np.ndarray,
+                   shares: Optional[Sequence[float]] = None, alpha: float = 0.55) -> Tuple[Image.Image, Dict]:
+    """The overlay at full size (top left) with a legend underneath: colour, class name, share of the image.
+
+    Returns:
+        The picture and its layout: ``image_box`` [x0, y0, x1, y1] of the overlay and ``legend`` entries
+        (text, colour, swatch box).
+    """
+    height, width = labels.shape
+    font = font_for((width, height))
+    texts = legend_texts(names, shares)
+    corners, legend_w, legend_h = _legend_layout(texts, font, width)
+    canvas = Image.new('RGB', (max(width, legend_w), height + legend_h), BACKGROUND)
+    canvas.paste(Image.fromarray(overlay(image, labels, colors, alpha)), (0, 0))
+    legend = _draw_legend(canvas, height, texts, colors, font, corners)
+    return canvas, dict(image_box=[0, 0, width, height], legend=legend)
+
+
+def render_comparison(image: np.ndarray, panels: Sequence[Tuple[str, np.ndarray]], names: Sequence[str],
+                      colors: np.ndarray, alpha: float = 0.55, max_panel_width: int = 640
+                      ) -> Tuple[Image.Image, Dict]:
+    """One overlay panel per (title, labels), side by side, titled, with one legend (names and colours) below.
+
+    Panels are the image scaled to at most ``max_panel_width`` wide (label maps by nearest neighbour).
+
+    Returns:
+        The picture and its layout: ``panels`` (title, box) and ``legend`` entries.
+    """
+    height, width = image.shape[:2]
+    scale = min(1.0, max_panel_width / width)
+    pw, ph = max(1, round(width * scale)), max(1, round(height * scale))
+    font = font_for((pw, ph))
+    title_h = _line_height(font) + MARGIN
+    small = np.asarray(Image.fromarray(image).resize((pw, ph), Image.BILINEAR)) if scale < 1 else image
+    content_w = len(panels) * (pw + MARGIN) + MARGIN
+    corners, legend_w, legend_h = _legend_layout(list(names), font, content_w)
+    top = MARGIN + title_h
+    canvas = Image.new('RGB', (max(content_w, legend_w), top + ph + legend_h), BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    boxes = []
+    for i, (title, labels) in enumerate(panels):
+        if labels.shape != (height, width):
+            raise ValueError(f'panel {title!r}: label map {labels.shape} differs from the image {(height, width)}')
+        if scale < 1:
+            labels = np.asarray(Image.fromarray(labels.astype(np.int32)).resize((pw, ph), Image.NEAREST))
+        x = MARGIN + i * (pw + MARGIN)
+        canvas.paste(Image.fromarray(overlay(small, labels.astype(np.int64), colors, alpha)), (x, top))
+        tw = _text_size(font, title)[0]
+        draw.text((x + max(0, (pw - tw) // 2), MARGIN), title, fill=TEXT, font=font)
+        boxes.append(dict(title=title, box=[x, top, x + pw, top + ph]))
+    legend = _draw_legend(canvas, top + ph, list(names), colors, font, corners)
+    return canvas, dict(panels=boxes, legend=legend)

@@ -1,0 +1,126 @@
+"""The registered segmentor: inference modes, streaming labels, batching, and parity with the references."""
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+from mmseg.registry import MODELS
+
+from sclip_toolkit.apis import build_segmentor, run_segmentor
+from sclip_toolkit.config import load_config
+
+from ..conftest import PARITY, parity_fixture
+
+CLASSES = [['sky', 'cloud'], ['tree'], ['person', 'man', 'woman'], ['road'], ['car', 'truck']]
+
+
+def _segmentor(tiny_clip_path, **kw):
+    cfg = dict(type='OVSegmentor', clip=dict(type='CLIPBackbone', checkpoint=str(tiny_clip_path),
+                                             final_attn=kw.pop('attn', 'sclip')),
+               class_names=CLASSES, templates=['a photo of a {}.', 'a {} in the scene.'],
+               test_cfg=kw.pop('test_cfg', dict(mode='slide', crop_size=64, stride=32)), logit_scale=40, **kw)
+    return MODELS.build(cfg).eval()
+
+
+def _image(h, w, seed=0):
+    torch.manual_seed(seed)
+    return torch.randn(1, 3, h, w)
+
+
+def test_predict_fills_sample_at_original_size(tiny_clip_path):
+    model = _segmentor(tiny_clip_path)
+    out = model.predict(_image(80, 112))
+    assert out[0].seg_logits.data.shape == (5, 80, 112)
+    assert out[0].pred_sem_seg.data.shape == (1, 80, 112)
+    torch.testing.assert_close(out[0].seg_logits.data.sum(0).min() <= 1.0 + 1e-6, torch.tensor(True))
+
+
+def test_slide_equals_whole_when_the_crop_is_the_image(tiny_clip_path):
+    slide = _segmentor(tiny_clip_path, test_cfg=dict(mode='slide', crop_size=(48, 80), stride=(48, 80)))
+    whole = _segmentor(tiny_clip_path, test_cfg=dict(mode='whole', whole_resize='via_input'))
+    image = _image(48, 80)
+    a, b = slide.predict(image)[0], whole.predict(image)[0]
+    torch.testing.assert_close(a.seg_logits.data, b.seg_logits.data, atol=1e-6, rtol=1e-5)
+
+
+@pytest.mark.parametrize('batch_size', [1, 3, 16])
+def test_crop_batch_size_does_not_change_outputs(tiny_clip_path, batch_size):
+    image = _image(96, 128, seed=3)
+    ref = _segmentor(tiny_clip_path, test_cfg=dict(crop_size=64, stride=32, batch_size=1)).predict(image)[0]
+    got = _segmentor(tiny_clip_path, test_cfg=dict(crop_size=64, stride=32, batch_size=batch_size)).predict(image)[0]
+    torch.testing.assert_close(got.seg_logits.data, ref.seg_logits.data, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize('extra', [dict(), dict(prob_thd=0.22), dict(area_thd=0.3, prob_thd=0.21),
+                                   dict(pamr_steps=2, pamr_dilations=(1, 2))])
+def test_streaming_labels_equal_full_scores(tiny_clip_path, extra):
+    image = _image(72, 104, seed=5)
+    full = _segmentor(tiny_clip_path, keep_scores=True, **extra).predict(image)[0]
+    # a budget of 3 names' scores forces 3 chunks over the 9 names
+    lean = _segmentor(tiny_clip_path, keep_scores=None, max_score_bytes=3 * 4 * 72 * 104, **extra).predict(image)[0]
+    assert 'seg_logits' not in lean
+    agree = (full.pred_sem_seg.data == lean.pred_sem_seg.data).float().mean().item()
+    assert agree > 0.999, agree
+
+
+def test_padding_to_a_multiple_cuts_back(tiny_clip_path):
+    model = _segmentor(tiny_clip_path, test_cfg=dict(crop_size=40, stride=20, pad_multiple='patch'))
+    out = model.predict(_image(50, 70))[0]
+    assert out.seg_logits.data.shape == (5, 50, 70) and torch.isfinite(out.seg_logits.data).all()
+
+
+def test_invalid_inference_settings(tiny_clip_path):
+    with pytest.raises(ValueError, match='stride <= crop_size'):
+        _segmentor(tiny_clip_path, test_cfg=dict(crop_size=32, stride=64))
+    with pytest.raises(ValueError, match="'slide' or 'whole'"):
+        _segmentor(tiny_clip_path, test_cfg=dict(mode='tiles'))
+    with pytest.raises(NotImplementedError, match='training-free'):
+        _segmentor(tiny_clip_path).loss(None, None)
+
+
+def test_images_of_different_sizes_in_one_batch(tiny_clip_path, tmp_path):
+    import cv2
+    cfg = load_config('configs/sclip/sclip_voc21.py', checkpoint=str(tiny_clip_path),
+                      cfg_options={'model.data_preprocessor.short_side': 64})
+    model = build_segmentor(cfg, 'cpu')
+    rng = np.random.RandomState(0)
+    paths = []
+    for i, (h, w) in enumerate([(60, 90), (90, 60)]):
+        paths.append(str(tmp_path / f'{i}.png'))
+        cv2.imwrite(paths[-1], rng.randint(0, 255, (h, w, 3), dtype=np.uint8))
+    single = run_segmentor(model, cfg, paths)
+    from sclip_toolkit.apis.inference import prepare_inputs
+    batch = model.data_preprocessor({'inputs': [prepare_inputs(cfg, p)['inputs'] for p in paths],
+                                     'data_samples': [prepare_inputs(cfg, p)['data_samples'] for p in paths]})
+    both = model.predict(batch['inputs'], batch['data_samples'])
+    for a, b in zip(single, both):
+        assert a.pred_sem_seg.data.shape == b.pred_sem_seg.data.shape
+        torch.testing.assert_close(a.seg_logits.data, b.seg_logits.data)
+
+
+def _compare_module():
+    spec = importlib.util.spec_from_file_location('parity_compare', parity_fixture('compare.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize('tag, config, options', [
+    ('sclip', 'configs/sclip/sclip_voc21.py', {}),
+    ('naclip', 'configs/naclip/naclip_voc21.py', {}),
+    ('naclip_nopamr', 'configs/naclip/naclip_voc21.py', {'model.pamr_steps': 0}),
+    ('clearclip', 'configs/clearclip/clearclip_voc21.py', {}),
+    ('clearclip_shippedcfg', 'configs/clearclip/clearclip_voc21.py', {'model.clip.final_attn.qk': 'qk'}),
+])
+def test_parity_with_reference_outputs(tag, config, options):
+    compare = _compare_module()
+    cfg = load_config(config, checkpoint=str(parity_fixture('mini_clip.pt')), cfg_options=options)
+    cfg.model.keep_scores = True
+    model = build_segmentor(cfg, 'cpu')
+    sample = run_segmentor(model, cfg, [str(PARITY / 'inputs' / 'img_375x500.png')])[0]
+    res = compare.compare(tag, sample.seg_logits.data.numpy(), other_pred=sample.pred_sem_seg.data.numpy())
+    assert res['seg_logits_max_abs_diff'] < 1e-4, res
+    assert res['argmax_agreement'] >= 0.999, res
+    assert res['pred_agreement'] >= 0.999, res

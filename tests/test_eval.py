@@ -1,0 +1,120 @@
+"""eval.py, dist_test.sh and tools/eval_all.py end to end on tiny generated VOC and ADE20K layouts."""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from sclip_toolkit.config import load_config
+
+from .datasets.layouts import make_layout
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # each test starts Python processes (a few seconds each)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope='module')
+def env(tmp_path_factory, tiny_clip_path):
+    """Data under $SCLIP_DATA (VOC 2012 and ADE20K layouts, 2 images each), a one-template prompt file, and the
+    options that keep a run to seconds (no loader workers, short side 64, 32-pixel crops)."""
+    base = tmp_path_factory.mktemp('eval')
+    data = base / 'data'
+    for name in ('sclip_voc21', 'naclip_ade20k'):
+        dataset = load_config(name).test_dataloader.dataset.to_dict()
+        root = data / Path(dataset['data_root']).relative_to('data')  # the config's default: data/<dataset>
+        make_layout(root, {k: v for k, v in dataset.items() if k != 'data_root'})
+    templates = base / 'templates.txt'
+    templates.write_text('a photo of a {}.\n')
+    proc_env = dict(os.environ, SCLIP_DATA=str(data), OMP_NUM_THREADS='1')  # 1 thread: same kernels in every run
+    options = ['--checkpoint', str(tiny_clip_path), '--no-progress', '--cfg-options', 'test_dataloader.num_workers=0',
+               'model.data_preprocessor.short_side=64', f'model.templates={templates}']
+    return dict(base=base, env=proc_env, options=options)
+
+
+def _run(cmd, env) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=ROOT, env=env['env'], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope='module')
+def voc_run(env):
+    work_dir = env['base'] / 'sclip_voc21'
+    opts = env['options'] + ['model.test_cfg.crop_size=32', 'model.test_cfg.stride=16']
+    proc = _run([sys.executable, 'eval.py', '--config', 'configs/sclip/sclip_voc21.py', '--work-dir', str(work_dir)]
+                + opts, env)
+    return proc, json.loads((work_dir / 'metrics.json').read_text()), opts
+
+
+def _check_record(record: dict, config: str, num_classes: int, first_class: str) -> None:
+    assert record['config'] == config
+    assert record['num_images'] == 2 and record['num_classes'] == num_classes
+    for key in ('mIoU', 'aAcc', 'mAcc'):
+        assert 0.0 <= record[key] <= 100.0
+    per_class = record['per_class']
+    assert len(per_class) == num_classes and next(iter(per_class)) == first_class
+    ious = [v['IoU'] for v in per_class.values() if v['IoU'] is not None]
+    assert ious and all(0.0 <= v <= 100.0 for v in ious)
+    assert abs(sum(ious) / len(ious) - record['mIoU']) < 0.01 + 1e-6  # mIoU = mean over the classes that occur
+
+
+def test_eval_voc_prints_table_and_writes_metrics(voc_run):
+    proc, record, _ = voc_run
+    log = proc.stdout + proc.stderr
+    assert 'per class results' in log and '|  aeroplane  |' in log and 'tvmonitor' in log
+    assert 'sclip_voc21: mIoU' in proc.stdout
+    _check_record(record, 'sclip_voc21', 21, 'background')
+    assert record['dataset'] == 'PascalVOCDataset' and record['world_size'] == 1
+
+
+def test_eval_ade20k_with_naclip(env):
+    work_dir = env['base'] / 'naclip_ade20k'
+    proc = _run([sys.executable, 'eval.py', '--config', 'naclip_ade20k', '--work-dir', str(work_dir)]
+                + env['options'], env)
+    assert '| wall |' in (proc.stdout + proc.stderr).replace('  ', ' ').replace('  ', ' ')
+    _check_record(json.loads((work_dir / 'metrics.json').read_text()), 'naclip_ade20k', 150, 'wall')
+
+
+def test_dist_test_on_two_cpu_processes_matches_one_process(env, voc_run):
+    _, single, opts = voc_run
+    work_dir = env['base'] / 'sclip_voc21_dist'
+    env_dist = dict(env, env=dict(env['env'], PORT=str(_free_port())))
+    _run(['bash', 'dist_test.sh', 'configs/sclip/sclip_voc21.py', '2', '--work-dir', str(work_dir)] + opts, env_dist)
+    dist = json.loads((work_dir / 'metrics.json').read_text())
+    assert dist['world_size'] == 2 and single['world_size'] == 1
+    for key in ('aAcc', 'mIoU', 'mAcc', 'num_images', 'per_class'):
+        assert dist[key] == single[key], key
+
+
+def test_eval_all_keeps_finished_rows_and_marks_failures(env, voc_run):
+    from openpyxl import load_workbook
+
+    out = env['base'] / 'eval_all'
+    shutil.copytree(env['base'] / 'sclip_voc21', out / 'sclip_voc21')  # reused through --skip-existing
+    cmd = [sys.executable, 'tools/eval_all.py', '--pairs', 'sclip:voc21', 'sclip:voc20', 'sclip:cityscapes',
+           '--out-dir', str(out), '--skip-existing', '--checkpoint', env['options'][1], '--cfg-options',
+           *env['options'][5:]]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env['env'], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # one pair failed
+    voc21 = voc_run[1]['mIoU']
+    voc20 = json.loads((out / 'sclip_voc20' / 'metrics.json').read_text())['mIoU']
+    rows = (out / 'results.csv').read_text().splitlines()
+    assert rows[0] == 'method,VOC21,VOC20,Cityscapes,avg'
+    assert rows[1] == f'sclip,{voc21:.2f},{voc20:.2f},failed,{(voc21 + voc20) / 2:.2f} (2/3)'
+    markdown = (out / 'results.md').read_text()
+    assert '| sclip |' in markdown and 'sclip / cityscapes: failed' in markdown and 'does not exist' in markdown
+    sheet = load_workbook(out / 'results.xlsx')['mIoU']
+    assert [c.value for c in sheet[2]][:4] == ['sclip', voc21, voc20, 'failed']
+    assert (out / 'sclip_cityscapes' / 'eval.log').is_file()

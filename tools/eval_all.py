@@ -1,0 +1,129 @@
+"""Evaluate methods on several datasets and collect one mIoU table (Markdown, CSV, .xlsx) with the averages.
+
+    python tools/eval_all.py --methods sclip naclip                 # the references' 8 standard datasets
+    python tools/eval_all.py --methods clearclip --datasets voc20 context59 --gpus 4
+    python tools/eval_all.py --pairs sclip:voc21 proxyclip:ade847 --checkpoint ViT-B-16.pt
+
+Each (method, dataset) runs configs/<method>/<method>_<dataset>.py in its own process (eval.py, or dist_test.sh
+with --gpus N > 1), logging to <out-dir>/<method>_<dataset>/eval.log. The table is rewritten after every pair, so
+finished rows survive a later failure; a failed pair is marked in the table and the run goes on.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import List, Optional, Sequence, Tuple
+
+from sclip_toolkit.apis.evaluate import METRICS_FILE
+from sclip_toolkit.apis.results_table import DATASET_LABELS, STANDARD_DATASETS, ResultsTable
+from sclip_toolkit.config import CONFIG_DIR, load_config
+
+ROOT = Path(__file__).resolve().parents[1]
+METHODS = ('sclip', 'naclip', 'clearclip', 'proxyclip', 'scclip')
+
+
+def parse_pairs(args: argparse.Namespace) -> Tuple[List[str], List[str], List[Tuple[str, str]]]:
+    """Rows, columns and the (method, dataset) pairs to run, in order."""
+    if args.pairs:
+        pairs = []
+        for item in args.pairs:
+            method, sep, dataset = item.partition(':')
+            if not sep or not method or not dataset:
+                raise SystemExit(f'--pairs wants METHOD:DATASET items (e.g. sclip:voc21), got {item!r}')
+            pairs.append((method, dataset))
+        methods = list(dict.fromkeys(m for m, _ in pairs))
+        datasets = list(dict.fromkeys(d for _, d in pairs))
+    else:
+        methods, datasets = list(args.methods), list(args.datasets)
+        pairs = [(m, d) for m in methods for d in datasets]
+    unknown = sorted({d for _, d in pairs} - set(DATASET_LABELS))
+    if unknown:
+        raise SystemExit(f'unknown dataset(s) {unknown}; valid: {", ".join(DATASET_LABELS)}')
+    return methods, datasets, pairs
+
+
+def uses_vfm(config: Path) -> bool:
+    """Whether a config has a vision foundation model (only those accept --vfm-checkpoint)."""
+    return load_config(str(config)).model.get('clip', {}).get('vfm') is not None
+
+
+def eval_command(config: Path, work_dir: Path, args: argparse.Namespace) -> List[str]:
+    """The eval.py (or dist_test.sh) command line of one pair."""
+    if args.gpus > 1:
+        cmd = ['bash', str(ROOT / 'dist_test.sh'), str(config), str(args.gpus)]
+    else:
+        cmd = [sys.executable, str(ROOT / 'eval.py'), '--config', str(config)]
+    cmd += ['--work-dir', str(work_dir), '--no-progress']
+    if args.checkpoint:
+        cmd += ['--checkpoint', args.checkpoint]
+    if args.vfm_checkpoint and uses_vfm(config):
+        cmd += ['--vfm-checkpoint', args.vfm_checkpoint]
+    if args.cfg_options:
+        cmd += ['--cfg-options', *args.cfg_options]
+    return cmd
+
+
+def last_error_line(log: Path) -> str:
+    """The most telling line of a failed run's log (the exception message if there is one)."""
+    lines = [line.strip() for line in log.read_text(encoding='utf-8', errors='replace').splitlines() if line.strip()]
+    errors = [line for line in lines if 'Error' in line.split(':')[0] or line.startswith('AssertionError')]
+    return (errors or lines or ['(empty log)'])[-1][:300]
+
+
+def run_pair(method: str, dataset: str, args: argparse.Namespace) -> Tuple[Optional[float], str, str]:
+    """Evaluate one pair; returns (mIoU or None, status, note)."""
+    config = CONFIG_DIR / method / f'{method}_{dataset}.py'
+    if not config.is_file():
+        return None, 'missing', f'no config {config.relative_to(ROOT)}'
+    work_dir = Path(args.out_dir) / f'{method}_{dataset}'
+    metrics_path = work_dir / METRICS_FILE
+    if args.skip_existing and metrics_path.is_file():
+        return json.loads(metrics_path.read_text())['mIoU'], 'done', 'from an earlier run'
+    work_dir.mkdir(parents=True, exist_ok=True)
+    metrics_path.unlink(missing_ok=True)  # a stale file must not pass for this run's result
+    log = work_dir / 'eval.log'
+    with open(log, 'w', encoding='utf-8') as out:
+        code = subprocess.call(eval_command(config, work_dir, args), stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+    if code == 0 and metrics_path.is_file():
+        return json.loads(metrics_path.read_text())['mIoU'], 'done', ''
+    return None, 'failed', f'exit code {code}: {last_error_line(log)} (log: {log})'
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+    parser.add_argument('--methods', nargs='+', default=list(METHODS), help=f'rows (default: {" ".join(METHODS)})')
+    parser.add_argument('--datasets', nargs='+', default=list(STANDARD_DATASETS),
+                        help=f'columns (default: the 8 standard ones: {" ".join(STANDARD_DATASETS)})')
+    parser.add_argument('--pairs', nargs='+', help='explicit METHOD:DATASET pairs instead of methods x datasets')
+    parser.add_argument('--out-dir', default='work_dirs/eval_all', help='work dirs and the table go here')
+    parser.add_argument('--name', default='results', help='table file name without suffix (default: results)')
+    parser.add_argument('--gpus', type=int, default=1, help='processes per evaluation (>1: dist_test.sh)')
+    parser.add_argument('--checkpoint', help='local CLIP weights, passed to every evaluation')
+    parser.add_argument('--vfm-checkpoint', help='local VFM weights, passed to the configs that use a VFM')
+    parser.add_argument('--cfg-options', nargs='+', help='passed to every eval.py as --cfg-options')
+    parser.add_argument('--skip-existing', action='store_true', help='reuse metrics.json of pairs already done')
+    args = parser.parse_args(argv)
+
+    methods, datasets, pairs = parse_pairs(args)
+    table = ResultsTable(Path(args.out_dir) / args.name, methods, datasets)
+    table.save()
+    failures = 0
+    for i, (method, dataset) in enumerate(pairs, start=1):
+        start = time.time()
+        print(f'[{i}/{len(pairs)}] {method} on {dataset} ...', flush=True)
+        miou, status, note = run_pair(method, dataset, args)
+        table.set(method, dataset, miou, status, note)
+        failures += status != 'done'
+        result = f'mIoU {miou:.2f}' if miou is not None else f'{status}: {note}'
+        print(f'[{i}/{len(pairs)}] {method} on {dataset}: {result} ({time.time() - start:.0f} s)', flush=True)
+    print('\n' + table.markdown())
+    print(f'table: {table.prefix}.md / .csv / .xlsx')
+    return 1 if failures else 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
