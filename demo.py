@@ -137,8 +137,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             summaries.append(segment_and_save(seg, image_path, rgb, classes, out, stem, args.alpha, label))
             del seg  # one model in memory at a time
     except CheckpointError as exc:
-        print(f'demo.py: error: {exc}\n  (demo.py: --checkpoint FILE uses a local file; --download fetches the '
-              f'official one when online)', file=sys.stderr)
+        print(f'demo.py: error: {exc}\n  (demo.py: --checkpoint / --vfm-checkpoint FILE use local files; --download '
+              f'fetches the official ones when online)', file=sys.stderr)
         return 2
     except (ClassNameError, SegmenterError, FileNotFoundError) as exc:
         print(f'demo.py: error: {exc}', file=sys.stderr)

@@ -120,7 +120,8 @@ def test_reference_settings_spot_checks():
     assert model('naclip_cityscapes').data_preprocessor.short_side == 560
     assert model('naclip_voc20').test_cfg.mode == 'whole'
     assert model('clearclip_context60').data_preprocessor.short_side == 448
-    assert (model('clearclip_cityscapes').test_cfg.crop_size, model('clearclip_cityscapes').test_cfg.stride) == (224, 224)
+    city = model('clearclip_cityscapes').test_cfg
+    assert (city.crop_size, city.stride) == (224, 224)
     assert model('proxyclip_ade847').data_preprocessor.short_side == 448
     assert model('proxyclip_coco_object').prob_thd == 0.25
     assert (model('scclip_coco_object').logit_scale, model('scclip_coco_object').prob_thd) == (55, 0.35)

@@ -119,9 +119,12 @@ def prepare_eval_config(config: str, work_dir: Optional[str] = None, checkpoint:
     if progress:
         hooks = list(cfg.get('custom_hooks') or [])
         cfg.custom_hooks = hooks + [dict(type='EvalProgressHook', description=name)]
+    hooks = cfg.get('default_hooks', {})
     if show_dir:
-        cfg.default_hooks.visualization.update(draw=True, interval=1)
+        hooks.setdefault('visualization', dict(type='SegVisualizationHook')).update(draw=True, interval=1)
         cfg.visualizer.save_dir = str(show_dir)
+    elif 'visualization' in hooks and not hooks.visualization.get('draw'):
+        hooks.pop('visualization')  # it would only warn that it draws nothing
     return cfg
 
 

@@ -165,13 +165,16 @@ class OVSegmentor(BaseSegmentor):
         cfg = self.test_cfg
         height, width = image.shape[-2:]
         if cfg['mode'] == 'whole':
-            feats, grid = self.extract_feat(image)
-            return CropFeatures([(0, height, 0, width)], feats, grid, (height, width), (0, 0), (height, width))
-        boxes = slide_windows(height, width, _pair(cfg['crop_size']), _pair(cfg['stride']))
+            boxes, multiple = [(0, height, 0, width)], None
+        else:
+            boxes = slide_windows(height, width, _pair(cfg['crop_size']), _pair(cfg['stride']))
+            multiple = self.clip.patch_size if cfg['pad_multiple'] == 'patch' else cfg['pad_multiple']
         crop_h, crop_w = boxes[0][1] - boxes[0][0], boxes[0][3] - boxes[0][2]
-        multiple = self.clip.patch_size if cfg['pad_multiple'] == 'patch' else cfg['pad_multiple']
         (top, bottom), (left, right) = (_pad_amounts(crop_h, multiple), _pad_amounts(crop_w, multiple)) \
             if multiple else ((0, 0), (0, 0))
+        # A window smaller than one patch would give no token at all: pad it (bottom/right) up to one patch.
+        bottom += max(0, self.clip.patch_size - (crop_h + top + bottom))
+        right += max(0, self.clip.patch_size - (crop_w + left + right))
         batch = max(1, int(cfg.get('batch_size') or 1))
         feats, grid = [], None
         for start in range(0, len(boxes), batch):
@@ -189,17 +192,18 @@ class OVSegmentor(BaseSegmentor):
         input size ('via_input', NACLIP).
         """
         height, width = crops.image_shape
+        top, left = crops.pad_offset
         if self.test_cfg['mode'] == 'whole':
-            if self.test_cfg['whole_resize'] == 'via_input':
-                logits = F.interpolate(_grid_logits(crops.feats, text, crops.grid, (height, width)), size=ori_shape,
-                                       mode='bilinear', align_corners=False)
-            else:
+            if self.test_cfg['whole_resize'] == 'direct' and crops.padded_shape == (height, width):
                 logits = _grid_logits(crops.feats, text, crops.grid, ori_shape)
+            else:
+                logits = _grid_logits(crops.feats, text, crops.grid, crops.padded_shape)
+                logits = F.interpolate(logits[:, :, top:top + height, left:left + width], size=ori_shape,
+                                       mode='bilinear', align_corners=False)
         else:
             dtype = torch.float32 if self.accumulate_dtype == 'fp32' else self.clip.dtype
             total = crops.feats.new_zeros((text.shape[0], height, width), dtype=dtype)
             count = crops.feats.new_zeros((1, height, width), dtype=dtype)
-            top, left = crops.pad_offset
             batch = max(1, int(self.test_cfg.get('batch_size') or 1))
             for start in range(0, len(crops.boxes), batch):
                 part = _grid_logits(crops.feats[start:start + batch], text, crops.grid, crops.padded_shape)

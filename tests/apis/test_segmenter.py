@@ -9,7 +9,7 @@ from sclip_toolkit import Segmenter
 from sclip_toolkit.apis import build_segmentor, run_segmentor
 from sclip_toolkit.apis.segmenter import (EXAMPLE_CLASSES, EXAMPLE_IMAGE, SegmenterError, available_methods,
                                           load_image, method_config, parse_classes)
-from sclip_toolkit.config import load_config
+from sclip_toolkit.config import CONFIG_DIR, load_config
 from sclip_toolkit.models.text import ClassNameError
 
 from ..conftest import parity_fixture
@@ -86,7 +86,7 @@ def test_result_equals_the_registered_segmentor_on_its_config(tiny_clip_path):
     image = parity_fixture('inputs/img_375x500.png')
     seg = Segmenter('clearclip', checkpoint=str(tiny_clip_path), device='cpu')
     got = seg(str(image), CLASSES)
-    cfg = load_config('configs/_base_/methods/clearclip.py', checkpoint=str(tiny_clip_path))
+    cfg = load_config(str(CONFIG_DIR / '_base_' / 'methods' / 'clearclip.py'), checkpoint=str(tiny_clip_path))
     cfg.model.update(class_names=[['sky', 'cloud'], ['tree'], ['person', 'man', 'woman']])
     ref = run_segmentor(build_segmentor(cfg, 'cpu'), cfg, [str(image)])[0]
     np.testing.assert_array_equal(got.labels, ref.pred_sem_seg.data[0].numpy())
@@ -125,9 +125,9 @@ def test_vocabulary_switches_per_call_and_embeddings_are_cached(fast_segmenter, 
     image = _photo(seed=1)
     first = fast_segmenter(image, CLASSES)
     class_file = tmp_path / 'mine.txt'
-    class_file.write_text('road; car; building, house\nsky\n', encoding='utf-8')
+    class_file.write_text('road\ncar; automobile\nbuilding, house\nsky\n', encoding='utf-8')
     other = fast_segmenter(image, str(class_file))
-    assert other.classes == [['road'], ['car'], ['building', 'house'], ['sky']]
+    assert other.classes == [['road'], ['car', 'automobile'], ['building', 'house'], ['sky']]
     assert other.scores.shape[0] == 4 and other.labels.max() < 4
     cached = len(fast_segmenter.model._text_cache)
     again = fast_segmenter(image, CLASSES)

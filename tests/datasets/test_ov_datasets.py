@@ -59,7 +59,8 @@ def test_context59_ignores_label_zero(tmp_path):
 
 
 def test_coco_object_scans_instance_train_ids(tmp_path):
-    cfg = dict(type='COCOObjectDataset', data_prefix=dict(img_path='images/val2017', seg_map_path='annotations/val2017'))
+    prefix = dict(img_path='images/val2017', seg_map_path='annotations/val2017')
+    cfg = dict(type='COCOObjectDataset', data_prefix=prefix)
     layout, dataset = _build(tmp_path, cfg)
     assert len(dataset) == 2
     assert dataset[0]['data_samples'].seg_map_path.endswith('img_000_instanceTrainIds.png')

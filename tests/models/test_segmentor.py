@@ -124,3 +124,12 @@ def test_parity_with_reference_outputs(tag, config, options):
     assert res['seg_logits_max_abs_diff'] < 1e-4, res
     assert res['argmax_agreement'] >= 0.999, res
     assert res['pred_agreement'] >= 0.999, res
+
+
+@pytest.mark.parametrize('mode', ['slide', 'whole'])
+@pytest.mark.parametrize('shape', [(5, 9), (12, 300), (300, 7)])
+def test_images_smaller_than_a_patch_or_crop(tiny_clip_path, mode, shape):
+    model = _segmentor(tiny_clip_path, test_cfg=dict(mode=mode, crop_size=64, stride=32))
+    out = model.predict(_image(*shape))[0]
+    assert out.pred_sem_seg.data.shape == (1, *shape)
+    assert torch.isfinite(out.seg_logits.data).all()

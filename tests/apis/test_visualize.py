@@ -1,0 +1,79 @@
+"""Rendering: colours, overlays, palette label maps, legends and comparison layouts."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sclip_toolkit.apis.visualize import (MARGIN, class_colors, label_picture, overlay, render_comparison,
+                                          render_overlay)
+
+
+def _labels(h=30, w=40, classes=3, seed=0):
+    return np.random.default_rng(seed).integers(0, classes, (h, w))
+
+
+def test_class_colors_are_distinct_and_stable():
+    many = class_colors(300)
+    assert many.shape == (300, 3) and many.dtype == np.uint8
+    np.testing.assert_array_equal(class_colors(5), many[:5])  # index i keeps its colour whatever the count
+    assert len({tuple(c) for c in many[:40]}) == 40
+
+
+def test_overlay_blends_grey_image_with_class_colours():
+    image = np.full((4, 6, 3), (200, 100, 50), np.uint8)
+    labels = np.zeros((4, 6), np.int64)
+    colors = class_colors(2)
+    grey = round(0.299 * 200 + 0.587 * 100 + 0.114 * 50)
+    np.testing.assert_array_equal(overlay(image, labels, colors, alpha=0.0), np.full((4, 6, 3), grey))
+    np.testing.assert_array_equal(overlay(image, labels, colors, alpha=1.0), np.broadcast_to(colors[0], (4, 6, 3)))
+    labels[:, 3:] = 1
+    edged = overlay(image, labels, colors, alpha=1.0)
+    assert (edged[:, 2] > colors[0]).all() and (edged[:, 3] == colors[1]).all()  # the border column is lightened
+    with pytest.raises(ValueError, match='differ in size'):
+        overlay(image, labels[:3], colors)
+
+
+def test_label_picture_is_a_palette_png(tmp_path):
+    labels = _labels(classes=4)
+    colors = class_colors(4)
+    label_picture(labels, colors).save(tmp_path / 'l.png')
+    back = Image.open(tmp_path / 'l.png')
+    assert back.mode == 'P' and back.size == (40, 30)
+    assert back.getpalette()[:12] == colors.reshape(-1).tolist()
+    np.testing.assert_array_equal(np.asarray(back), labels)
+    np.testing.assert_array_equal(np.asarray(back.convert('RGB')), colors[labels])
+    big = _labels(classes=300)
+    label_picture(big, class_colors(300)).save(tmp_path / 'big.png')  # too many classes for a palette
+    np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / 'big.png')), big)
+
+
+def test_overlay_picture_has_the_image_and_one_swatch_per_class():
+    image = np.zeros((30, 40, 3), np.uint8)
+    labels = _labels()
+    colors = class_colors(3)
+    picture, layout = render_overlay(image, labels, ['sky', 'tree', 'person'], colors, [0.5, 0.25, 0.25], 0.55)
+    assert layout['image_box'] == [0, 0, 40, 30]
+    np.testing.assert_array_equal(np.asarray(picture)[:30, :40], overlay(image, labels, colors, 0.55))
+    assert [e['text'] for e in layout['legend']] == ['sky  50.0%', 'tree  25.0%', 'person  25.0%']
+    pixels = np.asarray(picture)
+    for entry, color in zip(layout['legend'], colors):
+        x0, y0, x1, y1 = entry['swatch']
+        assert y0 >= 30  # below the image
+        np.testing.assert_array_equal(pixels[(y0 + y1) // 2, (x0 + x1) // 2], color)
+
+
+def test_comparison_has_one_titled_panel_per_method():
+    image = (np.arange(30 * 120 * 3) % 256).astype(np.uint8).reshape(30, 120, 3)
+    panels = [(m, _labels(30, 120, seed=i)) for i, m in enumerate(['sclip', 'naclip', 'clearclip', 'vanilla'])]
+    colors = class_colors(3)
+    picture, layout = render_comparison(image, panels, ['a', 'b', 'c'], colors)
+    assert [p['title'] for p in layout['panels']] == ['sclip', 'naclip', 'clearclip', 'vanilla']
+    assert picture.width == 4 * 120 + 5 * MARGIN and len(layout['legend']) == 3
+    for (title, labels), panel in zip(panels, layout['panels']):
+        x0, y0, x1, y1 = panel['box']
+        np.testing.assert_array_equal(np.asarray(picture)[y0:y1, x0:x1], overlay(image, labels, colors))
+    wide, wide_layout = render_comparison(np.zeros((100, 1000, 3), np.uint8), [('a', np.zeros((100, 1000), int))] * 2,
+                                          ['x'], colors[:1], max_panel_width=500)
+    assert [p['box'][2] - p['box'][0] for p in wide_layout['panels']] == [500, 500]
+    assert wide.width == 2 * 500 + 3 * MARGIN

@@ -1,0 +1,157 @@
+"""demo.py end to end with a tiny random CLIP: files written, their consistency, --compare, and its errors."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sclip_toolkit.apis.segmenter import EXAMPLE_IMAGE
+from sclip_toolkit.apis.visualize import MARGIN, class_colors, overlay
+
+ROOT = Path(__file__).resolve().parents[1]
+FAST = ['--cfg-options', 'model.data_preprocessor.short_side=112']
+
+
+def _load_demo():
+    spec = importlib.util.spec_from_file_location('sclip_demo', ROOT / 'demo.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+demo = _load_demo()
+
+
+def _picture(path: Path, h: int = 90, w: int = 130) -> Path:
+    y, x = np.mgrid[0:h, 0:w]
+    rgb = np.stack([x * 255 // w, y * 255 // h, ((x // 20 + y // 20) % 2) * 200], axis=-1).astype(np.uint8)
+    Image.fromarray(rgb).save(path)
+    return path
+
+
+def _check_outputs(summary_path: Path, image_size, names):
+    """The JSON, overlay and label PNG of one run agree with each other and with the image."""
+    summary = json.loads(summary_path.read_text())
+    width, height = image_size
+    assert summary['size'] == dict(width=width, height=height)
+    assert [c['name'] for c in summary['classes']] == names
+    colors = class_colors(len(names))
+
+    labels_png = Image.open(summary['outputs']['labels'])
+    assert labels_png.mode == 'P' and labels_png.size == (width, height)
+    assert labels_png.getpalette()[:3 * len(names)] == colors.reshape(-1).tolist()
+    labels = np.asarray(labels_png)
+    assert labels.max() < len(names)
+    counts = np.bincount(labels.ravel(), minlength=len(names))
+    for c, entry in enumerate(summary['classes']):
+        assert entry['color'] == colors[c].tolist()
+        assert entry['pixels'] == counts[c]
+        assert entry['pixel_share'] == pytest.approx(counts[c] / labels.size)
+        assert (entry['mean_score'] is None) == (counts[c] == 0)
+        if entry['mean_score'] is not None:
+            assert 0 < entry['mean_score'] <= 1
+
+    picture = np.asarray(Image.open(summary['outputs']['overlay']).convert('RGB'))
+    layout = summary['overlay_layout']
+    assert layout['image_box'] == [0, 0, width, height]
+    legend = layout['legend']
+    assert len(legend) == len(names)
+    for entry, c in zip(legend, summary['classes']):
+        assert entry['text'] == f"{c['name']}  {100 * c['pixel_share']:.1f}%"
+        x0, y0, x1, y1 = entry['swatch']
+        np.testing.assert_array_equal(picture[(y0 + y1) // 2, (x0 + x1) // 2], c['color'])
+    assert set(summary['timing']) == {'load_s', 'text_s', 'inference_s', 'total_s'}
+    return summary, labels, picture
+
+
+def test_demo_on_a_generated_image(tmp_path, tiny_clip_path):
+    image = _picture(tmp_path / 'scene.png')
+    rc = demo.main(['--image', str(image), '--classes', 'sky, cloud; tree; person, man, woman',
+                    '--checkpoint', str(tiny_clip_path), '--device', 'cpu', '--out', str(tmp_path / 'out'),
+                    '--quiet'] + FAST)
+    assert rc == 0
+    summary, labels, picture = _check_outputs(tmp_path / 'out' / 'scene_sclip.json', (130, 90),
+                                              ['sky', 'tree', 'person'])
+    assert summary['classes'][0]['names'] == ['sky', 'cloud'] and summary['method'] == 'sclip'
+    assert summary['image'] == str(image.resolve()) and summary['bundled_example'] is False
+    rgb = np.asarray(Image.open(image))
+    np.testing.assert_array_equal(picture[:90, :130], overlay(rgb, labels.astype(np.int64), class_colors(3)))
+
+
+def test_demo_defaults_to_the_bundled_photo(tmp_path, tiny_clip_path, capsys):
+    class_file = tmp_path / 'words.txt'
+    rc = demo.main(['--checkpoint', str(tiny_clip_path), '--device', 'cpu', '--out', str(tmp_path)])
+    assert rc == 0
+    summary, _, _ = _check_outputs(tmp_path / 'coffee_sclip.json', (600, 400),
+                                   ['coffee', 'cup', 'saucer', 'spoon', 'wooden table'])
+    assert summary['bundled_example'] is True and summary['image'] == str(EXAMPLE_IMAGE)
+    captured = capsys.readouterr()
+    assert 'loading sclip' in captured.err and 'crop' in captured.err  # progress on stderr
+    assert 'wooden table' in captured.out and 'coffee_sclip_overlay.png' in captured.out
+    class_file.write_text('cup; mug\nsaucer\n', encoding='utf-8')
+    assert demo.main(['--class-file', str(class_file), '--checkpoint', str(tiny_clip_path), '--device', 'cpu',
+                      '--out', str(tmp_path / 'b'), '--quiet', '--method', 'vanilla'] + FAST) == 0
+    _check_outputs(tmp_path / 'b' / 'coffee_vanilla.json', (600, 400), ['cup', 'saucer'])
+
+
+def test_compare_has_one_panel_per_method(tmp_path, tiny_clip_path):
+    image = _picture(tmp_path / 'scene.png', 60, 150)
+    methods = ['sclip', 'vanilla', 'maskclip']
+    rc = demo.main(['--image', str(image), '--classes', 'a; b; c', '--compare', ','.join(methods),
+                    '--checkpoint', str(tiny_clip_path), '--device', 'cpu', '--out', str(tmp_path), '--quiet'] + FAST)
+    assert rc == 0
+    summary = json.loads((tmp_path / 'scene_compare.json').read_text())
+    compare = Image.open(tmp_path / 'scene_compare.png')
+    assert compare.width == len(methods) * 150 + (len(methods) + 1) * MARGIN
+    assert [p['title'] for p in summary['layout']['panels']] == methods
+    assert [m['method'] for m in summary['methods']] == methods and len(summary['layout']['legend']) == 3
+    rgb, pixels = np.asarray(Image.open(image)), np.asarray(compare.convert('RGB'))
+    for method, panel in zip(methods, summary['layout']['panels']):
+        labels = np.asarray(Image.open(tmp_path / f'scene_{method}_labels.png')).astype(np.int64)
+        x0, y0, x1, y1 = panel['box']
+        np.testing.assert_array_equal(pixels[y0:y1, x0:x1], overlay(rgb, labels, class_colors(3)))
+    agree = summary['pixel_agreement']['sclip/vanilla']
+    a, b = (np.asarray(Image.open(tmp_path / f'scene_{m}_labels.png')) for m in ('sclip', 'vanilla'))
+    assert agree == pytest.approx(float(np.mean(a == b)))
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--image', 'x.png'], 'say what to look for'),
+    (['--method', 'sclip', '--compare', 'sclip,naclip'], 'either --method or --compare'),
+    (['--classes', 'a', '--class-file', 'f.txt'], 'not allowed with argument'),
+])
+def test_argument_errors_exit_2(argv, message, capsys):
+    with pytest.raises(SystemExit) as exc:
+        demo.main(argv)
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--method', 'sclipp'], "unknown method 'sclipp'; valid: sclip, naclip, clearclip, proxyclip, scclip"),
+    (['--image', 'missing.png', '--classes', 'a'], "image file 'missing.png' not found"),
+    (['--classes', 'a; a'], "name 'a' already appears"),
+    (['--checkpoint', 'nowhere.pt'], 'CLIP checkpoint nowhere.pt does not exist'),
+])
+def test_bad_inputs_exit_2_with_a_message(argv, message, capsys, tmp_path):
+    assert demo.main(argv + ['--out', str(tmp_path), '--device', 'cpu', '--quiet']) == 2
+    err = capsys.readouterr().err
+    assert message in err and 'Traceback' not in err
+
+
+@pytest.mark.slow
+def test_missing_weights_fail_fast_with_instructions(tmp_path):
+    env = dict(os.environ, SCLIP_CLIP_CACHE=str(tmp_path / 'empty'))
+    proc = subprocess.run([sys.executable, 'demo.py', '--out', str(tmp_path / 'out'), '--device', 'cpu'], cwd=ROOT,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert 'Traceback' not in proc.stderr
+    assert f"CLIP weights 'ViT-B-16' not found at {tmp_path / 'empty' / 'ViT-B-16.pt'}" in proc.stderr
+    assert 'Download https://openaipublic.azureedge.net/clip/models/' in proc.stderr and '--checkpoint' in proc.stderr
+    assert not (tmp_path / 'out').exists() or not any((tmp_path / 'out').iterdir())

@@ -1,0 +1,208 @@
+"""Time and memory of each stage of a method, on CPU or CUDA, with real weights or a full-size random ViT.
+
+    python tools/benchmark.py --method sclip --image-size 336x448 --vocab configs/classnames/cls_voc21.txt
+    python tools/benchmark.py --method naclip --num-names 847 --image-size 512x683 --memory-only
+
+Prints: weight loading; text embeddings cold (every prompt at the full 77-token context, as the references do,
+and length-grouped) and warm (disk cache); per-image inference with all crops batched vs one crop at a time;
+post-processing; images per second; peak memory with full-resolution scores vs streaming labels; and the image
+encoder's achieved FLOP/s next to a plain matmul's on the same device. Without ``--checkpoint`` it writes a random
+ViT-B/16 in the OpenAI layout (same shapes and cost as the real one).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+import torch
+
+from sclip_toolkit.config import DictAction, load_config
+from sclip_toolkit.models.text import build_text_classifier, flatten_names, parse_class_names
+from sclip_toolkit.testing import write_random_clip
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+
+
+def timed(fn: Callable, device: torch.device, repeats: int = 1) -> float:
+    """Best wall time of ``repeats`` calls (seconds)."""
+    best = float('inf')
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        fn()
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _rss_bytes() -> int:
+    with open('/proc/self/statm') as fh:
+        return int(fh.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+@contextmanager
+def peak_memory(device: torch.device, out: Dict[str, float]):
+    """Peak memory above the level at entry: CUDA allocator peak, or process RSS sampled every 2 ms on CPU."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        base = torch.cuda.memory_allocated(device)
+        yield
+        torch.cuda.synchronize(device)
+        out['peak'] = torch.cuda.max_memory_allocated(device) - base
+        return
+    base, peak, stop = _rss_bytes(), [0], threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], _rss_bytes())
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=sample, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+        out['peak'] = max(peak[0], _rss_bytes()) - base
+
+
+def vit_flops(clip, height: int, width: int) -> float:
+    """Multiply-adds x 2 of the image encoder on one (height, width) input (matmuls only)."""
+    visual = clip.visual
+    p, d = clip.patch_size, visual.transformer.width
+    t = (height // p) * (width // p) + 1
+    per_block = 2 * t * (4 * d * d + 2 * d * 4 * d) + 2 * 2 * t * t * d  # qkv+out, mlp, scores+mix
+    embed = 2 * (t - 1) * 3 * p * p * d
+    return float(embed + clip.num_blocks * per_block + 2 * t * d * visual.proj.shape[1])
+
+
+def matmul_flops_per_s(device: torch.device, dtype: torch.dtype, n: int = 2048) -> float:
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    (a @ b).sum().item()
+    return 2 * n ** 3 / timed(lambda: a @ b, device, repeats=3)
+
+
+def _fmt_bytes(n: float) -> str:
+    return f'{n / 2 ** 20:.0f} MiB'
+
+
+def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument('--method', default='sclip', help='config name (sclip, naclip, clearclip, scclip, proxyclip) or '
+                                                      'a config path')
+    ap.add_argument('--dataset', default='voc21', help='dataset part of the config name (default voc21)')
+    ap.add_argument('--checkpoint', help='CLIP weights file; default: a random full-size model of --preset')
+    ap.add_argument('--preset', default='ViT-B/16', help='random model size when no checkpoint: ViT-B/16, tiny, ...')
+    ap.add_argument('--vocab', help='class-name file (default: the config\'s)')
+    ap.add_argument('--num-names', type=int, help='use this many names (repeating the vocabulary with suffixes)')
+    ap.add_argument('--image-size', default='336x448', help='HxW of the network input (after the resize)')
+    ap.add_argument('--repeats', type=int, default=2)
+    ap.add_argument('--device', default=None)
+    ap.add_argument('--memory-only', action='store_true', help='only the peak-memory comparison')
+    ap.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = ap.parse_args(argv)
+
+    device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    height, width = (int(v) for v in args.image_size.lower().split('x'))
+    config = args.method if args.method.endswith('.py') else f'{args.method}/{args.method}_{args.dataset}'
+    tmp = Path(tempfile.mkdtemp(prefix='sclip_bench_'))
+    checkpoint = args.checkpoint
+    if checkpoint is None:
+        checkpoint = str(write_random_clip(tmp / 'random_clip.pt', preset=args.preset, dtype=torch.float16))
+    cfg = load_config(config, checkpoint=checkpoint, cfg_options=args.cfg_options)
+    cfg.model.text_cache = str(tmp / 'text_cache')
+    cfg.model.data_preprocessor.short_side = None  # --image-size is the network input
+    names_src = args.vocab or cfg.model.class_names
+    classes = parse_class_names(names_src, cfg.model.get('separator', ', '), allow_duplicates=True)
+    if args.num_names:
+        flat = [n for c in classes for n in c]
+        classes = [[flat[i % len(flat)] + ('' if i < len(flat) else f' {i // len(flat)}')]
+                   for i in range(args.num_names)]
+    cfg.model.class_names = classes
+
+    from sclip_toolkit.apis import build_segmentor
+    results: Dict[str, float] = {}
+    start = time.perf_counter()
+    model = build_segmentor(cfg, device)
+    model.clip.apply_precision()
+    results['weights_s'] = time.perf_counter() - start
+    names, _ = flatten_names(model.classes)
+    templates = model.templates
+    print(f'device {device}, method {config}, {model.clip.checkpoint_id}, dtype {model.clip.dtype}')
+    print(f'vocabulary: {len(model.classes)} classes, {len(names)} names x {len(templates)} templates; '
+          f'input {height}x{width}')
+    print(f'weights load                    {results["weights_s"]:8.2f} s')
+
+    image = torch.randn(1, 3, height, width, device=device)
+    if not args.memory_only:
+        tokens = model.clip.tokenizer()([t.replace('{}', n) for n in names for t in templates])
+
+        def full_context():
+            with torch.no_grad():
+                for i in range(0, len(tokens), 256):
+                    model.clip.encode_text(tokens[i:i + 256].to(device))
+
+        results['text_full_context_s'] = timed(full_context, device)
+        results['text_cold_s'] = timed(lambda: build_text_classifier(model.clip, names, templates), device)
+        model.text_classifier()  # fills the disk cache
+        fresh = build_segmentor(cfg, device)
+        results['text_warm_s'] = timed(lambda: fresh.text_classifier(), device)
+        print(f'text, full 77-token context     {results["text_full_context_s"]:8.2f} s')
+        print(f'text, cold (length-grouped)     {results["text_cold_s"]:8.2f} s   '
+              f'({results["text_full_context_s"] / results["text_cold_s"]:.1f}x faster)')
+        print(f'text, warm (disk cache)         {results["text_warm_s"]:8.3f} s')
+
+        model.keep_scores = True
+        crops = model.encode_image(image)
+        n_crops = len(crops.boxes)
+        encode = lambda: model.encode_image(image)  # noqa: E731
+        batched = model.test_cfg.get('batch_size', 16)
+        model.test_cfg['batch_size'] = 1
+        results['encode_one_crop_at_a_time_s'] = timed(encode, device, args.repeats)
+        model.test_cfg['batch_size'] = batched
+        results['encode_batched_s'] = timed(encode, device, args.repeats)
+        crops.guide = image
+        text = model.text_classifier()[0]
+        decode = lambda: model.scores_from_logits(model.decode_logits(crops, text, (height, width)))  # noqa: E731
+        results['postprocess_s'] = timed(decode, device, args.repeats)
+        per_image = results['encode_batched_s'] + results['postprocess_s']
+        per_image_single = results['encode_one_crop_at_a_time_s'] + results['postprocess_s']
+        results['per_image_s'], results['per_image_one_crop_at_a_time_s'] = per_image, per_image_single
+        flops = vit_flops(model.clip, *crops.padded_shape) * n_crops
+        results['encoder_flops_per_s'] = flops / results['encode_batched_s']
+        results['matmul_flops_per_s'] = matmul_flops_per_s(device, model.clip.dtype)
+        print(f'image encoder, one crop at a time {results["encode_one_crop_at_a_time_s"]:6.3f} s  ({n_crops} crops)')
+        print(f'image encoder, crops batched    {results["encode_batched_s"]:8.3f} s')
+        print(f'decode + post-processing        {results["postprocess_s"]:8.3f} s')
+        print(f'per image                       {per_image:8.3f} s   ({1 / per_image:.2f} images/s; one crop at a '
+              f'time: {per_image_single:.3f} s, {per_image_single / per_image:.2f}x slower)')
+        print(f'encoder achieved                {results["encoder_flops_per_s"] / 1e9:8.1f} GFLOP/s   '
+              f'(plain {model.clip.dtype} matmul: {results["matmul_flops_per_s"] / 1e9:.1f} GFLOP/s)')
+
+    for keep in (True, False):
+        model.keep_scores = keep
+        model.predict(image)  # warm-up (text embeddings, allocator)
+        mem: Dict[str, float] = {}
+        with peak_memory(device, mem):
+            model.predict(image)
+        results['peak_full_scores_bytes' if keep else 'peak_streaming_bytes'] = mem['peak']
+    print(f'peak memory of predict, full-resolution scores {_fmt_bytes(results["peak_full_scores_bytes"])}, '
+          f'streaming labels {_fmt_bytes(results["peak_streaming_bytes"])} '
+          f'({results["peak_streaming_bytes"] / max(results["peak_full_scores_bytes"], 1):.2f}x)')
+    return results
+
+
+if __name__ == '__main__':
+    main()
