@@ -6,7 +6,7 @@
     python demo.py --compare sclip,naclip,clearclip   # one panel per method, shared legend
 
 In --classes, ';' separates classes and ',' separates names (synonyms) of one class; a class file has one class
-per line. Writes to --out (default demo_output/):
+per line. Writes to --out (default demo_out/):
     <image>_<method>_overlay.png   the image under the class colours, with a legend (colour, name, % of the image)
     <image>_<method>_labels.png    the label map: palette PNG (mode 'P'), entry i = class i's colour
     <image>_<method>.json          summary: image, size, method, backbone, classes (names, colour, pixel share,
@@ -23,9 +23,11 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
-DEFAULT_OUT = 'demo_output'
+import numpy as np
+
+DEFAULT_OUT = 'demo_out'
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -41,12 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
                                      'maskclip')
     ap.add_argument('--compare', help='several methods, comma-separated (e.g. sclip,naclip,clearclip): one panel '
                                       'per method in <image>_compare.png')
-    ap.add_argument('--backbone', default='ViT-B/16', help='OpenAI CLIP release (ViT-B/16, ViT-L/14, ...), or an '
-                                                           'open_clip architecture with --pretrained')
+    ap.add_argument('--backbone', help='OpenAI CLIP release: ViT-B/16 (default), ViT-B/32, ViT-L/14, ViT-L/14-336; '
+                                       'or an open_clip architecture with --pretrained')
     ap.add_argument('--checkpoint', help='CLIP checkpoint file in the OpenAI layout (instead of the cached release)')
     ap.add_argument('--vfm-checkpoint', help="vision foundation model checkpoint (proxyclip; default: DINO ViT-B/8's "
                                              'official file in the torch hub cache)')
-    ap.add_argument('--pretrained', default='openai', help='open_clip pretrained tag (default: openai)')
+    ap.add_argument('--pretrained', help='open_clip pretrained tag, e.g. laion2b_s34b_b88k (default: openai)')
     ap.add_argument('--download', action='store_true', help='download missing official weights (needs internet)')
     ap.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: cuda when available, else cpu)')
     ap.add_argument('--out', default=DEFAULT_OUT, help=f'output folder (default: {DEFAULT_OUT})')
@@ -59,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 def class_summary(result, colors) -> List[Dict]:
     """Per class: names, colour, pixel count and share, mean score over its pixels (null when it has none)."""
     shares, means = result.pixel_shares(), result.mean_scores()
-    counts = (shares * result.labels.size).round().astype(int)
+    counts = np.bincount(result.labels.ravel(), minlength=len(result.classes))
     return [dict(index=i, name=names[0], names=list(names), color=[int(c) for c in colors[i]],
                  pixels=int(counts[i]), pixel_share=float(shares[i]),
                  mean_score=None if math.isnan(means[i]) else float(means[i]))
@@ -67,10 +69,8 @@ def class_summary(result, colors) -> List[Dict]:
 
 
 def segment_and_save(seg, image_path: str, rgb, classes, out: Path, stem: str, alpha: float,
-                     label: Dict) -> Dict:
-    """Segment with one Segmenter, write its overlay, label map and JSON; return the JSON summary."""
-    from PIL import Image
-
+                     label: Dict) -> Tuple[Dict, np.ndarray]:
+    """Segment with one Segmenter, write its overlay, label map and JSON; return the summary and the labels."""
     from sclip_toolkit.apis.visualize import class_colors, label_picture, render_overlay
 
     start = time.perf_counter()
@@ -90,9 +90,8 @@ def segment_and_save(seg, image_path: str, rgb, classes, out: Path, stem: str, a
                     total_s=round(seg.load_seconds + time.perf_counter() - start, 3)))
     with open(out / f'{stem}_{seg.method}.json', 'w', encoding='utf-8') as fh:
         json.dump(summary, fh, indent=2)
-    summary['_labels'] = result.labels  # for --compare; dropped before anything else is written
     print_summary(summary, image_path, out / f'{stem}_{seg.method}.json')
-    return summary
+    return summary, result.labels
 
 
 def print_summary(summary: Dict, image_path: str, json_path: Path) -> None:
@@ -113,28 +112,37 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.image and not (args.classes or args.class_file):
         ap.error('with --image, say what to look for: --classes "a, b; c" or --class-file FILE (the default '
                  'classes only suit the bundled photo)')
-    methods = [m.strip() for m in (args.compare or args.method or 'sclip').split(',') if m.strip()]
+    if not 0 <= args.alpha <= 1:
+        ap.error(f'--alpha must be between 0 and 1, got {args.alpha}')
+    methods = [m.strip().lower() for m in (args.compare or args.method or 'sclip').split(',') if m.strip()]
+    if len(set(methods)) != len(methods):
+        ap.error(f'--compare lists a method twice: {args.compare}')
 
     from sclip_toolkit.apis.segmenter import (EXAMPLE_CLASSES, EXAMPLE_IMAGE, Segmenter, SegmenterError,
-                                              load_image, parse_classes)
+                                              available_methods, load_image, parse_classes)
     from sclip_toolkit.models.checkpoint import CheckpointError
     from sclip_toolkit.models.text import ClassNameError
 
     try:
+        unknown = [m for m in methods if m not in available_methods()]
+        if unknown:  # before any model is loaded
+            raise SegmenterError(f'unknown method {unknown[0]!r}; valid: {", ".join(available_methods())}')
         image_path = args.image or str(EXAMPLE_IMAGE)
         rgb = load_image(image_path)
-        classes = parse_classes(args.class_file or args.classes or EXAMPLE_CLASSES)
+        classes = parse_classes(Path(args.class_file) if args.class_file else args.classes or EXAMPLE_CLASSES)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         stem = Path(image_path).stem
         label = dict(image=str(Path(image_path).resolve()), bundled_example=args.image is None,
                      size=dict(width=int(rgb.shape[1]), height=int(rgb.shape[0])))
-        summaries = []
+        summaries, label_maps = [], []
         for method in methods:
             seg = Segmenter(method, args.backbone, args.device, checkpoint=args.checkpoint,
                             vfm_checkpoint=args.vfm_checkpoint, pretrained=args.pretrained, download=args.download,
                             cfg_options=args.cfg_options, progress=not args.quiet)
-            summaries.append(segment_and_save(seg, image_path, rgb, classes, out, stem, args.alpha, label))
+            summary, labels = segment_and_save(seg, image_path, rgb, classes, out, stem, args.alpha, label)
+            summaries.append(summary)
+            label_maps.append(labels)
             del seg  # one model in memory at a time
     except CheckpointError as exc:
         print(f'demo.py: error: {exc}\n  (demo.py: --checkpoint / --vfm-checkpoint FILE use local files; --download '
@@ -144,18 +152,17 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f'demo.py: error: {exc}', file=sys.stderr)
         return 2
     if args.compare:
-        write_comparison(summaries, rgb, out, stem, args.alpha, label)
+        write_comparison(summaries, label_maps, rgb, out, stem, args.alpha, label)
     return 0
 
 
-def write_comparison(summaries: List[Dict], rgb, out: Path, stem: str, alpha: float, label: Dict) -> None:
+def write_comparison(summaries: List[Dict], label_maps: List[np.ndarray], rgb: np.ndarray, out: Path, stem: str,
+                     alpha: float, label: Dict) -> None:
     """One picture with a panel per method (titled) and a shared legend, plus its JSON."""
-    import numpy as np
-
     from sclip_toolkit.apis.visualize import class_colors, render_comparison
 
     names = [c['name'] for c in summaries[0]['classes']]
-    panels = [(s['method'], s.pop('_labels')) for s in summaries]
+    panels = [(s['method'], labels) for s, labels in zip(summaries, label_maps)]
     picture, layout = render_comparison(rgb, panels, names, class_colors(len(names)), alpha)
     path = out / f'{stem}_compare.png'
     picture.save(path)

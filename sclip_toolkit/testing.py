@@ -2,6 +2,8 @@
 
 ``write_random_clip(path)`` writes a tiny model (about 7 MB, built in well under a second) that loads through the
 same code as the real OpenAI releases; ``preset='ViT-B/16'`` gives a full-size random ViT-B/16 for benchmarks.
+``write_random_vfm(path, family)`` does the same for ProxyCLIP's vision foundation models (DINO, DINOv2, SAM, MAE),
+in each family's official checkpoint layout.
 """
 from __future__ import annotations
 
@@ -83,3 +85,48 @@ class _ParameterArchive(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x
+
+
+# Tiny VFMs (width 128 -> 2 heads, 2 blocks), small enough for tests; grids are the positional-embedding sides.
+VFM_PRESETS: Dict[str, dict] = {
+    'dino': dict(embed_dim=128, depth=2, patch_size=8, grid=4),
+    'dinov2': dict(embed_dim=128, depth=2, patch_size=14, grid=4, layer_scale=True, registers=4),
+    'sam': dict(embed_dim=128, depth=2, patch_size=16, grid=8, window_size=4, global_attn_indexes=(1,), neck_chans=32),
+    'mae': dict(embed_dim=128, depth=2, patch_size=16, grid=4),
+}
+
+
+def random_vfm_checkpoint(family: str, seed: int = 0, qkv_gain: float = 3.0, **overrides) -> dict:
+    """A randomly initialised VFM in its family's official checkpoint layout (what the release file holds).
+
+    Args:
+        family: 'dino', 'dinov2', 'sam' or 'mae'.
+        qkv_gain: attention projections are multiplied by this so attention is far from uniform.
+        overrides: architecture fields of :class:`sclip_toolkit.models.vfm.VFMSpec` (embed_dim, depth, grid, ...).
+    """
+    from .models.vfm.backbones import VFMSpec, build_trunk, default_num_heads
+    from .models.vfm.weights import check_family, timm_to_official
+
+    cfg = dict(VFM_PRESETS[check_family(family)], **overrides)
+    cfg.setdefault('num_heads', default_num_heads(cfg['embed_dim']))
+    cfg.setdefault('mlp_hidden', 4 * cfg['embed_dim'])
+    torch.manual_seed(seed)
+    trunk = build_trunk(VFMSpec(family=family, **cfg))
+    state = trunk.timm_state()
+    with torch.no_grad():
+        for key, value in state.items():
+            if key.endswith('attn.qkv.weight'):
+                value.mul_(qkv_gain)
+            elif key.endswith(('rel_pos_h', 'rel_pos_w', 'register_tokens', 'ls1.gamma', 'ls2.gamma')):
+                value.copy_(torch.randn_like(value) * 0.5 + (1.0 if 'gamma' in key else 0.0))  # not 0/1: visible
+            elif key in ('pos_embed', 'cls_token'):
+                value.copy_(torch.randn_like(value) * 0.5)
+    return timm_to_official(family, state)
+
+
+def write_random_vfm(path: str | Path, family: str, seed: int = 0, **overrides) -> Path:
+    """Write a random VFM checkpoint in the family's official layout (see :func:`random_vfm_checkpoint`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(random_vfm_checkpoint(family, seed, **overrides), path)
+    return path

@@ -126,6 +126,8 @@ def test_compare_has_one_panel_per_method(tmp_path, tiny_clip_path):
     (['--image', 'x.png'], 'say what to look for'),
     (['--method', 'sclip', '--compare', 'sclip,naclip'], 'either --method or --compare'),
     (['--classes', 'a', '--class-file', 'f.txt'], 'not allowed with argument'),
+    (['--compare', 'sclip,naclip,sclip'], 'lists a method twice'),
+    (['--alpha', '1.5'], '--alpha must be between 0 and 1'),
 ])
 def test_argument_errors_exit_2(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -135,6 +137,8 @@ def test_argument_errors_exit_2(argv, message, capsys):
 
 @pytest.mark.parametrize('argv,message', [
     (['--method', 'sclipp'], "unknown method 'sclipp'; valid: sclip, naclip, clearclip, proxyclip, scclip"),
+    (['--compare', 'sclip,segformer'], "unknown method 'segformer'; valid: sclip, naclip"),
+    (['--class-file', 'words'], "class-name file 'words' not found"),
     (['--image', 'missing.png', '--classes', 'a'], "image file 'missing.png' not found"),
     (['--classes', 'a; a'], "name 'a' already appears"),
     (['--checkpoint', 'nowhere.pt'], 'CLIP checkpoint nowhere.pt does not exist'),

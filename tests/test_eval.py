@@ -29,19 +29,27 @@ def _free_port() -> int:
 @pytest.fixture(scope='module')
 def env(tmp_path_factory, tiny_clip_path):
     """Data under $SCLIP_DATA (VOC 2012 and ADE20K layouts, 2 images each), a one-template prompt file, and the
-    options that keep a run to seconds (no loader workers, short side 64, 32-pixel crops)."""
+    options that keep a run to seconds (no loader workers, short side 64, one prompt template)."""
     base = tmp_path_factory.mktemp('eval')
     data = base / 'data'
-    for name in ('sclip_voc21', 'naclip_ade20k'):
-        dataset = load_config(name).test_dataloader.dataset.to_dict()
-        root = data / Path(dataset['data_root']).relative_to('data')  # the config's default: data/<dataset>
-        make_layout(root, {k: v for k, v in dataset.items() if k != 'data_root'})
+    saved = os.environ.get('SCLIP_DATA')
+    os.environ['SCLIP_DATA'] = str(data)  # the configs' data_root then points into the temporary folder
+    try:
+        entries = [load_config(name).test_dataloader.dataset.to_dict() for name in ('sclip_voc21', 'naclip_ade20k')]
+    finally:
+        if saved is None:
+            del os.environ['SCLIP_DATA']
+        else:
+            os.environ['SCLIP_DATA'] = saved
+    for entry in entries:
+        make_layout(Path(entry.pop('data_root')), entry)
     templates = base / 'templates.txt'
     templates.write_text('a photo of a {}.\n')
     proc_env = dict(os.environ, SCLIP_DATA=str(data), OMP_NUM_THREADS='1')  # 1 thread: same kernels in every run
-    options = ['--checkpoint', str(tiny_clip_path), '--no-progress', '--cfg-options', 'test_dataloader.num_workers=0',
-               'model.data_preprocessor.short_side=64', f'model.templates={templates}']
-    return dict(base=base, env=proc_env, options=options)
+    cfg_options = ['test_dataloader.num_workers=0', 'model.data_preprocessor.short_side=64',
+                   f'model.templates={templates}']
+    options = ['--checkpoint', str(tiny_clip_path), '--no-progress', '--cfg-options', *cfg_options]
+    return dict(base=base, env=proc_env, options=options, checkpoint=str(tiny_clip_path), cfg_options=cfg_options)
 
 
 def _run(cmd, env) -> subprocess.CompletedProcess:
@@ -107,8 +115,8 @@ def test_eval_all_keeps_finished_rows_and_marks_failures(env, voc_run):
     out = env['base'] / 'eval_all'
     shutil.copytree(env['base'] / 'sclip_voc21', out / 'sclip_voc21')  # reused through --skip-existing
     cmd = [sys.executable, 'tools/eval_all.py', '--pairs', 'sclip:voc21', 'sclip:voc20', 'sclip:cityscapes',
-           '--out-dir', str(out), '--skip-existing', '--checkpoint', env['options'][1], '--cfg-options',
-           *env['options'][5:]]
+           '--out-dir', str(out), '--skip-existing', '--checkpoint', env['checkpoint'], '--cfg-options',
+           *env['cfg_options']]
     proc = subprocess.run(cmd, cwd=ROOT, env=env['env'], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout + proc.stderr  # one pair failed
     voc21 = voc_run[1]['mIoU']

@@ -12,17 +12,15 @@ ViT-B/16 in the OpenAI layout (same shapes and cost as the real one).
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
-import threading
 import time
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 import torch
 
 from sclip_toolkit.config import DictAction, load_config
+from sclip_toolkit.profiling import peak_memory
 from sclip_toolkit.models.text import build_text_classifier, flatten_names, parse_class_names
 from sclip_toolkit.testing import write_random_clip
 
@@ -42,39 +40,6 @@ def timed(fn: Callable, device: torch.device, repeats: int = 1) -> float:
         _sync(device)
         best = min(best, time.perf_counter() - start)
     return best
-
-
-def _rss_bytes() -> int:
-    with open('/proc/self/statm') as fh:
-        return int(fh.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
-
-
-@contextmanager
-def peak_memory(device: torch.device, out: Dict[str, float]):
-    """Peak memory above the level at entry: CUDA allocator peak, or process RSS sampled every 2 ms on CPU."""
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-        base = torch.cuda.memory_allocated(device)
-        yield
-        torch.cuda.synchronize(device)
-        out['peak'] = torch.cuda.max_memory_allocated(device) - base
-        return
-    base, peak, stop = _rss_bytes(), [0], threading.Event()
-
-    def sample():
-        while not stop.is_set():
-            peak[0] = max(peak[0], _rss_bytes())
-            time.sleep(0.002)
-
-    thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
-        out['peak'] = max(peak[0], _rss_bytes()) - base
 
 
 def vit_flops(clip, height: int, width: int) -> float:

@@ -27,7 +27,7 @@ def build_segmentor(cfg: Config, device: Optional[Union[str, torch.device]] = No
 
 
 # For configs without a dataset (the method bases in configs/_base_/methods/, used by the Segmenter API).
-DEFAULT_TEST_PIPELINE = [dict(type='LoadImageFromFile'), dict(type='PackSegInputs')]
+DEFAULT_TEST_PIPELINE = [dict(type='LoadImageChecked'), dict(type='PackSegInputs')]
 
 
 def _inference_pipeline(cfg: Config, from_array: bool) -> Compose:

@@ -24,6 +24,7 @@ from typing import Dict, Iterator, List, Optional, Sequence, Union
 import numpy as np
 import torch
 from mmengine.config import Config
+from PIL import Image
 
 from ..config import CONFIG_DIR, load_config
 from ..models.attention import ATTENTION_ALIASES
@@ -43,7 +44,7 @@ METHOD_BASES = ('sclip', 'naclip', 'clearclip', 'proxyclip', 'scclip')
 BASELINE_BASE = 'sclip'
 
 ClassesLike = Union[str, os.PathLike, Sequence[Union[str, Sequence[str]]]]
-ImageInput = Union[str, os.PathLike, np.ndarray, 'PIL.Image.Image']  # noqa: F821
+ImageInput = Union[str, os.PathLike, np.ndarray, Image.Image]
 
 
 class SegmenterError(ValueError):
@@ -65,24 +66,26 @@ def available_methods() -> List[str]:
 
 
 def _backbone_tag(backbone: str) -> str:
-    """'ViT-L/14' / 'ViT-L-14@336px' -> 'vitl14', the suffix of backbone-specific method bases."""
-    return re.sub(r'[^a-z0-9]', '', backbone.split('@')[0].lower())
+    """'ViT-L/14', 'ViT-L-14-336', 'vit-l-14-quickgelu' -> 'vitl14': the suffix of backbone-specific method bases."""
+    match = re.match(r'vit-?([a-z])[-/]?(\d+)', backbone.lower())
+    return f'vit{match[1]}{match[2]}' if match else ''
 
 
-def method_config(method: str = 'sclip', backbone: str = 'ViT-B/16', checkpoint: Optional[str] = None,
-                  vfm_checkpoint: Optional[str] = None, pretrained: Optional[str] = 'openai', download: bool = True,
+def method_config(method: str = 'sclip', backbone: Optional[str] = None, checkpoint: Optional[str] = None,
+                  vfm_checkpoint: Optional[str] = None, pretrained: Optional[str] = None, download: bool = True,
                   config: Optional[str] = None, cfg_options: Optional[dict] = None) -> Config:
     """The config the API builds: a method base (or ``config``) with the backbone and free-form settings.
 
     Args:
         method: see :func:`available_methods`; ignored when ``config`` is given.
         backbone: OpenAI release ('ViT-B/16', 'ViT-L/14', ...), an open_clip architecture when ``pretrained`` is an
-            open_clip tag, or a checkpoint file (then the same as ``checkpoint=``). A backbone-specific base
+            open_clip tag, or a checkpoint file (then the same as ``checkpoint=``); None: the config's (ViT-B/16
+            in every method base). A backbone-specific base
             (``<method>_vitl14.py``) is used when one exists: SC-CLIP's layer indices depend on the depth.
         checkpoint: CLIP checkpoint file in the OpenAI layout; its architecture is read from the tensors, so pass
             the matching ``backbone`` name too when the method's settings depend on it (SC-CLIP with ViT-L/14).
         vfm_checkpoint: the vision foundation model's checkpoint (ProxyCLIP).
-        pretrained: 'openai', or an open_clip pretrained tag.
+        pretrained: 'openai', or an open_clip pretrained tag; None: the config's ('openai').
         download: fetch missing official weights when online.
         config: any config file or name ('sclip_voc21') to use instead of the method base; its thresholds stay.
         cfg_options: further overrides, as ``--cfg-options`` (dotted keys).
@@ -94,18 +97,20 @@ def method_config(method: str = 'sclip', backbone: str = 'ViT-B/16', checkpoint:
         if method not in methods:
             raise SegmenterError(f'unknown method {method!r}; valid: {", ".join(methods)}')
         base = method if method in METHOD_BASES else BASELINE_BASE
-        specific = METHODS_DIR / f'{base}_{_backbone_tag(backbone)}.py'
+        specific = METHODS_DIR / f'{base}_{_backbone_tag(backbone or "")}.py'
         path = specific if specific.is_file() else METHODS_DIR / f'{base}.py'
-        options = dict(cfg_options or {})
-        if method not in METHOD_BASES:
-            options['model.clip.final_attn'] = dict(type=ATTENTION_ALIASES[method])
-        cfg = _load(str(path), vfm_checkpoint, options)
+        options = {} if method in METHOD_BASES else {'model.clip.final_attn': dict(type=ATTENTION_ALIASES[method])}
+        cfg = _load(str(path), vfm_checkpoint, {**options, **(cfg_options or {})})
         # A free-form vocabulary has no background class: no class 0 fallback, no area threshold.
         cfg.model.update(prob_thd=0.0, area_thd=None)
     else:
         cfg = _load(config, vfm_checkpoint, cfg_options)
     clip = cfg.model.clip
-    clip.update(name=backbone, pretrained=pretrained, download=download)
+    clip.download = download
+    if backbone:
+        clip.name = backbone
+    if pretrained:
+        clip.pretrained = pretrained
     if checkpoint is not None:
         clip.checkpoint = str(checkpoint)
     if clip.get('vfm') is not None:
@@ -124,7 +129,7 @@ def _load(config: str, vfm_checkpoint: Optional[str], cfg_options: Optional[dict
         raise SegmenterError(str(exc).replace('--vfm-checkpoint', 'vfm_checkpoint')) from None
 
 
-def split_backbone(backbone: str, checkpoint: Optional[str]) -> tuple:
+def split_backbone(backbone: Optional[str], checkpoint: Optional[str]) -> tuple:
     """(backbone name, checkpoint file or None): a backbone given as an existing file is a checkpoint."""
     if checkpoint is None and backbone and Path(backbone).expanduser().is_file():
         return Path(backbone).stem, str(Path(backbone).expanduser())
@@ -188,8 +193,6 @@ def load_image(image: ImageInput) -> np.ndarray:
             applied), a PIL image (any mode: palette, grayscale, RGBA, 16-bit), or an RGB array (see
             :func:`_rgb_from_array` for the accepted shapes and types).
     """
-    from PIL import Image
-
     if isinstance(image, (str, os.PathLike)):
         import mmcv
         path = Path(image).expanduser()
@@ -291,24 +294,24 @@ class Segmenter:
 
     Args:
         method: 'sclip', 'naclip', 'clearclip', 'proxyclip', 'scclip', or a baseline ('vanilla', 'maskclip').
-        backbone: 'ViT-B/16', 'ViT-L/14', ... (OpenAI weights from ``~/.cache/clip`` / ``$SCLIP_CLIP_CACHE``), or a
-            checkpoint file.
+        backbone: 'ViT-B/16' (default), 'ViT-L/14', ... (OpenAI weights from ``~/.cache/clip`` /
+            ``$SCLIP_CLIP_CACHE``), or a checkpoint file.
         device: 'cpu', 'cuda', 'cuda:1', or None for CUDA when available.
         classes: the vocabulary to start with (see :func:`parse_classes`); may instead be given to each call.
         checkpoint / vfm_checkpoint / pretrained / download / config / cfg_options: see :func:`method_config`.
         progress: report the slow steps (weights, text embeddings, crops) on stderr.
     """
 
-    def __init__(self, method: str = 'sclip', backbone: str = 'ViT-B/16', device: Optional[str] = None,
+    def __init__(self, method: str = 'sclip', backbone: Optional[str] = None, device: Optional[str] = None,
                  classes: Optional[ClassesLike] = None, checkpoint: Optional[str] = None,
-                 vfm_checkpoint: Optional[str] = None, pretrained: Optional[str] = 'openai', download: bool = True,
+                 vfm_checkpoint: Optional[str] = None, pretrained: Optional[str] = None, download: bool = True,
                  config: Optional[str] = None, cfg_options: Optional[dict] = None, progress: bool = False):
         self.progress = progress
         self.device = resolve_device(device)
         self.cfg = method_config(method, backbone, checkpoint, vfm_checkpoint, pretrained, download, config,
                                  cfg_options)
         self.method = method.lower() if config is None else Path(str(config)).stem
-        self.backbone, self.checkpoint = split_backbone(backbone, checkpoint)
+        self.backbone, self.checkpoint = self.cfg.model.clip.name, self.cfg.model.clip.get('checkpoint')
         # OVSegmentor needs a vocabulary to be built; a placeholder until the caller gives one.
         self.cfg.model.class_names = ['object']
         self._has_classes = False

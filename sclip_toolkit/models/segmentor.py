@@ -238,7 +238,8 @@ class OVSegmentor(BaseSegmentor):
         (the area threshold needs a second pass over the names of the classes it keeps).
         """
         text, query_idx, num_classes = self.text_classifier()
-        chunk = max(1, self.max_score_bytes // (4 * ori_shape[0] * ori_shape[1]))
+        # about four float32 temporaries of (chunk, H0, W0) live at once (logits, scaled, exp, interpolation)
+        chunk = max(1, self.max_score_bytes // (16 * ori_shape[0] * ori_shape[1]))
         best = best_idx = denom = None
         for start in range(0, text.shape[0], chunk):
             scaled = self.logit_scale * self.decode_logits(crops, text[start:start + chunk], ori_shape).float()

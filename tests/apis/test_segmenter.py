@@ -60,6 +60,7 @@ def test_method_config_is_the_method_base_with_free_form_settings(method, attn, 
 def test_method_config_backbones(tmp_path, tiny_clip_path):
     vitl = method_config('scclip', 'ViT-L/14')
     assert vitl.model.clip.name == 'ViT-L/14' and vitl.model.clip.final_attn['pre_adjust_idx'] == 16
+    assert method_config('scclip', 'ViT-L/14-336').model.clip.final_attn['pre_adjust_idx'] == 16
     assert method_config('scclip', 'ViT-B/16').model.clip.final_attn['pre_adjust_idx'] == 8
     as_file = method_config('sclip', str(tiny_clip_path))  # a backbone that is a file is a checkpoint
     assert as_file.model.clip.checkpoint == str(tiny_clip_path)
@@ -69,6 +70,9 @@ def test_method_config_backbones(tmp_path, tiny_clip_path):
         method_config('sclip', vfm_checkpoint='/weights/dino.pth')
     pair = method_config(config='sclip_voc21')  # a dataset config keeps its thresholds
     assert pair.model.prob_thd == 0.1 and pair.model.area_thd == 0.1
+    assert method_config(config='scclip_vitl14_voc21').model.clip.name == 'ViT-L/14'  # and its backbone
+    baseline = method_config('vanilla', cfg_options={'model.clip.final_attn.type': 'MaskCLIPAttention'})
+    assert baseline.model.clip.final_attn['type'] == 'MaskCLIPAttention'  # user overrides come last
 
 
 def test_bad_device_and_missing_weights_say_what_to_do(tmp_path, monkeypatch):

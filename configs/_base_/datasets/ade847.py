@@ -7,7 +7,7 @@
 dataset_type = 'ADE20K847Dataset'
 data_root = '{{$SCLIP_DATA:data}}/ADE20K_2021_17_01'
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageChecked'),  # LoadImageFromFile with clear errors for corrupt files
     dict(type='LoadAnnotationsU16'),
     dict(type='PackSegInputs'),
 ]

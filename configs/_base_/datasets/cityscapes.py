@@ -4,7 +4,7 @@
 dataset_type = 'CityscapesDataset'
 data_root = '{{$SCLIP_DATA:data}}/cityscapes'
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageChecked'),  # LoadImageFromFile with clear errors for corrupt files
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]

@@ -4,7 +4,7 @@
 dataset_type = 'COCOObjectDataset'
 data_root = '{{$SCLIP_DATA:data}}/coco_object'
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageChecked'),  # LoadImageFromFile with clear errors for corrupt files
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]

@@ -4,7 +4,7 @@
 dataset_type = 'COCOStuffDataset'
 data_root = '{{$SCLIP_DATA:data}}/coco_stuff164k'
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageChecked'),  # LoadImageFromFile with clear errors for corrupt files
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]

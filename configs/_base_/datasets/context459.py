@@ -5,7 +5,7 @@
 dataset_type = 'PascalContext459Dataset'
 data_root = '{{$SCLIP_DATA:data}}/VOCdevkit/VOC2010'
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageChecked'),  # LoadImageFromFile with clear errors for corrupt files
     dict(type='LoadAnnotationsU16'),
     dict(type='PackSegInputs'),
 ]

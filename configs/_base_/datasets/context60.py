@@ -4,7 +4,7 @@
 dataset_type = 'PascalContext60Dataset'
 data_root = '{{$SCLIP_DATA:data}}/VOCdevkit/VOC2010'
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='LoadImageChecked'),  # LoadImageFromFile with clear errors for corrupt files
     dict(type='LoadAnnotations'),
     dict(type='PackSegInputs'),
 ]

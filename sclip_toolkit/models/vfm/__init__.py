@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from ..checkpoint import CheckpointError, load_state_dict
-from .backbones import SAMTrunk, ViTTrunk, VFMSpec, spec_from_state
+from .backbones import VFMSpec, build_trunk, spec_from_state
 from .weights import ARCH_ALIASES, FAMILIES, check_family, fetch_official_weights, official_to_timm
 
 # The CLIP preprocessing the input arrives in (OpenAI statistics on [0, 1] pixels) and the VFMs' own (ImageNet).
@@ -81,26 +81,12 @@ class VFMFeatures(nn.Module):
         self.checkpoint_id = f'{family}:{path.resolve()}'
         state = official_to_timm(family, load_state_dict(path))
         self.spec: VFMSpec = spec_from_state(family, state, num_heads)
-        self.trunk = self._build_trunk(self.spec, img_size, pos_interp)
+        self.trunk = build_trunk(self.spec, img_size, pos_interp)
         self.trunk.load_timm_state(state)
         self.trunk.eval().requires_grad_(False)
         self.img_size = img_size or (self.spec.img_size if family in ('sam', 'mae') else None)
         stats = torch.tensor([input_mean, input_std, IMAGENET_MEAN, IMAGENET_STD], dtype=torch.float32)
         self.register_buffer('stats', stats.view(4, 1, 3, 1, 1), persistent=False)
-
-    @staticmethod
-    def _build_trunk(spec: VFMSpec, img_size: Optional[int], pos_interp: Optional[dict]) -> nn.Module:
-        if spec.family == 'sam':
-            return SAMTrunk(spec)
-        if spec.family == 'dino':
-            rule = dict(mode='scale_factor', offset=0.1)  # in the weights' dtype, as DINO's hub model
-        elif spec.family == 'dinov2':
-            default = dict(offset=0.0, antialias=True) if spec.registers else dict(offset=0.1, antialias=False)
-            rule = dict(default, **(pos_interp or {}))
-            rule.update(mode='scale_factor' if rule['offset'] else 'size', fp32=True)
-        else:
-            rule = dict(mode='fixed')
-        return ViTTrunk(spec, rule, img_size)
 
     @property
     def patch_size(self) -> int:

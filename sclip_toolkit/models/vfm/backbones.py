@@ -141,6 +141,13 @@ class ViTTrunk(nn.Module):
             global_pool='', num_classes=0, norm_layer=partial(nn.LayerNorm, eps=1e-6), act_layer=nn.GELU)
         self.register_tokens = nn.Parameter(torch.zeros(1, spec.registers, spec.embed_dim)) if spec.registers else None
 
+    def timm_state(self) -> Dict[str, torch.Tensor]:
+        """The weights in timm names (what :meth:`load_timm_state` takes)."""
+        state = dict(self.vit.state_dict())
+        if self.register_tokens is not None:
+            state['register_tokens'] = self.register_tokens.data
+        return state
+
     def load_timm_state(self, state: Dict[str, torch.Tensor]) -> None:
         """Load timm-named tensors; a checkpoint grid other than the built one is resized (size-based bicubic)."""
         state = dict(state)
@@ -195,6 +202,9 @@ class SAMTrunk(nn.Module):
             window_size=spec.window_size, global_attn_indexes=spec.global_attn_indexes, neck_chans=spec.neck_chans,
             num_classes=0)
 
+    def timm_state(self) -> Dict[str, torch.Tensor]:
+        return dict(self.sam.state_dict())
+
     def load_timm_state(self, state: Dict[str, torch.Tensor]) -> None:
         _strict_load(self.sam, state)
 
@@ -208,6 +218,26 @@ class SAMTrunk(nn.Module):
         count = _block_range(layer, len(sam.blocks))
         x = sam.blocks[:count](x).permute(0, 3, 1, 2)
         return sam.neck(x) if count == len(sam.blocks) else x
+
+
+def build_trunk(spec: VFMSpec, img_size: Optional[int] = None, pos_interp: Optional[dict] = None) -> nn.Module:
+    """The trunk of ``spec.family`` with its positional-embedding rule (randomly initialised; load weights after).
+
+    Args:
+        img_size: MAE: build the positional grid for this input size.
+        pos_interp: DINOv2: dict(offset=..., antialias=...) overriding the hub's rule for the weights' registers.
+    """
+    if spec.family == 'sam':
+        return SAMTrunk(spec)
+    if spec.family == 'dino':
+        rule = dict(mode='scale_factor', offset=0.1)  # in the weights' dtype, as DINO's hub model
+    elif spec.family == 'dinov2':
+        default = dict(offset=0.0, antialias=True) if spec.registers else dict(offset=0.1, antialias=False)
+        rule = dict(default, **(pos_interp or {}))
+        rule.update(mode='scale_factor' if rule['offset'] else 'size', fp32=True)
+    else:
+        rule = dict(mode='fixed')
+    return ViTTrunk(spec, rule, img_size)
 
 
 def _strict_load(module: nn.Module, state: Dict[str, torch.Tensor]) -> None:
