@@ -26,6 +26,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--show-dir', help='also save a visualisation of every prediction in this folder')
     parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
                         help="'pytorch' under torchrun (dist_test.sh)")
+    parser.add_argument('--save-preds', metavar='DIR',
+                        help='save every label map in DIR; running the same command again reuses them (resume)')
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -35,10 +37,15 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.save_preds:
+        args.cfg_options['model.prediction_dir'] = args.save_preds
     evaluate(args.config, work_dir=args.work_dir, checkpoint=args.checkpoint, vfm_checkpoint=args.vfm_checkpoint,
              cfg_options=args.cfg_options, show_dir=args.show_dir, launcher=args.launcher,
              progress=not args.no_progress)
 
 
 if __name__ == '__main__':
-    main()
+    import sys
+
+    from sclip_toolkit.errors import run_cli
+    sys.exit(run_cli(main, 'eval.py'))

@@ -108,7 +108,8 @@ def random_vfm_checkpoint(family: str, seed: int = 0, qkv_gain: float = 3.0, **o
     from .models.vfm.weights import check_family, timm_to_official
 
     cfg = dict(VFM_PRESETS[check_family(family)], **overrides)
-    cfg.setdefault('num_heads', default_num_heads(cfg['embed_dim']))
+    if 'num_heads' not in cfg:
+        cfg['num_heads'] = default_num_heads(cfg['embed_dim'])
     cfg.setdefault('mlp_hidden', 4 * cfg['embed_dim'])
     torch.manual_seed(seed)
     trunk = build_trunk(VFMSpec(family=family, **cfg))

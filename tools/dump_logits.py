@@ -37,4 +37,7 @@ def main(argv=None) -> None:
 
 
 if __name__ == '__main__':
-    main()
+    import sys
+
+    from sclip_toolkit.errors import run_cli
+    sys.exit(run_cli(main, 'dump_logits.py'))

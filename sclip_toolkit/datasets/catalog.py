@@ -5,8 +5,8 @@ the class-name files in configs/classnames/. Every dataset checks its folders up
 """
 from __future__ import annotations
 
-from mmseg.datasets import BaseSegDataset, COCOStuffDataset, PascalContextDataset, PascalContextDataset59
-from mmseg.datasets import PascalVOCDataset
+from mmseg.datasets import (BaseSegDataset, COCOStuffDataset, PascalContextDataset, PascalContextDataset59,
+                            PascalVOCDataset)
 from mmseg.registry import DATASETS
 
 from .base import check_layout, names_from_file

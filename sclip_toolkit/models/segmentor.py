@@ -1,6 +1,7 @@
 """The one registered segmentor: CLIP dense features vs. class-name embeddings, with sliding-window inference."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -14,10 +15,15 @@ from mmseg.structures import SegDataSample
 from .clip import CLIPBackbone
 from . import preprocessor  # noqa: F401  (registers OVSDataPreProcessor)
 from .postprocess import (apply_area_threshold, pamr, probs_to_prediction, reduce_to_classes, slide_windows)
+from .prediction_store import PredictionStore
 from .text import TextEmbeddingCache, build_text_classifier, flatten_names, load_templates, parse_class_names
 
 # CLIP normalisation, no resize: configs set the references' short side (data_preprocessor.short_side).
 DEFAULT_PREPROCESSOR = dict(type='OVSDataPreProcessor', short_side=None)
+
+
+class SegmentationError(RuntimeError):
+    """Segmenting one image failed; the message names the image."""
 
 
 @dataclass
@@ -78,6 +84,8 @@ class OVSegmentor(BaseSegmentor):
         pamr_steps / pamr_dilations: PAMR refinement of the logits at the original size (0 = off).
         pamr_chunk: refine this many names at a time (bounds memory; same result).
         renormalize: store class probabilities renormalised to sum 1 (NACLIP).
+        prediction_dir: save every image's label map there and reuse those already saved (resuming a run); the
+            folder is tied to these settings.
         text_cache: cache class embeddings on disk (True: ``$SCLIP_CACHE_DIR`` or ~/.cache/sclip_toolkit; a path;
             False: off).
         accumulate_dtype / score_dtype: 'fp32' or 'model' for the sliding-window sums and for the softmax and
@@ -93,7 +101,7 @@ class OVSegmentor(BaseSegmentor):
                  area_thd: Optional[float] = None, pamr_steps: int = 0, pamr_dilations: Sequence[int] = (8, 16),
                  pamr_chunk: Optional[int] = None, renormalize: bool = False, accumulate_dtype: str = 'fp32',
                  score_dtype: str = 'fp32', keep_scores: Optional[bool] = None, max_score_bytes: int = 1 << 28,
-                 text_cache: Union[bool, str] = True,
+                 text_cache: Union[bool, str] = True, prediction_dir: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None, init_cfg=None):
         super().__init__(data_preprocessor=data_preprocessor or DEFAULT_PREPROCESSOR, init_cfg=init_cfg)
         self.clip: CLIPBackbone = MODELS.build(clip) if isinstance(clip, dict) else clip
@@ -117,6 +125,8 @@ class OVSegmentor(BaseSegmentor):
         self.accumulate_dtype, self.score_dtype = accumulate_dtype, score_dtype
         self.keep_scores, self.max_score_bytes = keep_scores, int(max_score_bytes)
         self.disk_cache = None if text_cache is False else TextEmbeddingCache(None if text_cache is True else text_cache)
+        self.prediction_dir = prediction_dir
+        self._store: Optional[PredictionStore] = None
         self._text_cache: Dict[tuple, Tuple[torch.Tensor, torch.Tensor, int]] = {}
         self.set_vocabulary(class_names)
 
@@ -288,20 +298,49 @@ class OVSegmentor(BaseSegmentor):
             shape = tuple(inputs.shape[-2:])
             data_samples = [SegDataSample(metainfo=dict(ori_shape=shape, img_shape=shape, pad_shape=shape))
                             for _ in range(inputs.shape[0])]
+        store = self.prediction_store()
         for i, sample in enumerate(data_samples):
             meta = sample.metainfo
             img_h, img_w = meta.get('img_shape', inputs.shape[-2:])[:2]
-            image = inputs[i:i + 1, :, :img_h, :img_w]  # drop batch padding
             ori_shape = tuple(meta.get('ori_shape', (img_h, img_w))[:2])
-            crops = self.encode_image(image)
-            crops.guide = image
-            if self.keeps_scores(ori_shape):
-                probs, pred = self.scores_from_logits(self.decode_logits(crops, self.text_classifier()[0], ori_shape))
-                sample.set_data(dict(seg_logits=PixelData(data=probs)))
-            else:
-                pred = self.labels_streaming(crops, ori_shape)
-            sample.set_data(dict(pred_sem_seg=PixelData(data=pred)))
+            img_path = meta.get('img_path')
+            pred = store.load(img_path, ori_shape) if store and img_path else None
+            if pred is None:
+                try:
+                    pred = self._segment(inputs[i:i + 1, :, :img_h, :img_w], ori_shape, sample)  # no batch padding
+                except Exception as exc:
+                    raise SegmentationError(f'{img_path or f"image {i} of the batch"}: segmentation failed '
+                                            f'({type(exc).__name__}: {exc})') from exc
+                if store and img_path:
+                    store.save(img_path, pred)
+            sample.set_data(dict(pred_sem_seg=PixelData(data=pred.to(inputs.device))))
         return data_samples
+
+    def _segment(self, image: torch.Tensor, ori_shape: Tuple[int, int], sample: SegDataSample) -> torch.Tensor:
+        """Label map (1, H0, W0) of one image (1, 3, H, W); stores the class scores in ``sample`` when kept."""
+        crops = self.encode_image(image)
+        crops.guide = image
+        if not self.keeps_scores(ori_shape):
+            return self.labels_streaming(crops, ori_shape)
+        probs, pred = self.scores_from_logits(self.decode_logits(crops, self.text_classifier()[0], ori_shape))
+        sample.set_data(dict(seg_logits=PixelData(data=probs)))
+        return pred
+
+    def settings_fingerprint(self) -> str:
+        """Everything that decides the predictions, as text (ties a prediction folder to these settings)."""
+        names, _ = flatten_names(self.classes)
+        resize = {k: getattr(self.data_preprocessor, k, None) for k in ("short_side", "max_long_side")}
+        return json.dumps(dict(weights=self.clip.checkpoint_id, attention=repr(self.clip.final_attn),
+                               vfm=repr(self.clip.vfm), dtype=str(self.clip.dtype), names=names,
+                               classes=len(self.classes), templates=self.templates, test_cfg=self.test_cfg,
+                               resize=resize, logit_scale=self.logit_scale, prob_thd=self.prob_thd,
+                               area_thd=self.area_thd, pamr=[self.pamr_steps, list(self.pamr_dilations)]),
+                          sort_keys=True, default=str)
+
+    def prediction_store(self) -> Optional[PredictionStore]:
+        if self.prediction_dir and self._store is None:
+            self._store = PredictionStore(self.prediction_dir, self.settings_fingerprint())
+        return self._store
 
     def _forward(self, inputs: torch.Tensor, data_samples=None) -> torch.Tensor:
         """Cosine logits (B, Q, H, W) at the input size (mmseg's 'tensor' mode)."""

@@ -1,0 +1,34 @@
+"""The errors a user can cause, and how the command-line scripts report them (a message, exit code 2)."""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Callable, Tuple, Type
+
+from .datasets.loading import ImageLoadError
+from .models.checkpoint import CheckpointError
+from .models.segmentor import SegmentationError
+from .models.text import ClassNameError
+
+USER_ERRORS: Tuple[Type[BaseException], ...] = (CheckpointError, ClassNameError, ImageLoadError, SegmentationError,
+                                                FileNotFoundError, KeyError, ValueError)
+
+
+def _message(exc: BaseException) -> str:
+    text = str(exc.args[0]) if isinstance(exc, KeyError) and exc.args else str(exc)
+    if 'Original Traceback' in text:  # re-raised from a DataLoader worker: keep the worker's last line
+        lines = [line for line in text.strip().splitlines() if line.strip()]
+        text = lines[-1].split(': ', 1)[-1] if lines else text
+    return text
+
+
+def run_cli(main: Callable[[], object], prog: str) -> int:
+    """Run a script's main(); a user error prints one clear line and exits 2 (``SCLIP_DEBUG=1``: full traceback)."""
+    try:
+        main()
+    except USER_ERRORS as exc:
+        if os.environ.get('SCLIP_DEBUG'):
+            raise
+        print(f'{prog}: error: {_message(exc)}', file=sys.stderr)
+        return 2
+    return 0
