@@ -53,7 +53,7 @@ def values_on_grid(block: nn.Module, x: torch.Tensor, grid: Tuple[int, int], out
     dim = x.shape[-1]
     v = F.linear(block.ln_1(x), attn.in_proj_weight[2 * dim:], attn.in_proj_bias[2 * dim:])
     b, (h, w) = x.shape[0], grid
-    v = v[:, 1:].transpose(1, 2).reshape(b, dim, w, h)  # drop CLS; row-major patches -> (B, D, h, w)
+    v = v[:, 1:].transpose(1, 2).reshape(b, dim, h, w)  # drop CLS; row-major patches -> (B, D, h, w)
     v = F.interpolate(v, size=out_grid, mode='bilinear', align_corners=False)
     return v.flatten(2).transpose(1, 2)
 

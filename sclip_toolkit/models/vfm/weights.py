@@ -12,7 +12,7 @@ import re
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Dict, Optional, Tuple
+from typing import Dict, Tuple
 
 import torch
 
@@ -157,9 +157,3 @@ def describe_state(state: Dict[str, torch.Tensor], limit: int = 4) -> str:
     """A short description of a state dict for error messages."""
     return f'{len(state)} tensors, e.g. {list(state)[:limit]}'
 
-
-def find_state_key(state: Dict[str, torch.Tensor], *names: str) -> Optional[str]:
-    for name in names:
-        if name in state:
-            return name
-    return None

@@ -1,0 +1,60 @@
+"""Unknown names list the valid ones; the scripts turn user errors into one line and exit code 2."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from sclip_toolkit.config import load_config
+from sclip_toolkit.errors import run_cli
+from sclip_toolkit.models.checkpoint import CheckpointError
+from sclip_toolkit.models.text import ClassNameError
+
+
+def test_unknown_config_lists_the_configs():
+    with pytest.raises(FileNotFoundError) as err:
+        load_config('sclip_voc99')
+    assert 'sclip/sclip_voc21' in str(err.value) and 'naclip/naclip_ade20k' in str(err.value)
+
+
+def test_unknown_dataset_in_eval_all_lists_datasets():
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, 'tools/eval_all.py', '--pairs', 'sclip:voc99'], capture_output=True,
+                          text=True, timeout=120, cwd=root)
+    assert proc.returncode != 0
+    assert "unknown dataset(s) ['voc99']" in proc.stderr + proc.stdout and 'ade847' in proc.stderr + proc.stdout
+
+
+@pytest.mark.parametrize('exc, text', [
+    (CheckpointError('CLIP weights not found at /x/ViT-B-16.pt'), 'CLIP weights not found at /x/ViT-B-16.pt'),
+    (ClassNameError('f.txt:3: empty line'), 'f.txt:3: empty line'),
+    (KeyError("unknown attention variant 'x'; valid: sclip"), "unknown attention variant 'x'; valid: sclip"),
+])
+def test_run_cli_prints_one_line_and_exits_2(capsys, exc, text):
+    def main():
+        raise exc
+
+    assert run_cli(main, 'prog') == 2
+    err = capsys.readouterr().err
+    assert err.strip() == f'prog: error: {text}' and 'Traceback' not in err
+
+
+def test_run_cli_keeps_worker_errors_short(capsys):
+    def main():
+        raise ValueError('Caught ImageLoadError in DataLoader worker process 0.\nOriginal Traceback (most recent '
+                         'call last):\n  File "x.py", line 1\nsclip_toolkit.ImageLoadError: /d/a.jpg: the JPEG file '
+                         'is truncated')
+
+    assert run_cli(main, 'eval.py') == 2
+    assert capsys.readouterr().err.strip() == 'eval.py: error: /d/a.jpg: the JPEG file is truncated'
+
+
+def test_run_cli_lets_bugs_raise():
+    def main():
+        raise ZeroDivisionError('a bug, not a user error')
+
+    with pytest.raises(ZeroDivisionError):
+        run_cli(main, 'prog')
