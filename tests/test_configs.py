@@ -2,17 +2,18 @@
 tiny generated layout), and its class-name file agrees with the dataset's classes."""
 from __future__ import annotations
 
-import inspect
 import json
 from pathlib import Path
 
 import pytest
+import torch
 from mmseg.registry import DATASETS
 
 from sclip_toolkit.config import CONFIG_DIR, available_configs, load_config
 from sclip_toolkit.models import CLIPBackbone, OVSegmentor
 from sclip_toolkit.models.text import ClassNameError, parse_class_names
 from sclip_toolkit.models.vfm import VFMFeatures
+from sclip_toolkit.testing import write_random_vfm
 
 from .datasets.layouts import make_layout
 
@@ -63,22 +64,36 @@ def backbones(tiny_clip_path):
     return get
 
 
-def _check_vfm_fields(vfm_cfg: dict) -> None:
-    """No tiny VFM checkpoint exists to build the VFM with, so check its fields against VFMFeatures' signature."""
-    assert vfm_cfg.get('type') == 'VFMFeatures'
-    inspect.signature(VFMFeatures.__init__).bind(None, **{k: v for k, v in vfm_cfg.items() if k != 'type'})
-    assert vfm_cfg.get('family') in ('dino', 'dinov2', 'sam', 'mae')
+@pytest.fixture(scope='module')
+def vfms(tmp_path_factory):
+    """The config's VFM built from a tiny random checkpoint in its family's official layout, once per config."""
+    cache = {}
+
+    def get(vfm_cfg: dict) -> VFMFeatures:
+        assert vfm_cfg.get('type') == 'VFMFeatures' and vfm_cfg.get('family') in ('dino', 'dinov2', 'sam', 'mae')
+        key = json.dumps(vfm_cfg, sort_keys=True, default=str)
+        if key not in cache:
+            family = vfm_cfg['family']
+            path = write_random_vfm(tmp_path_factory.mktemp('vfm') / f'{family}.pth', family)
+            kwargs = {k: v for k, v in vfm_cfg.items() if k not in ('type', 'checkpoint', 'arch')}
+            cache[key] = VFMFeatures(**dict(kwargs, checkpoint=str(path)))
+        return cache[key]
+
+    return get
 
 
 @pytest.mark.parametrize('name', CONFIGS)
-def test_config_builds_model_and_dataset(name, backbones, layouts):
+def test_config_builds_model_and_dataset(name, backbones, vfms, layouts):
     cfg = load_config(name)
     model_cfg = cfg.model.to_dict()
     assert model_cfg.pop('type') == 'OVSegmentor'
     clip_cfg = model_cfg.pop('clip')
-    if clip_cfg.get('vfm') is not None:
-        _check_vfm_fields(clip_cfg['vfm'])
-    model = OVSegmentor(clip=backbones(clip_cfg), **model_cfg)
+    clip = backbones(clip_cfg)
+    clip.vfm = vfms(clip_cfg['vfm']) if clip_cfg.get('vfm') is not None else None
+    model = OVSegmentor(clip=clip, **model_cfg)
+    if clip.vfm is not None:  # the VFM's features feed the proxy attention on a 56x56 crop
+        feats, grid = model.extract_feat(torch.randn(1, 3, 56, 56))
+        assert feats.shape[:2] == (1, grid[0] * grid[1]) and torch.isfinite(feats).all()
     assert model.data_preprocessor.short_side in (336, 448, 560)
 
     dataset_cfg = cfg.test_dataloader.dataset.to_dict()

@@ -136,7 +136,7 @@ def test_images_smaller_than_a_patch_or_crop(tiny_clip_path, mode, shape):
 
 
 def test_very_large_image_runs_in_bounded_memory(tiny_clip_path, tmp_path):
-    """A 6000x4000 photo: full-resolution scores (56 names) would need > 5 GB; streaming labels stay far below."""
+    """A 6000x4000 photo: full-resolution scores of 12 names need > 4 GB with temporaries; streaming stays below 2 GB."""
     import cv2
     from sclip_toolkit.profiling import peak_memory
     path = tmp_path / 'big.jpg'
@@ -145,10 +145,12 @@ def test_very_large_image_runs_in_bounded_memory(tiny_clip_path, tmp_path):
     del big
     cfg = load_config('configs/sclip/sclip_voc21.py', checkpoint=str(tiny_clip_path),
                       cfg_options={'model.data_preprocessor.short_side': 64})
+    cfg.model.class_names = [['sky'], ['tree', 'bush'], ['person', 'man', 'woman'], ['road'], ['car', 'truck'],
+                             ['building'], ['grass']]
     model = build_segmentor(cfg, 'cpu')
     mem = {}
     with peak_memory(torch.device('cpu'), mem):
         sample = run_segmentor(model, cfg, [path])[0]
     assert sample.pred_sem_seg.data.shape == (1, 4000, 6000)
-    assert 'seg_logits' not in sample  # 56 x 4000 x 6000 floats are not kept
-    assert mem['peak'] < 1.5 * 2 ** 30, mem
+    assert 'seg_logits' not in sample  # 12 x 4000 x 6000 floats are not kept
+    assert mem['peak'] < 2 * 2 ** 30, mem  # ~65 bytes per output pixel, whatever the vocabulary; full scores > 4 GB
