@@ -3,18 +3,12 @@
 # folder is used (ProxyCLIP reads a validation.txt list; set ann_file='validation.txt' to do the same).
 # Note (METHODS.md §10 #22): the metric's ignore index stays 255 as in the references, so class 255 ('pier') is not
 # scored and the unlabelled value 65535 is not ignored. Data root: $SCLIP_DATA (default ./data).
-# The test-time resize is a model setting (model.data_preprocessor.short_side); the pipeline only loads.
+_base_ = ['./_loader.py']
 dataset_type = 'ADE20K847Dataset'
 data_root = '{{$SCLIP_DATA:data}}/ADE20K_2021_17_01'
-test_pipeline = [
-    dict(type='LoadImageChecked'),  # LoadImageFromFile with clear errors for corrupt files
-    dict(type='LoadAnnotationsU16'),
-    dict(type='PackSegInputs'),
-]
 test_dataloader = dict(
-    batch_size=1, num_workers=2, persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type=dataset_type, data_root=data_root,
                  data_prefix=dict(img_path='images_detectron2/validation',
                                   seg_map_path='annotations_detectron2/validation'),
-                 pipeline=test_pipeline))
+                 pipeline=[dict(type='LoadImageChecked'), dict(type='LoadAnnotationsU16'),
+                           dict(type='PackSegInputs')]))

@@ -1,16 +1,8 @@
 # COCO-Object val2017: background + 80 thing classes (81), labels from datasets/cvt_coco_object.py (stuff and
 # unlabelled pixels are background). 5,000 images. Data root: $SCLIP_DATA (default ./data).
-# The test-time resize is a model setting (model.data_preprocessor.short_side); the pipeline only loads.
+_base_ = ['./_loader.py']
 dataset_type = 'COCOObjectDataset'
 data_root = '{{$SCLIP_DATA:data}}/coco_object'
-test_pipeline = [
-    dict(type='LoadImageChecked'),  # LoadImageFromFile with clear errors for corrupt files
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs'),
-]
 test_dataloader = dict(
-    batch_size=1, num_workers=2, persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type=dataset_type, data_root=data_root,
-                 data_prefix=dict(img_path='images/val2017', seg_map_path='annotations/val2017'),
-                 pipeline=test_pipeline))
+                 data_prefix=dict(img_path='images/val2017', seg_map_path='annotations/val2017')))

@@ -1,16 +1,9 @@
 # PASCAL VOC 2012 val without background: 20 classes, background pixels are ignored (reduce_zero_label).
 # 1,449 images. Data root: $SCLIP_DATA (default ./data).
-# The test-time resize is a model setting (model.data_preprocessor.short_side); the pipeline only loads.
+_base_ = ['./_loader.py']
 dataset_type = 'PascalVOC20Dataset'
 data_root = '{{$SCLIP_DATA:data}}/VOCdevkit/VOC2012'
-test_pipeline = [
-    dict(type='LoadImageChecked'),  # LoadImageFromFile with clear errors for corrupt files
-    dict(type='LoadAnnotations'),
-    dict(type='PackSegInputs'),
-]
 test_dataloader = dict(
-    batch_size=1, num_workers=2, persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=False),
     dataset=dict(type=dataset_type, data_root=data_root,
                  data_prefix=dict(img_path='JPEGImages', seg_map_path='SegmentationClass'),
-                 ann_file='ImageSets/Segmentation/val.txt', pipeline=test_pipeline))
+                 ann_file='ImageSets/Segmentation/val.txt'))
