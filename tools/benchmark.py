@@ -76,6 +76,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     ap.add_argument('--repeats', type=int, default=2)
     ap.add_argument('--device', default=None)
     ap.add_argument('--memory-only', action='store_true', help='only the peak-memory comparison')
+    ap.add_argument('--no-text', action='store_true', help='skip the text-encoding timings (slow on CPUs)')
     ap.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = ap.parse_args(argv)
 
@@ -111,7 +112,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     print(f'weights load                    {results["weights_s"]:8.2f} s')
 
     image = torch.randn(1, 3, height, width, device=device)
-    if not args.memory_only:
+    if not args.memory_only and not args.no_text:
         tokens = model.clip.tokenizer()([t.replace('{}', n) for n in names for t in templates])
 
         def full_context():
@@ -129,6 +130,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
               f'({results["text_full_context_s"] / results["text_cold_s"]:.1f}x faster)')
         print(f'text, warm (disk cache)         {results["text_warm_s"]:8.3f} s')
 
+    if not args.memory_only:
         model.keep_scores = True
         crops = model.encode_image(image)
         n_crops = len(crops.boxes)
