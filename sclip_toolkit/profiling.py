@@ -10,6 +10,29 @@ from typing import Dict
 import torch
 
 
+def _libc():
+    import ctypes
+    import ctypes.util
+    try:
+        return ctypes.CDLL(ctypes.util.find_library('c') or 'libc.so.6')
+    except OSError:
+        return None
+
+
+def exact_cpu_memory_accounting(threshold: int = 1 << 20) -> None:
+    """Make process RSS track tensor memory: glibc then maps every block above ``threshold`` on its own and returns
+    it on free (by default it raises that threshold as blocks are freed and keeps them for reuse, hiding peaks)."""
+    libc = _libc()
+    if libc is not None and hasattr(libc, 'mallopt'):
+        libc.mallopt(-3, threshold)  # M_MMAP_THRESHOLD
+
+
+def _trim() -> None:
+    libc = _libc()
+    if libc is not None and hasattr(libc, 'malloc_trim'):
+        libc.malloc_trim(0)
+
+
 def _rss_bytes() -> int:
     with open('/proc/self/statm') as fh:
         return int(fh.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
@@ -26,6 +49,7 @@ def peak_memory(device: torch.device, out: Dict[str, float]):
         torch.cuda.synchronize(device)
         out['peak'] = torch.cuda.max_memory_allocated(device) - base
         return
+    _trim()  # hand freed heap back first, so the growth seen below is this block's
     base, peak, stop = _rss_bytes(), [0], threading.Event()
 
     def sample():

@@ -20,7 +20,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from sclip_toolkit.config import DictAction, load_config
-from sclip_toolkit.profiling import peak_memory
+from sclip_toolkit.profiling import exact_cpu_memory_accounting, peak_memory
 from sclip_toolkit.models.text import build_text_classifier, flatten_names, parse_class_names
 from sclip_toolkit.testing import write_random_clip
 
@@ -81,6 +81,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     args = ap.parse_args(argv)
 
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    exact_cpu_memory_accounting()
     height, width = (int(v) for v in args.image_size.lower().split('x'))
     config = args.method if args.method.endswith('.py') else f'{args.method}/{args.method}_{args.dataset}'
     tmp = Path(tempfile.mkdtemp(prefix='sclip_bench_'))
