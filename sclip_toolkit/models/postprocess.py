@@ -51,12 +51,19 @@ def pamr(image: torch.Tensor, masks: torch.Tensor, steps: int = 10, dilations: S
     image = image.float()
     masks = F.interpolate(masks.float(), size=image.shape[-2:], mode='bilinear', align_corners=True)
     weights = pamr_affinity(image, dilations)  # (B, K, H, W)
-    offsets = [(o, d) for d in dilations for o in _neighbour_offsets(d)]
+    offsets = [o for d in dilations for o in _neighbour_offsets(d)]
+    # Replicate padding by the largest dilation, then slicing, reads the same clamped neighbours as padding by each
+    # dilation; one pad per step instead of one per neighbour.
+    pad, (h, w) = max(dilations), masks.shape[-2:]
     chunk = chunk or masks.shape[1]
     out = []
     for part in masks.split(chunk, dim=1):
         for _ in range(steps):
-            part = sum(weights[:, k:k + 1] * _shift(part, *o, d) for k, (o, d) in enumerate(offsets))
+            padded = F.pad(part, (pad, pad, pad, pad), mode='replicate')
+            refined = torch.zeros_like(part)
+            for k, (dy, dx) in enumerate(offsets):
+                refined.addcmul_(weights[:, k:k + 1], padded[..., pad + dy:pad + dy + h, pad + dx:pad + dx + w])
+            part = refined
         out.append(part)
     return torch.cat(out, dim=1)
 
