@@ -6,7 +6,7 @@ setup:
 	bash tools/setup_env.sh
 
 demo: setup
-	$(PY) demo.py
+	$(PY) demo.py --download  # fetches the OpenAI ViT-B/16 weights on first use when online
 
 test: setup
 	$(PY) -m pytest -q tests
