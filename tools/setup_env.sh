@@ -46,6 +46,11 @@ if ! "$VPY" -c 'import torch, torchvision' >/dev/null 2>&1; then
   pip_install -q "$(req_line torch)" "$(req_line torchvision)"
 fi
 
+# mmcv's own imports (cv2, mmengine, addict, ...) come first, so that the check below tests only its compiled ops;
+# mmsegmentation waits until mmcv is in place (its dependency on mmcv would make pip build one without ops).
+say "installing requirements.txt except mmcv and mmsegmentation"
+pip_install -q -r <(grep -v -E '^(mmcv|mmsegmentation)[=<>~ ]' "$ROOT/requirements.txt")
+
 if ! "$VPY" -c 'import mmcv, mmcv._ext; assert mmcv.__version__ == "'$MMCV_VERSION'"' >/dev/null 2>&1; then
   mkdir -p "$WHEELS"
   torch_tag="$("$VPY" -c 'import torch; print(torch.__version__.replace("+", "_"))')"
@@ -72,7 +77,7 @@ if ! "$VPY" -c 'import mmcv, mmcv._ext; assert mmcv.__version__ == "'$MMCV_VERSI
   "$VPY" -c 'import mmcv._ext' || { echo "[setup] mmcv installed but its compiled ops do not import" >&2; exit 1; }
 fi
 
-say "installing requirements.txt and the toolkit (editable)"
+say "installing mmsegmentation and the toolkit (editable)"
 # mmcv's own dependencies (addict, yapf, ...) are listed in requirements.txt; the pin keeps pip from replacing it.
 pip_install -q -r "$ROOT/requirements.txt" -e "$ROOT[test]"
 
