@@ -51,3 +51,26 @@ def _isolated_caches(tmp_path_factory):
     mp.setenv('SCLIP_CLIP_CACHE', str(tmp_path_factory.mktemp('clip_cache')))
     yield
     mp.undo()
+
+
+def assert_parity(tag: str, config: str, vfm: bool = False, cfg_options: dict = None) -> dict:
+    """Run ``config`` on the parity input with the mini weights and check it against ref/<tag> (compare.py):
+    seg_logits within 1e-4, argmax and prediction agreement >= 0.999. Skips when ../shared/parity is absent."""
+    import importlib.util
+
+    from sclip_toolkit.apis import build_segmentor, run_segmentor
+    from sclip_toolkit.config import load_config
+
+    spec = importlib.util.spec_from_file_location('parity_compare', parity_fixture('compare.py'))
+    compare = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(compare)
+    vfm_path = str(parity_fixture('mini_vfm_dino_vitt8.pt')) if vfm else None
+    cfg = load_config(config, checkpoint=str(parity_fixture('mini_clip.pt')), vfm_checkpoint=vfm_path,
+                      cfg_options=cfg_options)
+    cfg.model.keep_scores = True
+    model = build_segmentor(cfg, 'cpu')
+    sample = run_segmentor(model, cfg, [str(parity_fixture('inputs/img_375x500.png'))])[0]
+    res = compare.compare(tag, sample.seg_logits.data.float().numpy(), other_pred=sample.pred_sem_seg.data[0].numpy())
+    assert res['seg_logits_max_abs_diff'] < 1e-4, res
+    assert res['argmax_agreement'] >= 0.999 and res['pred_agreement'] >= 0.999, res
+    return res

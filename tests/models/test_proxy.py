@@ -1,7 +1,6 @@
 """ProxyCLIP: the proxy attention against a plain, independently written formula; VFM wiring; configs; parity."""
 from __future__ import annotations
 
-import importlib.util
 
 import numpy as np
 import pytest
@@ -14,7 +13,7 @@ from sclip_toolkit.models import CLIPBackbone, ProxyAttention, VFMFeatures
 from sclip_toolkit.models.attention import AttnContext, build_attention
 from sclip_toolkit.testing import write_random_vfm
 
-from ..conftest import parity_fixture
+from ..conftest import assert_parity
 
 # ---------------------------------------------------------------------------------------------- plain formulas
 # Written from METHODS.md sections 5.3-5.4 with loops and float64, sharing no code with the implementation.
@@ -183,15 +182,4 @@ def test_vfm_configs_segment_with_tiny_models(suffix, family, tmp_path, tiny_cli
 # ---------------------------------------------------------------------------------------------- parity
 def test_parity_with_reference_on_mini_models():
     """ProxyCLIP's own code on random CLIP + DINO weights (../shared/parity): within 1e-4, argmax >= 0.999."""
-    spec = importlib.util.spec_from_file_location('parity_compare', parity_fixture('compare.py'))
-    compare = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(compare)
-    cfg = load_config('proxyclip/proxyclip_voc21', checkpoint=str(parity_fixture('mini_clip.pt')),
-                      vfm_checkpoint=str(parity_fixture('mini_vfm_dino_vitt8.pt')))
-    cfg.model.keep_scores = True
-    model = build_segmentor(cfg, 'cpu')
-    sample = run_segmentor(model, cfg, [str(parity_fixture('inputs/img_375x500.png'))])[0]
-    res = compare.compare('proxyclip', sample.seg_logits.data.float().numpy(),
-                          other_pred=sample.pred_sem_seg.data[0].numpy())
-    assert res['seg_logits_max_abs_diff'] < 1e-4, res
-    assert res['argmax_agreement'] >= 0.999 and res['pred_agreement'] >= 0.999, res
+    assert_parity('proxyclip', 'proxyclip/proxyclip_voc21', vfm=True)

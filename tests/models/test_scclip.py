@@ -1,7 +1,6 @@
 """SC-CLIP: each calibration step against a plain, independently written formula; parity with the reference."""
 from __future__ import annotations
 
-import importlib.util
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ from sclip_toolkit.models.attention import AttnContext, build_attention
 from sclip_toolkit.models.scclip import (SCCLIPAttention, aggregate, cosine_affinity, lof_outliers,
                                          mean_interpolation, self_adjusted_attention)
 
-from ..conftest import parity_fixture
+from ..conftest import assert_parity
 
 # ---------------------------------------------------------------------------------------------- plain formulas
 # Written from METHODS.md section 6 with loops and float64, sharing no code with the implementation.
@@ -288,17 +287,4 @@ def test_configs():
 
 def test_parity_with_reference_on_mini_clip():
     """SC-CLIP's own code on random weights (../shared/parity): seg_logits within 1e-4, argmax agreement >= 0.999."""
-    compare_py = parity_fixture('compare.py')
-    spec = importlib.util.spec_from_file_location('parity_compare', compare_py)
-    compare = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(compare)
-    from sclip_toolkit.apis import build_segmentor, run_segmentor
-    from sclip_toolkit.config import load_config
-    cfg = load_config('scclip/scclip_voc21', checkpoint=str(parity_fixture('mini_clip.pt')))
-    cfg.model.keep_scores = True
-    model = build_segmentor(cfg, 'cpu')
-    sample = run_segmentor(model, cfg, [str(parity_fixture('inputs/img_375x500.png'))])[0]
-    res = compare.compare('scclip', sample.seg_logits.data.float().numpy(),
-                          other_pred=sample.pred_sem_seg.data[0].numpy())
-    assert res['seg_logits_max_abs_diff'] < 1e-4, res
-    assert res['argmax_agreement'] >= 0.999 and res['pred_agreement'] >= 0.999, res
+    assert_parity('scclip', 'scclip/scclip_voc21')

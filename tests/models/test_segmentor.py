@@ -1,7 +1,6 @@
 """The registered segmentor: inference modes, streaming labels, batching, and parity with the references."""
 from __future__ import annotations
 
-import importlib.util
 
 import numpy as np
 import pytest
@@ -11,7 +10,7 @@ from mmseg.registry import MODELS
 from sclip_toolkit.apis import build_segmentor, run_segmentor
 from sclip_toolkit.config import load_config
 
-from ..conftest import PARITY, parity_fixture
+from ..conftest import assert_parity
 
 CLASSES = [['sky', 'cloud'], ['tree'], ['person', 'man', 'woman'], ['road'], ['car', 'truck']]
 
@@ -100,13 +99,6 @@ def test_images_of_different_sizes_in_one_batch(tiny_clip_path, tmp_path):
         torch.testing.assert_close(a.seg_logits.data, b.seg_logits.data)
 
 
-def _compare_module():
-    spec = importlib.util.spec_from_file_location('parity_compare', parity_fixture('compare.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize('tag, config, options', [
     ('sclip', 'configs/sclip/sclip_voc21.py', {}),
     ('naclip', 'configs/naclip/naclip_voc21.py', {}),
@@ -115,15 +107,7 @@ def _compare_module():
     ('clearclip_shippedcfg', 'configs/clearclip/clearclip_voc21.py', {'model.clip.final_attn.qk': 'qk'}),
 ])
 def test_parity_with_reference_outputs(tag, config, options):
-    compare = _compare_module()
-    cfg = load_config(config, checkpoint=str(parity_fixture('mini_clip.pt')), cfg_options=options)
-    cfg.model.keep_scores = True
-    model = build_segmentor(cfg, 'cpu')
-    sample = run_segmentor(model, cfg, [str(PARITY / 'inputs' / 'img_375x500.png')])[0]
-    res = compare.compare(tag, sample.seg_logits.data.numpy(), other_pred=sample.pred_sem_seg.data.numpy())
-    assert res['seg_logits_max_abs_diff'] < 1e-4, res
-    assert res['argmax_agreement'] >= 0.999, res
-    assert res['pred_agreement'] >= 0.999, res
+    assert_parity(tag, config, cfg_options=options)
 
 
 @pytest.mark.parametrize('mode', ['slide', 'whole'])
