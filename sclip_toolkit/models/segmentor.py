@@ -103,7 +103,10 @@ class OVSegmentor(BaseSegmentor):
                  score_dtype: str = 'fp32', keep_scores: Optional[bool] = None, max_score_bytes: int = 1 << 28,
                  text_cache: Union[bool, str] = True, prediction_dir: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None, init_cfg=None):
-        super().__init__(data_preprocessor=data_preprocessor or DEFAULT_PREPROCESSOR, init_cfg=init_cfg)
+        preprocessor = data_preprocessor or DEFAULT_PREPROCESSOR
+        if isinstance(preprocessor, dict):  # built from mmseg's registry, so no default scope needs to be set
+            preprocessor = MODELS.build(preprocessor)
+        super().__init__(data_preprocessor=preprocessor, init_cfg=init_cfg)
         self.clip: CLIPBackbone = MODELS.build(clip) if isinstance(clip, dict) else clip
         self.templates = load_templates(templates)
         self.separator, self.allow_duplicate_names = separator, allow_duplicate_names

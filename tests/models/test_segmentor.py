@@ -138,3 +138,19 @@ def test_very_large_image_runs_in_bounded_memory(tiny_clip_path, tmp_path):
     assert sample.pred_sem_seg.data.shape == (1, 4000, 6000)
     assert 'seg_logits' not in sample  # 12 x 4000 x 6000 floats are not kept
     assert mem['peak'] < 2 * 2 ** 30, mem  # ~65 bytes per output pixel, whatever the vocabulary; full scores > 4 GB
+
+
+@pytest.mark.parametrize('attn', ['sclip', 'naclip', 'clearclip', 'scclip'])
+def test_half_precision_flow(tiny_clip_path, attn):
+    """precision='fp16' (the CUDA default) runs the encoders in fp16; score_dtype decides the softmax's dtype."""
+    image = _image(80, 100, seed=7)
+    common = dict(attn=attn, pamr_steps=1, pamr_dilations=(1, 2), text_cache=False)
+    half = _segmentor(tiny_clip_path, score_dtype='model', **common)
+    half.clip.precision = 'fp16'
+    out = half.predict(image)[0]
+    assert half.clip.visual.conv1.weight.dtype == torch.float16
+    assert half.clip.visual.ln_post.weight.dtype == torch.float32  # LayerNorms stay fp32, as in OpenAI's models
+    assert out.seg_logits.data.dtype == torch.float16 and torch.isfinite(out.seg_logits.data.float()).all()
+    full = _segmentor(tiny_clip_path, **common).predict(image)[0]
+    assert full.seg_logits.data.dtype == torch.float32
+    assert (out.seg_logits.data.float() - full.seg_logits.data).abs().max() < 0.1
