@@ -93,22 +93,28 @@ def fetch_openai_checkpoint(name: str, cache_dir: Optional[Path] = None, downloa
            f'checkpoint=/path/to/{target.name}.')
     if not download:
         raise CheckpointError(f'CLIP weights {official!r} not found at {target}. {how}')
-    cache.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + f'.part{os.getpid()}')
+    return download_file(url, target, f'CLIP weights {official!r}', how, sha256=expected)
+
+
+def download_file(url: str, target: Path, what: str, how: str, sha256: Optional[str] = None) -> Path:
+    """Download ``url`` to ``target`` through a per-process partial file renamed into place when complete.
+
+    Raises:
+        CheckpointError: the download failed (the message says ``what`` was missing and ``how`` to provide it),
+            or the file does not match ``sha256``.
+    """
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f'{target.name}.part{os.getpid()}')
     try:
         with urllib.request.urlopen(url, timeout=30) as response, open(partial, 'wb') as out:
-            while True:
-                block = response.read(1 << 20)
-                if not block:
-                    break
+            while block := response.read(1 << 20):
                 out.write(block)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         partial.unlink(missing_ok=True)
-        raise CheckpointError(f'CLIP weights {official!r} are not in {target} and could not be downloaded '
-                              f'({exc}). {how}') from None
-    if sha256_of(partial) != expected:
+        raise CheckpointError(f'{what} are not in {target} and could not be downloaded ({exc}). {how}') from None
+    if sha256 is not None and sha256_of(partial) != sha256:
         partial.unlink(missing_ok=True)
-        raise CheckpointError(f'the download of {official} from {url} does not match its SHA-256 {expected}')
+        raise CheckpointError(f'the download of {url} does not match its SHA-256 {sha256}')
     os.replace(partial, target)
     return target
 

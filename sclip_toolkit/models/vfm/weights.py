@@ -7,16 +7,13 @@ official hub entry points put them) or downloaded there when online.
 """
 from __future__ import annotations
 
-import os
 import re
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import Dict, Tuple
 
 import torch
 
-from ..checkpoint import CheckpointError
+from ..checkpoint import CheckpointError, download_file
 
 FAMILIES = ('dino', 'dinov2', 'sam', 'mae')
 
@@ -82,18 +79,7 @@ def fetch_official_weights(family: str, arch: str, patch_size: int, registers: i
            f'pass checkpoint=/path/to/{target.name} (--vfm-checkpoint on the command line).')
     if not download:
         raise CheckpointError(f'{family} weights {target.name} not found at {target}. {how}')
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f'{target.name}.part{os.getpid()}')
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response, open(partial, 'wb') as out:
-            while block := response.read(1 << 20):
-                out.write(block)
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        partial.unlink(missing_ok=True)
-        raise CheckpointError(f'{family} weights {target.name} are not in {target.parent} and could not be '
-                              f'downloaded ({exc}). {how}') from None
-    os.replace(partial, target)
-    return target
+    return download_file(url, target, f'{family} weights {target.name}', how)
 
 
 # ---------------------------------------------------------------------------------------------- key layouts
