@@ -189,20 +189,19 @@ def load_image(image: ImageInput) -> np.ndarray:
     """Any supported image -> (H, W, 3) uint8 RGB.
 
     Args:
-        image: a file path (decoded as mmseg's ``LoadImageFromFile`` does: OpenCV, colour, EXIF orientation
-            applied), a PIL image (any mode: palette, grayscale, RGBA, 16-bit), or an RGB array (see
+        image: a file path (decoded as the evaluation pipeline's ``LoadImageChecked`` does: OpenCV, colour,
+            EXIF orientation applied; truncated or corrupt files raise SegmenterError naming the file), a PIL image (any mode: palette, grayscale, RGBA, 16-bit), or an RGB array (see
             :func:`_rgb_from_array` for the accepted shapes and types).
     """
     if isinstance(image, (str, os.PathLike)):
-        import mmcv
+        from ..datasets.loading import ImageLoadError, decode_image
         path = Path(image).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f'image file {str(image)!r} not found')
-        bgr = mmcv.imfrombytes(path.read_bytes(), flag='color', backend='cv2')
-        if bgr is None:
-            raise SegmenterError(f'could not decode image {path}: not an image format OpenCV reads '
-                                 f'(PNG, JPEG, BMP, TIFF, WebP, ...)')
-        return np.ascontiguousarray(bgr[..., ::-1])
+        try:
+            return np.ascontiguousarray(decode_image(path.read_bytes(), str(path))[..., ::-1])
+        except ImageLoadError as exc:
+            raise SegmenterError(f'could not decode image {exc}') from None
     if isinstance(image, Image.Image):
         if image.mode in ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I'):
             array = np.asarray(image)

@@ -253,3 +253,12 @@ def test_proxyclip_with_a_vfm_checkpoint(tiny_clip_path):
     result = seg(_photo(56, 84), CLASSES)
     assert result.labels.shape == (56, 84) and result.scores.shape == (3, 56, 84)
     assert seg.model.clip.vfm is not None
+
+
+def test_truncated_image_file_is_refused_with_its_name(tmp_path):
+    from sclip_toolkit.apis.segmenter import load_image
+    path = tmp_path / 'half.jpg'
+    Image.fromarray(np.random.RandomState(0).randint(0, 255, (40, 50, 3), dtype=np.uint8)).save(path)
+    path.write_bytes(path.read_bytes()[:300])
+    with pytest.raises(SegmenterError, match=r'could not decode image .*half\.jpg: the JPEG file is truncated'):
+        load_image(path)
