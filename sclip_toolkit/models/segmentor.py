@@ -103,10 +103,10 @@ class OVSegmentor(BaseSegmentor):
                  score_dtype: str = 'fp32', keep_scores: Optional[bool] = None, max_score_bytes: int = 1 << 28,
                  text_cache: Union[bool, str] = True, prediction_dir: Optional[str] = None,
                  data_preprocessor: Optional[dict] = None, init_cfg=None):
-        preprocessor = data_preprocessor or DEFAULT_PREPROCESSOR
-        if isinstance(preprocessor, dict):  # built from mmseg's registry, so no default scope needs to be set
-            preprocessor = MODELS.build(preprocessor)
-        super().__init__(data_preprocessor=preprocessor, init_cfg=init_cfg)
+        prep = data_preprocessor or DEFAULT_PREPROCESSOR
+        if isinstance(prep, dict):  # built from mmseg's registry, so no default scope needs to be set
+            prep = MODELS.build(prep)
+        super().__init__(data_preprocessor=prep, init_cfg=init_cfg)
         self.clip: CLIPBackbone = MODELS.build(clip) if isinstance(clip, dict) else clip
         self.templates = load_templates(templates)
         self.separator, self.allow_duplicate_names = separator, allow_duplicate_names
@@ -127,7 +127,8 @@ class OVSegmentor(BaseSegmentor):
                 raise ValueError(f"{key} must be 'fp32' or 'model', got {value!r}")
         self.accumulate_dtype, self.score_dtype = accumulate_dtype, score_dtype
         self.keep_scores, self.max_score_bytes = keep_scores, int(max_score_bytes)
-        self.disk_cache = None if text_cache is False else TextEmbeddingCache(None if text_cache is True else text_cache)
+        cache_dir = None if text_cache is True else text_cache
+        self.disk_cache = None if text_cache is False else TextEmbeddingCache(cache_dir)
         self.prediction_dir = prediction_dir
         self._store: Optional[PredictionStore] = None
         self._text_cache: Dict[tuple, Tuple[torch.Tensor, torch.Tensor, int]] = {}
@@ -253,9 +254,14 @@ class OVSegmentor(BaseSegmentor):
         text, query_idx, num_classes = self.text_classifier()
         # about four float32 temporaries of (chunk, H0, W0) live at once (logits, scaled, exp, interpolation)
         chunk = max(1, self.max_score_bytes // (16 * ori_shape[0] * ori_shape[1]))
+
+        def scaled_chunks():
+            """(first name index, tau * logits (chunk, H0, W0)) for consecutive chunks of names."""
+            for start in range(0, text.shape[0], chunk):
+                yield start, self.logit_scale * self.decode_logits(crops, text[start:start + chunk], ori_shape).float()
+
         best = best_idx = denom = None
-        for start in range(0, text.shape[0], chunk):
-            scaled = self.logit_scale * self.decode_logits(crops, text[start:start + chunk], ori_shape).float()
+        for start, scaled in scaled_chunks():
             top, idx = scaled.max(dim=0)
             if best is None:
                 best, best_idx, denom = top, idx, (scaled - top).exp().sum(dim=0)
@@ -273,10 +279,8 @@ class OVSegmentor(BaseSegmentor):
             if dropped.any():
                 keep_name = ~dropped[query_idx]
                 kept_best = torch.full_like(best, -float('inf'))
-                for start in range(0, text.shape[0], chunk):
-                    names = torch.arange(start, min(start + chunk, text.shape[0]), device=keep_name.device)
-                    scaled = self.logit_scale * self.decode_logits(crops, text[names], ori_shape).float()
-                    scaled[~keep_name[names]] = -float('inf')
+                for start, scaled in scaled_chunks():
+                    scaled[~keep_name[start:start + scaled.shape[0]]] = -float('inf')
                     top, idx = scaled.max(dim=0)
                     best_idx = torch.where(top > kept_best, idx + start, best_idx)
                     kept_best = torch.maximum(kept_best, top)
