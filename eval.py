@@ -1,7 +1,7 @@
 """Evaluate a config on its dataset (mIoU with mmseg's IoUMetric); writes <work_dir>/metrics.json.
 
     python eval.py --config configs/sclip/sclip_voc21.py
-    python eval.py --config naclip_ade20k --checkpoint ViT-B-16.pt --cfg-options model.pamr_steps=0
+    python eval.py --config naclip_ade20k --checkpoint ViT-B-16.pt --cfg-options model.post_process=[]
     bash dist_test.sh configs/sclip/sclip_voc21.py 4          # torchrun, 4 processes (GPUs, or CPUs with gloo)
 
 Datasets are found under $SCLIP_DATA (default ./data); docs/evaluation.md lists the layouts.
@@ -22,7 +22,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--checkpoint', help='local CLIP weights (OpenAI layout) instead of the config\'s')
     parser.add_argument('--vfm-checkpoint', help='local weights of the vision foundation model (ProxyCLIP)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
-                        help='override config entries, e.g. model.prob_thd=0.2 test_dataloader.num_workers=0')
+                        help='override config entries, e.g. model.logit_scale=50 test_dataloader.num_workers=0')
     parser.add_argument('--show-dir', help='also save a visualisation of every prediction in this folder')
     parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
                         help="'pytorch' under torchrun (dist_test.sh)")

@@ -6,6 +6,7 @@ from typing import Any, Dict, Optional
 
 from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported for the scripts)
 
+from .exceptions import ConfigError
 from .models.text import PROJECT_ROOT
 
 CONFIG_DIR = PROJECT_ROOT / 'configs'
@@ -40,7 +41,7 @@ def load_config(config: str, checkpoint: Optional[str] = None, vfm_checkpoint: O
         cfg.model.clip.checkpoint = str(checkpoint)
     if vfm_checkpoint:
         if cfg.model.clip.get('vfm') is None:
-            raise ValueError(f'--vfm-checkpoint was given but {config} uses no vision foundation model '
+            raise ConfigError(f'--vfm-checkpoint was given but {config} uses no vision foundation model '
                              f'(model.clip.vfm is not set)')
         cfg.model.clip.vfm.checkpoint = str(vfm_checkpoint)
     if cfg_options:

@@ -5,13 +5,11 @@ import os
 import sys
 from typing import Callable, Tuple, Type
 
-from .datasets.loading import ImageLoadError
-from .models.checkpoint import CheckpointError
-from .models.segmentor import SegmentationError
-from .models.text import ClassNameError
+from .exceptions import ToolkitError
 
-USER_ERRORS: Tuple[Type[BaseException], ...] = (CheckpointError, ClassNameError, ImageLoadError, SegmentationError,
-                                                FileNotFoundError, KeyError, ValueError)
+# Only the toolkit's own error types (and a file that is not where the user said) are one-line user errors: any
+# other exception is a bug and keeps its traceback.
+USER_ERRORS: Tuple[Type[BaseException], ...] = (ToolkitError, FileNotFoundError)
 
 
 def _message(exc: BaseException) -> str:

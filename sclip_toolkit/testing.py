@@ -13,9 +13,10 @@ from typing import Dict, Optional
 import torch
 
 PRESETS: Dict[str, dict] = {
-    # 12 vision blocks so every method's default layer indices (SC-CLIP: 3, 8, 3..9) exist.
-    'tiny': dict(embed_dim=32, image_size=64, patch_size=16, vision_width=64, vision_layers=12,
-                 text_width=64, text_layers=2, context_length=77, vocab_size=49408),
+    # 12 vision blocks so every method's default layer indices (SC-CLIP: 3, 8, 3..9) exist; width 128 gives two
+    # attention heads (heads = width // 64 in the OpenAI layout), so a head split/merge bug shows.
+    'tiny': dict(embed_dim=32, image_size=64, patch_size=16, vision_width=128, vision_layers=12,
+                 text_width=128, text_layers=2, context_length=77, vocab_size=49408),
     'ViT-B/16': dict(embed_dim=512, image_size=224, patch_size=16, vision_width=768, vision_layers=12,
                      text_width=512, text_layers=12, context_length=77, vocab_size=49408),
     'ViT-L/14': dict(embed_dim=768, image_size=224, patch_size=14, vision_width=1024, vision_layers=24,

@@ -12,6 +12,8 @@ from mmseg.registry import DATASETS
 from sclip_toolkit.config import CONFIG_DIR, available_configs, load_config
 from sclip_toolkit.models import CLIPBackbone, OVSegmentor
 from sclip_toolkit.models.text import ClassNameError, parse_class_names
+
+from .test_config_settings import flat
 from sclip_toolkit.models.vfm import VFMFeatures
 from sclip_toolkit.testing import write_random_vfm
 
@@ -110,12 +112,12 @@ def test_config_builds_model_and_dataset(name, backbones, vfms, layouts):
 def test_duplicate_names_are_allowed_only_where_the_name_file_has_them(name):
     model = load_config(name).model
     try:
-        parse_class_names(model.class_names, model.separator, allow_duplicates=False)
+        parse_class_names(model.text_encoder.class_names, model.text_encoder.separator, allow_duplicates=False)
         has_duplicates = False
     except ClassNameError as exc:
         assert 'already appears' in str(exc), exc
         has_duplicates = True
-    assert bool(model.get('allow_duplicate_names', False)) == has_duplicates
+    assert bool(model.text_encoder.get('allow_duplicate_names', False)) == has_duplicates
 
 
 def test_wide_label_datasets_use_the_16_bit_loader():
@@ -127,20 +129,23 @@ def test_wide_label_datasets_use_the_16_bit_loader():
 
 
 def test_reference_settings_spot_checks():
-    """A few cells of METHODS.md §7 that differ from the method defaults."""
+    """A few cells of docs/methods.md's per-dataset table that differ from the method defaults."""
     def model(name):
         return load_config(name).model
 
+    def settings(name):
+        return flat(model(name))
+
     assert model('sclip_coco_stuff164k').data_preprocessor.short_side == 448
     assert model('naclip_cityscapes').data_preprocessor.short_side == 560
-    assert model('naclip_voc20').test_cfg.mode == 'whole'
+    assert settings('naclip_voc20')['mode'] == 'whole'
     assert model('clearclip_context60').data_preprocessor.short_side == 448
-    city = model('clearclip_cityscapes').test_cfg
-    assert (city.crop_size, city.stride) == (224, 224)
+    city = settings('clearclip_cityscapes')
+    assert (city['crop_size'], city['stride']) == (224, 224)
     assert model('proxyclip_ade847').data_preprocessor.short_side == 448
-    assert model('proxyclip_coco_object').prob_thd == 0.25
-    assert (model('scclip_coco_object').logit_scale, model('scclip_coco_object').prob_thd) == (55, 0.35)
-    assert model('clearclip_voc20').class_names.endswith('cls_voc20__clearclip.txt')
-    assert model('sclip_ade847').separator == '; '
+    assert settings('proxyclip_coco_object')['prob_thd'] == 0.25
+    assert (settings('scclip_coco_object')['logit_scale'], settings('scclip_coco_object')['prob_thd']) == (55, 0.35)
+    assert settings('clearclip_voc20')['class_names'].endswith('cls_voc20__clearclip.txt')
+    assert settings('sclip_ade847')['separator'] == '; '
     assert (CONFIG_DIR / 'sclip' / 'sclip_coco_stuff10k.py').read_text().count('reference has no such config') == 0
     assert 'reference has no such config' in (CONFIG_DIR / 'naclip' / 'naclip_coco_stuff10k.py').read_text()

@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 from sclip_toolkit.config import load_config
+from sclip_toolkit.datasets.loading import ImageLoadError
 from sclip_toolkit.errors import run_cli
+from sclip_toolkit.exceptions import ConfigError
 from sclip_toolkit.models.checkpoint import CheckpointError
 from sclip_toolkit.models.text import ClassNameError
 
@@ -31,7 +33,8 @@ def test_unknown_dataset_in_eval_all_lists_datasets():
 @pytest.mark.parametrize('exc, text', [
     (CheckpointError('CLIP weights not found at /x/ViT-B-16.pt'), 'CLIP weights not found at /x/ViT-B-16.pt'),
     (ClassNameError('f.txt:3: empty line'), 'f.txt:3: empty line'),
-    (KeyError("unknown attention variant 'x'; valid: sclip"), "unknown attention variant 'x'; valid: sclip"),
+    (ConfigError("unknown attention variant 'x'; valid: sclip"), "unknown attention variant 'x'; valid: sclip"),
+    (FileNotFoundError("config 'x' not found"), "config 'x' not found"),
 ])
 def test_run_cli_prints_one_line_and_exits_2(capsys, exc, text):
     def main():
@@ -43,8 +46,8 @@ def test_run_cli_prints_one_line_and_exits_2(capsys, exc, text):
 
 
 def test_run_cli_keeps_worker_errors_short(capsys):
-    def main():
-        raise ValueError('Caught ImageLoadError in DataLoader worker process 0.\nOriginal Traceback (most recent '
+    def main():  # torch re-raises a worker's exception with its own type and the worker's traceback as text
+        raise ImageLoadError('Caught ImageLoadError in DataLoader worker process 0.\nOriginal Traceback (most recent '
                          'call last):\n  File "x.py", line 1\nsclip_toolkit.ImageLoadError: /d/a.jpg: the JPEG file '
                          'is truncated')
 
@@ -52,9 +55,12 @@ def test_run_cli_keeps_worker_errors_short(capsys):
     assert capsys.readouterr().err.strip() == 'eval.py: error: /d/a.jpg: the JPEG file is truncated'
 
 
-def test_run_cli_lets_bugs_raise():
+@pytest.mark.parametrize('bug', [ZeroDivisionError('a bug'), ValueError('shape mismatch'), KeyError('x'),
+                                 RuntimeError('mat1 and mat2 shapes cannot be multiplied')])
+def test_run_cli_lets_bugs_raise(bug):
+    """Only the toolkit's own error types are one-line user errors: a researcher's shape bug keeps its traceback."""
     def main():
-        raise ZeroDivisionError('a bug, not a user error')
+        raise bug
 
-    with pytest.raises(ZeroDivisionError):
+    with pytest.raises(type(bug)):
         run_cli(main, 'prog')

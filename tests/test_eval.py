@@ -47,7 +47,7 @@ def env(tmp_path_factory, tiny_clip_path):
     templates.write_text('a photo of a {}.\n')
     proc_env = dict(os.environ, SCLIP_DATA=str(data), OMP_NUM_THREADS='1')  # 1 thread: same kernels in every run
     cfg_options = ['test_dataloader.num_workers=0', 'model.data_preprocessor.short_side=64',
-                   f'model.templates={templates}']
+                   f'model.text_encoder.templates={templates}']
     options = ['--checkpoint', str(tiny_clip_path), '--no-progress', '--cfg-options', *cfg_options]
     return dict(base=base, env=proc_env, options=options, checkpoint=str(tiny_clip_path), cfg_options=cfg_options)
 
@@ -61,7 +61,7 @@ def _run(cmd, env) -> subprocess.CompletedProcess:
 @pytest.fixture(scope='module')
 def voc_run(env):
     work_dir = env['base'] / 'sclip_voc21'
-    opts = env['options'] + ['model.test_cfg.crop_size=32', 'model.test_cfg.stride=16']
+    opts = env['options'] + ['model.inference.crop_size=32', 'model.inference.stride=16']
     proc = _run([sys.executable, 'eval.py', '--config', 'configs/sclip/sclip_voc21.py', '--work-dir', str(work_dir)]
                 + opts, env)
     return proc, json.loads((work_dir / 'metrics.json').read_text()), opts

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.slow
 
 def _eval(env, data: Path, work_dir: Path, preds: Path, *extra: str) -> subprocess.CompletedProcess:  # noqa: F811
     cmd = [sys.executable, 'eval.py', '--config', 'sclip_voc21', '--work-dir', str(work_dir), '--save-preds',
-           str(preds)] + env['options'] + ['model.test_cfg.crop_size=32', 'model.test_cfg.stride=16', *extra]
+           str(preds)] + env['options'] + ['model.inference.crop_size=32', 'model.inference.stride=16', *extra]
     return subprocess.run(cmd, cwd=ROOT, env=dict(env['env'], SCLIP_DATA=str(data)), capture_output=True, text=True,
                           timeout=300)
 

@@ -89,15 +89,16 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     if checkpoint is None:
         checkpoint = str(write_random_clip(tmp / 'random_clip.pt', preset=args.preset, dtype=torch.float16))
     cfg = load_config(config, checkpoint=checkpoint, cfg_options=args.cfg_options)
-    cfg.model.text_cache = str(tmp / 'text_cache')
+    text_cfg = cfg.model.text_encoder
+    text_cfg.cache = str(tmp / 'text_cache')
     cfg.model.data_preprocessor.short_side = None  # --image-size is the network input
-    names_src = args.vocab or cfg.model.class_names
-    classes = parse_class_names(names_src, cfg.model.get('separator', ', '), allow_duplicates=True)
+    names_src = args.vocab or text_cfg.class_names
+    classes = parse_class_names(names_src, text_cfg.get('separator', ', '), allow_duplicates=True)
     if args.num_names:
         flat = [n for c in classes for n in c]
         classes = [[flat[i % len(flat)] + ('' if i < len(flat) else f' {i // len(flat)}')]
                    for i in range(args.num_names)]
-    cfg.model.class_names = classes
+    text_cfg.class_names = classes
 
     from sclip_toolkit.apis import build_segmentor
     results: Dict[str, float] = {}
@@ -106,7 +107,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     model.clip.apply_precision()
     results['weights_s'] = time.perf_counter() - start
     names, _ = flatten_names(model.classes)
-    templates = model.templates
+    templates = model.text_encoder.templates
     print(f'device {device}, method {config}, {model.clip.checkpoint_id}, dtype {model.clip.dtype}')
     print(f'vocabulary: {len(model.classes)} classes, {len(names)} names x {len(templates)} templates; '
           f'input {height}x{width}')
@@ -123,9 +124,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
 
         results['text_full_context_s'] = timed(full_context, device)
         results['text_cold_s'] = timed(lambda: build_text_classifier(model.clip, names, templates), device)
-        model.text_classifier()  # fills the disk cache
+        model.class_embeddings()  # fills the disk cache
         fresh = build_segmentor(cfg, device)
-        results['text_warm_s'] = timed(lambda: fresh.text_classifier(), device)
+        results['text_warm_s'] = timed(lambda: fresh.class_embeddings(), device)
         print(f'text, full 77-token context     {results["text_full_context_s"]:8.2f} s')
         print(f'text, cold (length-grouped)     {results["text_cold_s"]:8.2f} s   '
               f'({results["text_full_context_s"] / results["text_cold_s"]:.1f}x faster)')
@@ -133,17 +134,17 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
 
     if not args.memory_only:
         model.keep_scores = True
-        crops = model.encode_image(image)
+        crops = model.inference.encode(model.clip, image)
         n_crops = len(crops.boxes)
-        encode = lambda: model.encode_image(image)  # noqa: E731
-        batched = model.test_cfg.get('batch_size', 16)
-        model.test_cfg['batch_size'] = 1
+        encode = lambda: model.inference.encode(model.clip, image)  # noqa: E731
+        batched = model.inference.batch_size
+        model.inference.batch_size = 1
         results['encode_one_crop_at_a_time_s'] = timed(encode, device, args.repeats)
-        model.test_cfg['batch_size'] = batched
+        model.inference.batch_size = batched
         results['encode_batched_s'] = timed(encode, device, args.repeats)
-        crops.guide = image
-        text = model.text_classifier()[0]
-        decode = lambda: model.scores_from_logits(model.decode_logits(crops, text, (height, width)))  # noqa: E731
+        from sclip_toolkit.models.postprocess import StepContext
+        ctx = StepContext(image=image, ori_shape=(height, width))
+        decode = lambda: model.scores(crops, ctx)  # noqa: E731
         results['postprocess_s'] = timed(decode, device, args.repeats)
         per_image = results['encode_batched_s'] + results['postprocess_s']
         per_image_single = results['encode_one_crop_at_a_time_s'] + results['postprocess_s']

@@ -22,7 +22,7 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
   echo "[setup] Python >= 3.9 is needed (3.11 is tested); set PYTHON=/path/to/python3.11" >&2; exit 1; }
 
 # The stamp holds a hash of everything that decides the environment: when nothing changed we are done.
-want_stamp="$(cat "$ROOT/requirements.txt" "$ROOT/pyproject.toml" "$ROOT/tools/setup_env.sh" | sha256sum | cut -d' ' -f1)"
+want_stamp="$(cat "$ROOT/requirements.txt" "$ROOT/pyproject.toml" "$ROOT/setup.py" "$ROOT/tools/setup_env.sh" | sha256sum | cut -d' ' -f1)"
 if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$want_stamp" ]] \
    && "$VENV/bin/python" -c 'import mmcv._ext, mmseg, open_clip, sclip_toolkit' >/dev/null 2>&1; then
   say "environment in .venv is up to date"

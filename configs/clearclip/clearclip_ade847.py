@@ -2,4 +2,4 @@
 # (short side 448, crops 448/224, tau 50). The only name file is ProxyCLIP's, whose names contain commas ('building,
 # edifice'), hence '; '.
 _base_ = ['../_base_/datasets/ade847.py', '../_base_/methods/clearclip.py']
-model = dict(class_names='configs/classnames/cls_ade20k847__proxyclip.txt', separator='; ')
+model = dict(text_encoder=dict(class_names='configs/classnames/cls_ade20k847__proxyclip.txt', separator='; '))

@@ -1,4 +1,5 @@
-# ClearCLIP on Cityscapes (19 classes), with the reference's settings (METHODS.md §7); unset values are the method's
+# ClearCLIP on Cityscapes (19 classes), with the reference's settings (docs/methods.md); unset values are the method's
 # (short side 448, crops 448/224, tau 50).
 _base_ = ['../_base_/datasets/cityscapes.py', '../_base_/methods/clearclip.py']
-model = dict(class_names='configs/classnames/cls_city_scapes.txt', test_cfg=dict(crop_size=224, stride=224))
+model = dict(text_encoder=dict(class_names='configs/classnames/cls_city_scapes.txt'),
+             inference=dict(crop_size=224, stride=224))

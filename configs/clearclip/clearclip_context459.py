@@ -2,4 +2,4 @@
 # defaults (short side 448, crops 448/224, tau 50). The only name file is ProxyCLIP's, whose names contain commas
 # ('building, edifice'), hence '; '.
 _base_ = ['../_base_/datasets/context459.py', '../_base_/methods/clearclip.py']
-model = dict(class_names='configs/classnames/cls_context459__proxyclip.txt', separator='; ')
+model = dict(text_encoder=dict(class_names='configs/classnames/cls_context459__proxyclip.txt', separator='; '))

@@ -1,4 +1,4 @@
-# ClearCLIP on PASCAL Context-59 (without background), with the reference's settings (METHODS.md §7); unset values are
+# ClearCLIP on PASCAL Context-59 (without background), with the reference's settings (docs/methods.md); unset values are
 # the method's (short side 448, crops 448/224, tau 50).
 _base_ = ['../_base_/datasets/context59.py', '../_base_/methods/clearclip.py']
-model = dict(class_names='configs/classnames/cls_context59.txt')
+model = dict(text_encoder=dict(class_names='configs/classnames/cls_context59.txt'))

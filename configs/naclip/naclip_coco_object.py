@@ -1,5 +1,8 @@
-# NACLIP on COCO-Object (81 classes, with background), with the reference's settings (METHODS.md §7); unset values are
+# NACLIP on COCO-Object (81 classes, with background), with the reference's settings (docs/methods.md); unset values are
 # the method's (short side 336, crops 224/112, tau 40, PAMR). Its name file lists 'bed' both among the background
 # names (line 0) and as a class, as the reference's does, hence allow_duplicate_names.
 _base_ = ['../_base_/datasets/coco_object.py', '../_base_/methods/naclip.py']
-model = dict(class_names='configs/classnames/cls_coco_object.txt', prob_thd=0.1, allow_duplicate_names=True)
+model = dict(text_encoder=dict(class_names='configs/classnames/cls_coco_object.txt', allow_duplicate_names=True),
+             post_process=[dict(type='PAMR', steps=10, dilations=(8, 16)),
+                           dict(type='ProbThreshold', threshold=0.1),
+                           dict(type='Renormalize')])

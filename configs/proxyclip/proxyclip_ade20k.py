@@ -1,4 +1,4 @@
-# ProxyCLIP on ADE20K (150 classes), with the reference's settings (METHODS.md §7); unset values are the method's
+# ProxyCLIP on ADE20K (150 classes), with the reference's settings (docs/methods.md); unset values are the method's
 # (short side 336, crops 336/112, tau 40).
 _base_ = ['../_base_/datasets/ade20k.py', '../_base_/methods/proxyclip.py']
-model = dict(class_names='configs/classnames/cls_ade20k.txt', data_preprocessor=dict(short_side=448))
+model = dict(text_encoder=dict(class_names='configs/classnames/cls_ade20k.txt'), data_preprocessor=dict(short_side=448))

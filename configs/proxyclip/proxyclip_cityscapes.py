@@ -1,5 +1,5 @@
-# ProxyCLIP on Cityscapes (19 classes), with the reference's settings (METHODS.md §7); unset values are the method's
+# ProxyCLIP on Cityscapes (19 classes), with the reference's settings (docs/methods.md); unset values are the method's
 # (short side 336, crops 336/112, tau 40).
 _base_ = ['../_base_/datasets/cityscapes.py', '../_base_/methods/proxyclip.py']
-model = dict(class_names='configs/classnames/cls_city_scapes.txt', data_preprocessor=dict(short_side=448),
-             test_cfg=dict(crop_size=224, stride=112))
+model = dict(text_encoder=dict(class_names='configs/classnames/cls_city_scapes.txt'),
+             inference=dict(crop_size=224, stride=112), data_preprocessor=dict(short_side=448))

@@ -1,4 +1,5 @@
-# ProxyCLIP on PASCAL Context-60 (with background), with the reference's settings (METHODS.md §7); unset values are
+# ProxyCLIP on PASCAL Context-60 (with background), with the reference's settings (docs/methods.md); unset values are
 # the method's (short side 336, crops 336/112, tau 40).
 _base_ = ['../_base_/datasets/context60.py', '../_base_/methods/proxyclip.py']
-model = dict(class_names='configs/classnames/cls_context60.txt', prob_thd=0.15)
+model = dict(text_encoder=dict(class_names='configs/classnames/cls_context60.txt'),
+             post_process=[dict(type='ProbThreshold', threshold=0.15)])

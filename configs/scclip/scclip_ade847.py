@@ -2,4 +2,4 @@
 # side 336, crops 224/112, tau 40). The only name file is ProxyCLIP's, whose names contain commas ('building,
 # edifice'), hence '; '.
 _base_ = ['../_base_/datasets/ade847.py', '../_base_/methods/scclip.py']
-model = dict(class_names='configs/classnames/cls_ade20k847__proxyclip.txt', separator='; ')
+model = dict(text_encoder=dict(class_names='configs/classnames/cls_ade20k847__proxyclip.txt', separator='; '))

@@ -1,4 +1,5 @@
-# SC-CLIP on Cityscapes (19 classes), with the reference's settings (METHODS.md §7); unset values are the method's
+# SC-CLIP on Cityscapes (19 classes), with the reference's settings (docs/methods.md); unset values are the method's
 # (short side 336, crops 224/112, tau 40).
 _base_ = ['../_base_/datasets/cityscapes.py', '../_base_/methods/scclip.py']
-model = dict(class_names='configs/classnames/cls_city_scapes.txt', data_preprocessor=dict(short_side=560))
+model = dict(text_encoder=dict(class_names='configs/classnames/cls_city_scapes.txt'),
+             data_preprocessor=dict(short_side=560))

@@ -1,6 +1,6 @@
-# SC-CLIP on COCO-Object (81 classes, with background), with the reference's settings (METHODS.md §7); unset values
+# SC-CLIP on COCO-Object (81 classes, with background), with the reference's settings (docs/methods.md); unset values
 # are the method's (short side 336, crops 224/112, tau 40). Its name file lists 'bed' both among the background names
 # (line 0) and as a class, as the reference's does, hence allow_duplicate_names.
 _base_ = ['../_base_/datasets/coco_object.py', '../_base_/methods/scclip.py']
-model = dict(class_names='configs/classnames/cls_coco_object.txt', logit_scale=55, prob_thd=0.35,
-             allow_duplicate_names=True)
+model = dict(text_encoder=dict(class_names='configs/classnames/cls_coco_object.txt', allow_duplicate_names=True),
+             logit_scale=55, post_process=[dict(type='ProbThreshold', threshold=0.35)])

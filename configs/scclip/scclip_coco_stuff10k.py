@@ -1,4 +1,4 @@
 # SC-CLIP on COCO-Stuff-10k (171 classes). The reference has no such config (no published SC-CLIP result): the method
 # defaults (short side 336, crops 224/112, tau 40).
 _base_ = ['../_base_/datasets/coco_stuff10k.py', '../_base_/methods/scclip.py']
-model = dict(class_names='configs/classnames/cls_coco_stuff.txt')
+model = dict(text_encoder=dict(class_names='configs/classnames/cls_coco_stuff.txt'))

@@ -1,4 +1,4 @@
-# SC-CLIP on PASCAL Context-59 (without background), with the reference's settings (METHODS.md §7); unset values are
+# SC-CLIP on PASCAL Context-59 (without background), with the reference's settings (docs/methods.md); unset values are
 # the method's (short side 336, crops 224/112, tau 40).
 _base_ = ['../_base_/datasets/context59.py', '../_base_/methods/scclip.py']
-model = dict(class_names='configs/classnames/cls_context59.txt')
+model = dict(text_encoder=dict(class_names='configs/classnames/cls_context59.txt'))

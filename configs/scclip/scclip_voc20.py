@@ -1,4 +1,4 @@
-# SC-CLIP on PASCAL VOC 2012 without background (20 classes), with the reference's settings (METHODS.md §7); unset
+# SC-CLIP on PASCAL VOC 2012 without background (20 classes), with the reference's settings (docs/methods.md); unset
 # values are the method's (short side 336, crops 224/112, tau 40).
 _base_ = ['../_base_/datasets/voc20.py', '../_base_/methods/scclip.py']
-model = dict(class_names='configs/classnames/cls_voc20.txt')
+model = dict(text_encoder=dict(class_names='configs/classnames/cls_voc20.txt'))

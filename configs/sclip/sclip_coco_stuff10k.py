@@ -1,4 +1,4 @@
-# SCLIP on COCO-Stuff-10k (171 classes), with the reference's settings (METHODS.md §7); unset values are the method's
+# SCLIP on COCO-Stuff-10k (171 classes), with the reference's settings (docs/methods.md); unset values are the method's
 # (short side 336, crops 224/112, tau 40).
 _base_ = ['../_base_/datasets/coco_stuff10k.py', '../_base_/methods/sclip.py']
-model = dict(class_names='configs/classnames/cls_coco_stuff.txt')
+model = dict(text_encoder=dict(class_names='configs/classnames/cls_coco_stuff.txt'))

@@ -2,4 +2,4 @@
 # (short side 336, crops 224/112, tau 40). The only name file is ProxyCLIP's, whose names contain commas ('building,
 # edifice'), hence '; '.
 _base_ = ['../_base_/datasets/context459.py', '../_base_/methods/sclip.py']
-model = dict(class_names='configs/classnames/cls_context459__proxyclip.txt', separator='; ')
+model = dict(text_encoder=dict(class_names='configs/classnames/cls_context459__proxyclip.txt', separator='; '))

@@ -24,6 +24,7 @@ from mmseg.registry import HOOKS, METRICS
 
 from ..config import load_config, resolve_config_path
 from ..datasets.base import DATA_HINT
+from ..exceptions import ConfigError
 
 METRICS_FILE = 'metrics.json'
 
@@ -98,7 +99,7 @@ def prepare_eval_config(config: str, work_dir: Optional[str] = None, checkpoint:
         progress: show a progress bar.
     """
     if launcher not in ('none', 'pytorch'):
-        raise ValueError(f"launcher must be 'none' or 'pytorch', got {launcher!r}")
+        raise ConfigError(f"launcher must be 'none' or 'pytorch', got {launcher!r}")
     cfg = load_config(config, checkpoint, vfm_checkpoint, cfg_options)
     name = config_name(config)
     cfg.launcher = launcher

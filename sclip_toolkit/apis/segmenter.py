@@ -6,18 +6,16 @@
     result.scores      # (C, H, W) class probabilities
 
 The model is built from the method's base config (``configs/_base_/methods/<method>.py``: the method's own
-inference settings, no dataset), with ``prob_thd`` 0 and no area threshold, since a free-form vocabulary has no
-background class. Images go through the same ``data_preprocessor`` + ``predict`` as evaluation.
+inference settings, no dataset), without the score thresholds (a free-form vocabulary has no background class).
+Images go through the same ``data_preprocessor`` + ``predict`` as evaluation.
 """
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Union
 
@@ -26,51 +24,26 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
-from ..config import CONFIG_DIR, load_config
-from ..models.attention import ATTENTION_ALIASES
-from ..models.postprocess import slide_windows
+from ..config import load_config
+from ..methods import available_methods, method_base  # noqa: F401  (available_methods: part of this API)
 from ..models.text import ClassNameError, flatten_names, parse_class_names, resolve_path
 from .inference import build_segmentor, run_segmentor
+from ..exceptions import ConfigError, ToolkitError
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / 'assets'
 # The bundled photo (CC0, see assets/README.md) and classes that suit it.
 EXAMPLE_IMAGE = ASSETS_DIR / 'coffee.jpg'
 EXAMPLE_CLASSES = ['coffee', 'cup', 'saucer, plate', 'spoon', 'wooden table, table']
 
-METHODS_DIR = CONFIG_DIR / '_base_' / 'methods'
-# Methods with a base config of their own; every other registered attention variant (vanilla, maskclip) runs as
-# a baseline on SCLIP's inference settings with only the last block's attention swapped.
-METHOD_BASES = ('sclip', 'naclip', 'clearclip', 'proxyclip', 'scclip')
-BASELINE_BASE = 'sclip'
-
 ClassesLike = Union[str, os.PathLike, Sequence[Union[str, Sequence[str]]]]
 ImageInput = Union[str, os.PathLike, np.ndarray, Image.Image]
 
 
-class SegmenterError(ValueError):
+class SegmenterError(ToolkitError, ValueError):
     """Bad arguments to :class:`Segmenter` (method, backbone, device, image, classes); says what would be right."""
 
 
 # ---------------------------------------------------------------------------------------------------- methods
-@lru_cache(maxsize=None)
-def _final_attn_type(method: str) -> str:
-    cfg = Config.fromfile(str(METHODS_DIR / f'{method}.py'))
-    return cfg.model.clip.final_attn['type']
-
-
-def available_methods() -> List[str]:
-    """Method names: those with a base config, then the attention variants no method base uses (baselines)."""
-    used = {_final_attn_type(m) for m in METHOD_BASES}
-    return list(METHOD_BASES) + sorted(a for a, cls in ATTENTION_ALIASES.items()
-                                       if a not in METHOD_BASES and cls not in used)
-
-
-def _backbone_tag(backbone: str) -> str:
-    """'ViT-L/14', 'ViT-L-14-336', 'vit-l-14-quickgelu' -> 'vitl14': the suffix of backbone-specific method bases."""
-    match = re.match(r'vit-?([a-z])[-/]?(\d+)', backbone.lower())
-    return f'vit{match[1]}{match[2]}' if match else ''
-
-
 def method_config(method: str = 'sclip', backbone: Optional[str] = None, checkpoint: Optional[str] = None,
                   vfm_checkpoint: Optional[str] = None, pretrained: Optional[str] = None, download: bool = True,
                   config: Optional[str] = None, cfg_options: Optional[dict] = None) -> Config:
@@ -80,8 +53,8 @@ def method_config(method: str = 'sclip', backbone: Optional[str] = None, checkpo
         method: see :func:`available_methods`; ignored when ``config`` is given.
         backbone: OpenAI release ('ViT-B/16', 'ViT-L/14', ...), an open_clip architecture when ``pretrained`` is an
             open_clip tag, or a checkpoint file (then the same as ``checkpoint=``); None: the config's (ViT-B/16
-            in every method base). A backbone-specific base
-            (``<method>_vitl14.py``) is used when one exists: SC-CLIP's layer indices depend on the depth.
+            in every method base). A backbone-specific base (``vitl14/<method>.py``) is used when one exists:
+            SC-CLIP's layer indices depend on the depth.
         checkpoint: CLIP checkpoint file in the OpenAI layout; its architecture is read from the tensors, so pass
             the matching ``backbone`` name too when the method's settings depend on it (SC-CLIP with ViT-L/14).
         vfm_checkpoint: the vision foundation model's checkpoint (ProxyCLIP).
@@ -92,17 +65,13 @@ def method_config(method: str = 'sclip', backbone: Optional[str] = None, checkpo
     """
     backbone, checkpoint = split_backbone(backbone, checkpoint)
     if config is None:
-        method = method.lower()
-        methods = available_methods()
-        if method not in methods:
-            raise SegmenterError(f'unknown method {method!r}; valid: {", ".join(methods)}')
-        base = method if method in METHOD_BASES else BASELINE_BASE
-        specific = METHODS_DIR / f'{base}_{_backbone_tag(backbone or "")}.py'
-        path = specific if specific.is_file() else METHODS_DIR / f'{base}.py'
-        options = {} if method in METHOD_BASES else {'model.clip.final_attn': dict(type=ATTENTION_ALIASES[method])}
-        cfg = _load(str(path), vfm_checkpoint, {**options, **(cfg_options or {})})
+        try:
+            path = method_base(method.lower(), backbone)
+        except ConfigError as exc:
+            raise SegmenterError(str(exc)) from None
+        cfg = _load(str(path), vfm_checkpoint, cfg_options)
         # A free-form vocabulary has no background class: no class 0 fallback, no area threshold.
-        cfg.model.update(prob_thd=0.0, area_thd=None)
+        cfg.model.post_process = [s for s in cfg.model.get('post_process', []) if not _uses_background(s)]
     else:
         cfg = _load(config, vfm_checkpoint, cfg_options)
     clip = cfg.model.clip
@@ -116,10 +85,17 @@ def method_config(method: str = 'sclip', backbone: Optional[str] = None, checkpo
     if clip.get('vfm') is not None:
         clip.vfm.download = download
     # Users write 'a, b' or 'a; b' for synonyms: split on ';' when present, else on ','.
-    cfg.model.separator = None
+    cfg.model.text_encoder.separator = None
     # The API returns class scores, whatever their size (the segmentor may otherwise keep only labels).
     cfg.model.keep_scores = True
     return cfg
+
+
+def _uses_background(step: dict) -> bool:
+    from mmseg.registry import MODELS
+    import sclip_toolkit.models  # noqa: F401  (registration)
+    cls = MODELS.get(step['type']) if isinstance(step['type'], str) else step['type']
+    return bool(getattr(cls, 'uses_background', False))
 
 
 def _load(config: str, vfm_checkpoint: Optional[str], cfg_options: Optional[dict]) -> Config:
@@ -190,7 +166,8 @@ def load_image(image: ImageInput) -> np.ndarray:
 
     Args:
         image: a file path (decoded as the evaluation pipeline's ``LoadImageChecked`` does: OpenCV, colour,
-            EXIF orientation applied; truncated or corrupt files raise SegmenterError naming the file), a PIL image (any mode: palette, grayscale, RGBA, 16-bit), or an RGB array (see
+            EXIF orientation applied; truncated or corrupt files raise SegmenterError naming the file), a PIL image
+            (any mode: palette, grayscale, RGBA, 16-bit), or an RGB array (see
             :func:`_rgb_from_array` for the accepted shapes and types).
     """
     if isinstance(image, (str, os.PathLike)):
@@ -292,7 +269,8 @@ class Segmenter:
     """Open-vocabulary segmentation of single images with one method; the vocabulary can change per call.
 
     Args:
-        method: 'sclip', 'naclip', 'clearclip', 'proxyclip', 'scclip', or a baseline ('vanilla', 'maskclip').
+        method: any of :func:`available_methods` ('sclip', 'naclip', 'clearclip', 'proxyclip', 'scclip', the
+            baselines 'vanilla' and 'maskclip', and methods added through ``$SCLIP_METHOD_PATH``).
         backbone: 'ViT-B/16' (default), 'ViT-L/14', ... (OpenAI weights from ``~/.cache/clip`` /
             ``$SCLIP_CLIP_CACHE``), or a checkpoint file.
         device: 'cpu', 'cuda', 'cuda:1', or None for CUDA when available.
@@ -311,8 +289,8 @@ class Segmenter:
                                  cfg_options)
         self.method = method.lower() if config is None else Path(str(config)).stem
         self.backbone, self.checkpoint = self.cfg.model.clip.name, self.cfg.model.clip.get('checkpoint')
-        # OVSegmentor needs a vocabulary to be built; a placeholder until the caller gives one.
-        self.cfg.model.class_names = ['object']
+        # The text classifier needs a vocabulary to be built; a placeholder until the caller gives one.
+        self.cfg.model.text_encoder.class_names = ['object']
         self._has_classes = False
         start = time.perf_counter()
         self._say(f'loading {self.method} ({self.checkpoint or self.backbone}) on {self.device} ...')
@@ -342,13 +320,14 @@ class Segmenter:
         """Compute (or fetch from the cache) the current vocabulary's text embeddings; returns the seconds spent."""
         start = time.perf_counter()
         names, _ = flatten_names(self.classes)
-        cached = len(self.model._text_cache)
-        if self.progress:
+        text = self.model.text_encoder
+        cached = text.is_cached(self.model.clip)
+        if not cached:
             self._say(f'text embeddings: {len(self.classes)} classes, {len(names)} names x '
-                      f'{len(self.model.templates)} prompts ...')
-        self.model.text_classifier()
+                      f'{len(text.templates)} prompts ...')
+        self.model.class_embeddings()
         seconds = time.perf_counter() - start
-        if len(self.model._text_cache) > cached:
+        if not cached:
             self._say(f'text embeddings ready in {seconds:.1f} s')
         return seconds
 
@@ -383,15 +362,10 @@ class Segmenter:
         from tqdm import tqdm
 
         bars = []
-        test_cfg = self.model.test_cfg
 
         def on_preprocessed(_module, _args, output):
             h, w = output['inputs'].shape[-2:]
-            total = 1
-            if test_cfg['mode'] == 'slide':
-                crop, stride = (v if isinstance(v, (tuple, list)) else (v, v)
-                                for v in (test_cfg['crop_size'], test_cfg['stride']))
-                total = len(slide_windows(h, w, tuple(crop), tuple(stride)))
+            total = len(self.model.inference.windows(h, w))
             bars.append(tqdm(total=total, unit='crop', desc=f'{self.method}: {h}x{w} input', file=sys.stderr))
 
         def on_crops(_module, args, _output):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import os.path as osp
 from typing import Optional, Tuple
 
+from ..exceptions import DataError
 from ..models.text import PROJECT_ROOT
 
 DATA_HINT = ('set $SCLIP_DATA to the folder holding the datasets, or pass --cfg-options '
@@ -45,5 +46,5 @@ def names_from_file(filename: str, count: int) -> Tuple[str, ...]:
         return tuple(f'class_{i}' for i in range(count))
     names = tuple(line.strip() for line in path.read_text(encoding='utf-8').splitlines())
     if len(names) != count:
-        raise ValueError(f'{path} has {len(names)} lines, expected {count} classes')
+        raise DataError(f'{path} has {len(names)} lines, expected {count} classes')
     return names

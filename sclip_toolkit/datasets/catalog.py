@@ -1,4 +1,4 @@
-"""The evaluation datasets of the references that mmseg lacks (METHODS.md §1.12), registered in mmseg's DATASETS.
+"""The evaluation datasets of the references that mmseg lacks (docs/methods.md), registered in mmseg's DATASETS.
 
 Class names and palettes are only for display: the metric needs the number of classes; the text queries come from
 the class-name files in configs/classnames/. Every dataset checks its folders up front and says what is missing.
@@ -9,6 +9,7 @@ from mmseg.datasets import (BaseSegDataset, COCOStuffDataset, PascalContextDatas
                             PascalVOCDataset)
 from mmseg.registry import DATASETS
 
+from ..exceptions import ConfigError
 from .base import check_layout, names_from_file
 
 __all__ = ['PascalVOC20Dataset', 'PascalContext60Dataset', 'PascalContext59Dataset', 'COCOObjectDataset',
@@ -37,7 +38,7 @@ class PascalContext60Dataset(PascalContextDataset):
 
     def __init__(self, ann_file: str, img_suffix: str = '.jpg', seg_map_suffix: str = '.png', **kwargs) -> None:
         if kwargs.pop('reduce_zero_label', False):
-            raise ValueError('PascalContext60Dataset scores the background class 0, so reduce_zero_label must stay '
+            raise ConfigError('PascalContext60Dataset scores the background class 0, so reduce_zero_label must stay '
                              'False; use PascalContext59Dataset to ignore background')
         check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file, True)
         super().__init__(ann_file=ann_file, img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,

@@ -8,9 +8,10 @@ import numpy as np
 from mmcv.transforms import LoadImageFromFile
 from mmengine import fileio
 from mmseg.registry import TRANSFORMS
+from ..exceptions import ToolkitError
 
 
-class ImageLoadError(ValueError):
+class ImageLoadError(ToolkitError, ValueError):
     """An image file is missing, empty, corrupt or truncated; the message names it."""
 
 

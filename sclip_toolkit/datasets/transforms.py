@@ -7,6 +7,8 @@ from mmengine import fileio
 from mmseg.datasets.transforms import LoadAnnotations
 from mmseg.registry import TRANSFORMS
 
+from ..exceptions import DataError
+
 
 @TRANSFORMS.register_module()
 class LoadAnnotationsU16(LoadAnnotations):
@@ -21,15 +23,15 @@ class LoadAnnotationsU16(LoadAnnotations):
         data = fileio.get(results['seg_map_path'], backend_args=self.backend_args)
         seg = mmcv.imfrombytes(data, flag='unchanged', backend=self.imdecode_backend).squeeze()
         if seg.ndim != 2:
-            raise ValueError(f'{results["seg_map_path"]}: expected a single-channel label map, got shape {seg.shape}')
+            raise DataError(f'{results["seg_map_path"]}: expected a single-channel label map, got shape {seg.shape}')
         if seg.dtype.kind not in 'ui' or (seg.size and (seg.min() < 0 or seg.max() > np.iinfo(np.uint16).max)):
-            raise ValueError(f'{results["seg_map_path"]}: label values must be integers in 0..65535, got dtype '
+            raise DataError(f'{results["seg_map_path"]}: label values must be integers in 0..65535, got dtype '
                              f'{seg.dtype} with range {seg.min()}..{seg.max()}')
         seg = seg.astype(np.uint16)
         if self.reduce_zero_label is None:
             self.reduce_zero_label = results['reduce_zero_label']
         if self.reduce_zero_label != results['reduce_zero_label']:
-            raise ValueError(f'LoadAnnotationsU16(reduce_zero_label={self.reduce_zero_label}) disagrees with the '
+            raise DataError(f'LoadAnnotationsU16(reduce_zero_label={self.reduce_zero_label}) disagrees with the '
                              f'dataset (reduce_zero_label={results["reduce_zero_label"]}); leave it unset in the '
                              f'transform')
         if self.reduce_zero_label:  # 0 -> ignore (255), others shift down by one; as mmseg does for uint8

@@ -1,11 +1,14 @@
-"""Models: the CLIP wrapper, attention variants and the segmentor (importing registers them in mmseg's MODELS)."""
-from .attention import ATTENTION_ALIASES, AttnContext, FinalAttention, build_attention, register_attention
+"""Models: the CLIP wrapper, attention variants, the parts and the segmentor (importing registers them in MODELS)."""
+from .attention import AttnContext, FinalAttention, Recording, attention_variants, build_attention, register_attention
+from .attention import ProxyAttention, SCCLIPAttention  # noqa: F401  (registration)
 from .clip import CLIPBackbone
-from .proxy import ProxyAttention
-from .scclip import SCCLIPAttention
+from .inference import SlideInference, WholeInference
+from .postprocess import PAMR, AreaThreshold, PostProcessStep, ProbThreshold, Renormalize
 from .segmentor import OVSegmentor
+from .text_classifier import ClassEmbeddings, CLIPTextClassifier
 from .vfm import VFMFeatures
 
-__all__ = ['ATTENTION_ALIASES', 'AttnContext', 'FinalAttention', 'build_attention', 'register_attention',
-           'CLIPBackbone', 'OVSegmentor', 'SCCLIPAttention',
-           'ProxyAttention', 'VFMFeatures']
+__all__ = ['AttnContext', 'FinalAttention', 'Recording', 'attention_variants', 'build_attention',
+           'register_attention', 'ProxyAttention', 'SCCLIPAttention', 'CLIPBackbone', 'SlideInference',
+           'WholeInference', 'PAMR', 'AreaThreshold', 'PostProcessStep', 'ProbThreshold', 'Renormalize',
+           'OVSegmentor', 'ClassEmbeddings', 'CLIPTextClassifier', 'VFMFeatures']

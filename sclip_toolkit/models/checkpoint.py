@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Dict, Optional
 
 import torch
+from ..exceptions import ToolkitError
 
 
 def openai_clip_urls() -> Dict[str, str]:
@@ -31,7 +32,7 @@ def openai_clip_urls() -> Dict[str, str]:
     return urls
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(ToolkitError, RuntimeError):
     """A checkpoint is missing, unreadable, or not what the configuration expects."""
 
 

@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from .attention import AttnContext, FinalAttention, build_attention
+from .attention import AttnContext, FinalAttention, build_attention, run_block_recorded
 from .checkpoint import (CheckpointError, fetch_openai_checkpoint, file_fingerprint, load_state_dict,
                          normalize_openai_name)
 
@@ -176,24 +176,32 @@ class CLIPBackbone(nn.Module):
         x = x + interpolate_pos_embed(visual.positional_embedding, grid).to(x.dtype)
         return visual.ln_pre(x), grid
 
-    def encode_dense(self, image: torch.Tensor, final_attn: Optional[FinalAttention] = None
-                     ) -> Tuple[torch.Tensor, Tuple[int, int]]:
+    def encode_dense(self, image: torch.Tensor, final_attn: Optional[FinalAttention] = None, text: Any = None,
+                     regions: Any = None) -> Tuple[torch.Tensor, Tuple[int, int]]:
         """Dense patch embeddings (B, h'*w', E), not normalised, and their grid (h', w').
 
-        All blocks but the last run unchanged; the last one runs ``final_attn`` (default: the configured
-        variant), which may ask for earlier blocks' outputs; they are recorded in this same pass.
+        All blocks but the last run unchanged; the last one runs ``final_attn`` (default: the configured variant).
+        What the variant reads (earlier blocks' outputs, q/k/v or attention maps, VFM features, the class
+        embeddings ``text``, region masks ``regions``) is recorded in this same pass, as its ``recording()`` asks.
         """
         self.apply_precision()
         final_attn = final_attn or self.final_attn
         x, grid = self.embed(image)
         blocks = self.visual.transformer.resblocks
-        want = {i % len(blocks) for i in final_attn.hidden_indices(len(blocks))}
-        ctx = AttnContext(grid=grid, image=image)
+        wants = final_attn.recording(len(blocks))
+        ctx = AttnContext(grid=grid, blocks=blocks, visual=self.visual, image=image,
+                          text=text if wants.text else None, regions=regions)
         if self.vfm is not None:
-            ctx.extra['vfm_feats'] = self.vfm(image)
+            ctx.vfm_feats = self.vfm(image)
+        hidden = {i % len(blocks) for i in wants.hidden}
+        qkv = {i % len(blocks) for i in (*wants.qkv, *wants.attn)}
+        attn = {i % len(blocks) for i in wants.attn}
         for i, block in enumerate(blocks[:-1]):
-            x = block(x)
-            if i in want:
+            if i in qkv:
+                x, ctx.records[i] = run_block_recorded(block, x, with_attn=i in attn)
+            else:
+                x = block(x)
+            if i in hidden:
                 ctx.hidden[i] = x
         tokens, out_grid = final_attn(blocks[-1], x, ctx)
         tokens = self.visual.ln_post(tokens)

@@ -14,12 +14,15 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+from ..exceptions import ConfigError, ToolkitError
+from ..resources import DATA_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# The folder holding configs/ and prompts/: the checkout, or the copy inside an installed wheel.
+PROJECT_ROOT = DATA_ROOT
 PROMPTS_DIR = PROJECT_ROOT / 'prompts'
 
 
-class ClassNameError(ValueError):
+class ClassNameError(ToolkitError, ValueError):
     """A class-name file or list is malformed; the message names the file and line."""
 
 
@@ -52,13 +55,15 @@ def load_templates(templates: Union[str, Sequence[str]] = 'openai_imagenet_80') 
             try:
                 path = resolve_path(templates, 'template file')
             except FileNotFoundError:
-                raise KeyError(f'unknown prompt template set {templates!r}; valid: {", ".join(available_templates())}'
+                raise ConfigError(f'unknown prompt template set {templates!r}; valid: '
+                                  f'{", ".join(available_templates())}'
                                f' (or a path to a file with one template per line)') from None
         out = [line.rstrip('\r\n') for line in path.read_text(encoding='utf-8').splitlines()]
         out = [t for t in out if t.strip()]
     bad = [t for t in out if '{}' not in t]
     if not out or bad:
-        raise ValueError(f'every prompt template needs a {{}} placeholder for the name; bad: {bad[:3] or "(none given)"}')
+        raise ConfigError(f'every prompt template needs a {{}} placeholder for the name; bad: '
+                          f'{bad[:3] or "(none given)"}')
     return out
 
 

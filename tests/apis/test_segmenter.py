@@ -16,7 +16,8 @@ from ..conftest import parity_fixture
 
 # Small settings for tests that are about inputs, not about a method's numbers: a 64-pixel short side (one
 # window per image) and two prompt templates.
-FAST = {'model.data_preprocessor.short_side': 64, 'model.templates': ['a photo of a {}.', 'a {} in a scene.']}
+FAST = {'model.data_preprocessor.short_side': 64,
+        'model.text_encoder.templates': ['a photo of a {}.', 'a {} in a scene.']}
 CLASSES = 'sky, cloud; tree; person, man, woman'
 
 
@@ -36,10 +37,10 @@ def fast_segmenter(tiny_clip_path):
 # ------------------------------------------------------------------------------------------- methods and configs
 def test_methods_and_unknown_name_lists_them():
     methods = available_methods()
-    assert methods[:5] == ['sclip', 'naclip', 'clearclip', 'proxyclip', 'scclip']
-    assert {'vanilla', 'maskclip'} <= set(methods)
+    assert {'sclip', 'naclip', 'clearclip', 'proxyclip', 'scclip', 'vanilla', 'maskclip'} <= set(methods)
+    assert methods == sorted(p.stem for p in (CONFIG_DIR / '_base_' / 'methods').glob('*.py'))  # found, not listed
     assert 'proxy' not in methods  # ProxyCLIP's attention is the proxyclip method, not a VFM-less baseline
-    with pytest.raises(SegmenterError, match='unknown method .*sclip, naclip, clearclip, proxyclip, scclip'):
+    with pytest.raises(SegmenterError, match='unknown method .*clearclip, maskclip, naclip, proxyclip, scclip'):
         method_config('segformer')
 
 
@@ -52,8 +53,8 @@ def test_method_config_is_the_method_base_with_free_form_settings(method, attn, 
     assert cfg.model.type == 'OVSegmentor'
     assert cfg.model.clip.final_attn['type'] == attn
     assert cfg.model.data_preprocessor.short_side == short_side
-    assert cfg.model.prob_thd == 0.0 and cfg.model.area_thd is None
-    assert cfg.model.separator is None and cfg.model.clip.name == 'ViT-B/16'
+    assert not [s for s in cfg.model.post_process if s['type'] in ('ProbThreshold', 'AreaThreshold')]
+    assert cfg.model.text_encoder.separator is None and cfg.model.clip.name == 'ViT-B/16'
     assert 'test_dataloader' not in cfg  # dataset-free
 
 
@@ -69,7 +70,8 @@ def test_method_config_backbones(tmp_path, tiny_clip_path):
     with pytest.raises(SegmenterError, match='no vision foundation model'):
         method_config('sclip', vfm_checkpoint='/weights/dino.pth')
     pair = method_config(config='sclip_voc21')  # a dataset config keeps its thresholds
-    assert pair.model.prob_thd == 0.1 and pair.model.area_thd == 0.1
+    assert pair.model.post_process == [dict(type='AreaThreshold', threshold=0.1),
+                                       dict(type='ProbThreshold', threshold=0.1)]
     assert method_config(config='scclip_vitl14_voc21').model.clip.name == 'ViT-L/14'  # and its backbone
     baseline = method_config('vanilla', cfg_options={'model.clip.final_attn.type': 'MaskCLIPAttention'})
     assert baseline.model.clip.final_attn['type'] == 'MaskCLIPAttention'  # user overrides come last
@@ -91,7 +93,7 @@ def test_result_equals_the_registered_segmentor_on_its_config(tiny_clip_path):
     seg = Segmenter('clearclip', checkpoint=str(tiny_clip_path), device='cpu')
     got = seg(str(image), CLASSES)
     cfg = load_config(str(CONFIG_DIR / '_base_' / 'methods' / 'clearclip.py'), checkpoint=str(tiny_clip_path))
-    cfg.model.update(class_names=[['sky', 'cloud'], ['tree'], ['person', 'man', 'woman']])
+    cfg.model.text_encoder.class_names = [['sky', 'cloud'], ['tree'], ['person', 'man', 'woman']]
     ref = run_segmentor(build_segmentor(cfg, 'cpu'), cfg, [str(image)])[0]
     np.testing.assert_array_equal(got.labels, ref.pred_sem_seg.data[0].numpy())
     np.testing.assert_allclose(got.scores, ref.seg_logits.data.numpy(), rtol=0, atol=1e-6)
@@ -133,9 +135,9 @@ def test_vocabulary_switches_per_call_and_embeddings_are_cached(fast_segmenter, 
     other = fast_segmenter(image, str(class_file))
     assert other.classes == [['road'], ['car', 'automobile'], ['building', 'house'], ['sky']]
     assert other.scores.shape[0] == 4 and other.labels.max() < 4
-    cached = len(fast_segmenter.model._text_cache)
-    again = fast_segmenter(image, CLASSES)
-    assert len(fast_segmenter.model._text_cache) == cached  # no new embeddings for a vocabulary seen before
+    fast_segmenter.set_classes(CLASSES)
+    assert fast_segmenter.model.text_encoder.is_cached(fast_segmenter.model.clip)
+    again = fast_segmenter(image)  # no new embeddings for a vocabulary seen before
     np.testing.assert_array_equal(again.labels, first.labels)
     np.testing.assert_array_equal(fast_segmenter(image).labels, first.labels)  # the last vocabulary stays
 
@@ -238,7 +240,7 @@ def test_bundled_example_is_shipped():
 # ------------------------------------------------------------------------------------------- progress, ProxyCLIP
 def test_progress_reports_weights_text_and_crops(tiny_clip_path, capsys):
     seg = Segmenter('sclip', checkpoint=str(tiny_clip_path), device='cpu', progress=True,
-                    cfg_options={'model.templates': ['a photo of a {}.']})
+                    cfg_options={'model.text_encoder.templates': ['a photo of a {}.']})
     seg(_photo(60, 90), 'a; b')
     err = capsys.readouterr().err
     assert 'loading sclip' in err and 'text embeddings: 2 classes, 2 names x 1 prompts' in err
@@ -249,7 +251,7 @@ def test_proxyclip_with_a_vfm_checkpoint(tiny_clip_path):
     vfm = parity_fixture('mini_vfm_dino_vitt8.pt')
     seg = Segmenter('proxyclip', checkpoint=str(tiny_clip_path), vfm_checkpoint=str(vfm), device='cpu',
                     cfg_options={'model.data_preprocessor.short_side': 112,
-                                 'model.templates': ['a photo of a {}.']})
+                                 'model.text_encoder.templates': ['a photo of a {}.']})
     result = seg(_photo(56, 84), CLASSES)
     assert result.labels.shape == (56, 84) and result.scores.shape == (3, 56, 84)
     assert seg.model.clip.vfm is not None

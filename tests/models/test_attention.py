@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from sclip_toolkit.models.attention import (ATTENTION_ALIASES, AttnContext, build_attention,
-                                            gaussian_window_bias)
+from sclip_toolkit.exceptions import ConfigError
+from sclip_toolkit.models.attention import AttnContext, attention_variants, build_attention, gaussian_window_bias
 
 CLIP_ONLY = ['vanilla', 'maskclip', 'sclip', 'naclip', 'clearclip']
 
@@ -146,13 +146,35 @@ def test_gaussian_bias_closed_form():
 
 
 def test_unknown_variant_lists_valid_names():
-    with pytest.raises(KeyError) as err:
+    with pytest.raises(ConfigError) as err:
         build_attention('sclipp')
     for alias in CLIP_ONLY:
         assert alias in str(err.value)
-    assert set(CLIP_ONLY) <= set(ATTENTION_ALIASES)
+    assert set(CLIP_ONLY) <= set(attention_variants())
 
 
 def test_invalid_naclip_std():
     with pytest.raises(ValueError, match='gaussian_std'):
         build_attention(dict(type='naclip', gaussian_std=0))
+
+
+@pytest.mark.parametrize('with_records', [False, True])
+def test_kept_residual_and_ffn_apply_layer_scale(with_records):
+    """open_clip blocks with layer scale (ls_1, ls_2): the vanilla variant, and a block run while its q/k/v and
+    attention map are recorded, both equal the block's own forward."""
+    from open_clip.transformer import ResidualAttentionBlock
+
+    from sclip_toolkit.models.attention import run_block_recorded
+    torch.manual_seed(0)
+    block = ResidualAttentionBlock(64, 2, ls_init_value=0.5, batch_first=True).eval()
+    with torch.no_grad():
+        block.ls_2.gamma.normal_(0.5, 0.2)  # not the same scale on both branches
+        x = torch.randn(2, 1 + 6, 64)
+        want = block(x)
+        if with_records:
+            got, record = run_block_recorded(block, x, with_attn=True)
+            assert record.q.shape == (2, 2, 7, 32) and record.attn.shape == (2, 2, 7, 7)
+            torch.testing.assert_close(record.attn.sum(-1), torch.ones(2, 2, 7))
+        else:
+            got = torch.cat([x[:, :1], build_attention('vanilla')(block, x, AttnContext(grid=(2, 3)))[0]], dim=1)
+    torch.testing.assert_close(got[:, 1:], want[:, 1:], atol=1e-5, rtol=1e-5)

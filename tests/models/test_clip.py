@@ -64,7 +64,7 @@ def test_state_dict_and_torchscript_archives_load_the_same(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     model = CLIPBackbone(checkpoint=str(ts_path))
     assert model.patch_size == 16 and model.num_blocks == 12
-    assert model.visual.transformer.resblocks[0].attn.num_heads == 1
+    assert model.visual.transformer.resblocks[0].attn.num_heads == 2  # width 128 // 64
 
 
 def test_fp16_checkpoint_loads_as_fp32_on_cpu(tmp_path):

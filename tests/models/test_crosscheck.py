@@ -20,6 +20,7 @@ from sclip_toolkit.apis import build_segmentor, run_segmentor
 from sclip_toolkit.config import load_config
 
 from ..conftest import parity_fixture
+from .test_segmentor import NACLIP_VOC21_NO_PAMR
 
 DATA = Path(__file__).resolve().parents[1] / 'data' / 'crosscheck'
 CASES = json.loads((DATA / 'cases.json').read_text())
@@ -29,7 +30,7 @@ ATOL, MIN_AGREE = 1e-4, 0.999
 CONFIGS: dict[str, tuple[str, dict]] = {
     'sclip': ('configs/sclip/sclip_voc21.py', {}),
     'naclip': ('configs/naclip/naclip_voc21.py', {}),
-    'naclip_nopamr': ('configs/naclip/naclip_voc21.py', {'model.pamr_steps': 0}),
+    'naclip_nopamr': ('configs/naclip/naclip_voc21.py', {'model.post_process': NACLIP_VOC21_NO_PAMR}),
     'clearclip': ('configs/clearclip/clearclip_voc21.py', {}),
     'proxyclip': ('configs/proxyclip/proxyclip_voc21.py', {}),
 }

@@ -1,4 +1,4 @@
-"""PAMR, the query->class reduction, thresholds and the sliding-window geometry."""
+"""PAMR, the query->class reduction, the score-stage steps on dense and streamed scores, window geometry."""
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +7,28 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sclip_toolkit.models.postprocess import (apply_area_threshold, pamr, probs_to_prediction, reduce_to_classes,
-                                              slide_windows)
+from sclip_toolkit.models.inference import slide_windows
+from sclip_toolkit.models.postprocess import (AreaThreshold, DenseScores, ProbThreshold, Renormalize, StepContext,
+                                              StreamedScores, StreamingUnsupported, build_steps, pamr)
+from sclip_toolkit.models.text_classifier import ClassEmbeddings
+
+CTX = StepContext(image=torch.zeros(1, 3, 1, 1), ori_shape=(1, 1))
+
+
+def reduce_to_classes(probs, query_idx, num_classes):
+    return ClassEmbeddings(torch.zeros(len(query_idx), 1), query_idx, num_classes).reduce(probs)
+
+
+def apply_area_threshold(probs, threshold):
+    scores = DenseScores(probs)
+    AreaThreshold(threshold)(scores, CTX)
+    return scores.probs
+
+
+def probs_to_prediction(probs, threshold):
+    scores = DenseScores(probs)
+    ProbThreshold(threshold)(scores, CTX)
+    return scores.labels()
 
 
 def pamr_numpy(image, mask, steps, dilations):
@@ -106,3 +126,49 @@ def test_slide_windows_reference_layout():
     boxes = slide_windows(336, 448, (224, 224), (112, 112))
     assert boxes == [(0, 224, 0, 224), (0, 224, 112, 336), (0, 224, 224, 448),
                      (112, 336, 0, 224), (112, 336, 112, 336), (112, 336, 224, 448)]
+
+
+def _streamed(logits, query_idx, num_classes):
+    """StreamedScores over (Q, H, W) scaled logits, as the segmentor builds them (one chunk)."""
+    best, best_idx = logits.max(dim=0)
+    denom = (logits - best).exp().sum(dim=0)
+
+    def rescan(keep_name):
+        masked = logits.clone()
+        masked[~keep_name] = -float('inf')
+        return masked.max(dim=0)
+    return StreamedScores(best, best_idx, denom, query_idx, num_classes, rescan)
+
+
+@pytest.mark.parametrize('steps', [[], [ProbThreshold(0.3)], [AreaThreshold(0.2), ProbThreshold(0.25)],
+                                   [AreaThreshold(0.5)], [ProbThreshold(0.3), Renormalize()]])
+def test_streamed_scores_give_the_dense_labels(steps):
+    torch.manual_seed(0)
+    logits = 3 * torch.randn(7, 12, 16)
+    query_idx = torch.tensor([0, 1, 1, 2, 3, 3, 4])
+    dense = DenseScores(reduce_to_classes(logits.softmax(dim=0), query_idx, 5))
+    streamed = _streamed(logits, query_idx, 5)
+    for step in steps:
+        step(dense, CTX)
+        step(streamed, CTX)
+    assert torch.equal(dense.labels(), streamed.labels())
+    if not any(isinstance(s, Renormalize) for s in steps):
+        torch.testing.assert_close(streamed.top(), dense.top())
+
+
+def test_streamed_scores_refuse_reads_after_renormalize():
+    logits = torch.randn(3, 4, 4)
+    streamed = _streamed(logits, torch.arange(3), 3)
+    Renormalize()(streamed, CTX)
+    with pytest.raises(StreamingUnsupported, match='renormalised'):
+        ProbThreshold(0.5)(streamed, CTX)
+
+
+def test_step_order_and_values_are_checked():
+    from sclip_toolkit.models.postprocess import PAMR
+    with pytest.raises(ValueError, match='before the scores-stage'):
+        build_steps([dict(type='ProbThreshold', threshold=0.1), dict(type='PAMR', steps=2)])
+    with pytest.raises(ValueError, match='threshold must be in'):
+        ProbThreshold(1.5)
+    with pytest.raises(ValueError, match='steps must be an int >= 1'):
+        PAMR(steps=0)

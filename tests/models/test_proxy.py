@@ -14,9 +14,10 @@ from sclip_toolkit.models.attention import AttnContext, build_attention
 from sclip_toolkit.testing import write_random_vfm
 
 from ..conftest import assert_parity
+from ..test_config_settings import flat
 
 # ---------------------------------------------------------------------------------------------- plain formulas
-# Written from METHODS.md sections 5.3-5.4 with loops and float64, sharing no code with the implementation.
+# Written from docs/methods.md sections 5.3-5.4 with loops and float64, sharing no code with the implementation.
 
 
 def plain_bilinear(x: torch.Tensor, out_h: int, out_w: int) -> torch.Tensor:
@@ -80,7 +81,7 @@ def test_proxy_attention_matches_plain_formula(block, grid, vfm_grid):
     feats = torch.randn(2, 16, *vfm_grid) + 0.5  # positive mean -> positive mean similarity, some entries masked
     attn = build_attention(dict(type='proxy', beta=1.2, gamma=3.0))
     with torch.no_grad():
-        out, out_grid = attn(block, x, AttnContext(grid=grid, extra={'vfm_feats': feats}))
+        out, out_grid = attn(block, x, AttnContext(grid=grid, vfm_feats=feats))
     assert out_grid == vfm_grid and out.shape == (2, vfm_grid[0] * vfm_grid[1], 64)
     expected = plain_proxy(block, x, grid, feats, 1.2, 3.0)
     torch.testing.assert_close(out.double(), expected, atol=2e-5, rtol=1e-5)
@@ -93,28 +94,27 @@ def test_batch_items_are_independent(block):
     feats[1] += 2.0  # very different similarity statistics per item
     attn = ProxyAttention()
     with torch.no_grad():
-        both, _ = attn(block, x, AttnContext(grid=(3, 3), extra={'vfm_feats': feats}))
+        both, _ = attn(block, x, AttnContext(grid=(3, 3), vfm_feats=feats))
         for i in range(3):
-            one, _ = attn(block, x[i:i + 1], AttnContext(grid=(3, 3), extra={'vfm_feats': feats[i:i + 1]}))
+            one, _ = attn(block, x[i:i + 1], AttnContext(grid=(3, 3), vfm_feats=feats[i:i + 1]))
             torch.testing.assert_close(both[i:i + 1], one, atol=1e-5, rtol=1e-5)
 
 
-def test_uniform_crop_gives_nan_unless_guarded(block):
-    """All similarities 1 -> mean 1 -> beta * mean > 1 masks every entry: NaN as the reference; the guard keeps
-    each token's own value."""
+def test_uniform_crop_keeps_own_value_unless_unguarded(block):
+    """All similarities 1 -> mean 1 -> beta * mean > 1 masks every entry: the reference gives NaN
+    (guard_empty_rows=False); the default guard keeps each token's own value."""
     x = torch.randn(1, 1 + 4, 64)
     feats = torch.ones(1, 8, 2, 2)
     with torch.no_grad():
-        out, _ = ProxyAttention()(block, x, AttnContext(grid=(2, 2), extra={'vfm_feats': feats}))
+        out, _ = ProxyAttention(guard_empty_rows=False)(block, x, AttnContext(grid=(2, 2), vfm_feats=feats))
         assert torch.isnan(out).all()
-        guarded, _ = ProxyAttention(guard_empty_rows=True)(block, x, AttnContext(grid=(2, 2),
-                                                                                extra={'vfm_feats': feats}))
+        guarded, _ = ProxyAttention()(block, x, AttnContext(grid=(2, 2), vfm_feats=feats))
         v = F.linear(block.ln_1(x), block.attn.in_proj_weight[128:], block.attn.in_proj_bias[128:])[:, 1:]
         torch.testing.assert_close(guarded, block.attn.out_proj(v))
         # on an ordinary crop the guard changes nothing
         feats = torch.randn(1, 8, 2, 2)
-        a, _ = ProxyAttention()(block, x, AttnContext(grid=(2, 2), extra={'vfm_feats': feats}))
-        b, _ = ProxyAttention(guard_empty_rows=True)(block, x, AttnContext(grid=(2, 2), extra={'vfm_feats': feats}))
+        a, _ = ProxyAttention(guard_empty_rows=False)(block, x, AttnContext(grid=(2, 2), vfm_feats=feats))
+        b, _ = ProxyAttention()(block, x, AttnContext(grid=(2, 2), vfm_feats=feats))
         torch.testing.assert_close(a, b)
 
 
@@ -155,10 +155,10 @@ def test_clip_backbone_runs_the_vfm_on_the_same_crop(tiny_clip_path, tiny_dino):
 # ---------------------------------------------------------------------------------------------- configs
 def test_voc21_config_has_the_reference_settings():
     m = load_config('proxyclip/proxyclip_voc21').model
-    assert (m.logit_scale, m.prob_thd, m.separator, m.pamr_steps) == (40, 0.2, '; ', 0)
-    assert (m.test_cfg.mode, m.test_cfg.crop_size, m.test_cfg.stride, m.test_cfg.pad_multiple) == ('slide', 336, 112,
-                                                                                                  56)
-    assert m.class_names.endswith('cls_voc21__proxyclip.txt')
+    s = flat(m)
+    assert (s['logit_scale'], s['prob_thd'], s['separator'], s['pamr_steps']) == (40, 0.2, '; ', 0)
+    assert (s['mode'], s['crop_size'], s['stride'], s['pad_multiple']) == ('slide', 336, 112, 56)
+    assert s['class_names'].endswith('cls_voc21__proxyclip.txt')
     attn = build_attention(m.clip.final_attn)
     assert isinstance(attn, ProxyAttention) and (attn.beta, attn.gamma) == (1.2, 3.0)
     assert (m.clip.vfm.family, m.clip.vfm.arch, m.clip.vfm.patch_size) == ('dino', 'vit_base', 8)

@@ -8,17 +8,18 @@ import torch
 import torch.nn.functional as F
 
 from sclip_toolkit.models.attention import AttnContext, build_attention
-from sclip_toolkit.models.scclip import (SCCLIPAttention, aggregate, cosine_affinity, lof_outliers,
+from sclip_toolkit.models.attention.scclip import (SCCLIPAttention, aggregate, cosine_affinity, lof_outliers,
                                          mean_interpolation, self_adjusted_attention)
 
 from ..conftest import assert_parity
+from ..test_config_settings import flat
 
 # ---------------------------------------------------------------------------------------------- plain formulas
-# Written from METHODS.md section 6 with loops and float64, sharing no code with the implementation.
+# Written from docs/methods.md with loops and float64, sharing no code with the implementation.
 
 
 def plain_lof(x: torch.Tensor, k: int = 30, contamination: float = 0.05):
-    """LOF scores and outlier set of tokens x (N, D), as the reference defines them (METHODS.md 6.2)."""
+    """LOF scores and outlier set of tokens x (N, D), as the reference defines them (docs/methods.md 6.2)."""
     x = x.double()
     n = x.shape[0]
     k = min(k, n - 1)
@@ -251,7 +252,7 @@ def test_layer_indices_validated(tiny_backbone):
     vitl = SCCLIPAttention(pre_adjust_idx=16, post_adjust_idx=6, multi_start_idx=8, multi_end_idx=19)
     with pytest.raises(ValueError, match=r'records only 0\.\.10'):
         tiny_backbone.encode_dense(torch.randn(1, 3, 64, 64), vitl)
-    assert list(vitl.hidden_indices(24)) == [6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]
+    assert list(vitl.recording(24).hidden) == [6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18]
     with pytest.raises(ValueError, match='start < end'):
         SCCLIPAttention(multi_start_idx=5, multi_end_idx=5)
     with pytest.raises(ValueError, match='pre_adjust_idx'):
@@ -273,13 +274,15 @@ def test_configs():
     from sclip_toolkit.config import load_config
     cfg = load_config('scclip/scclip_voc21')
     m = cfg.model
-    assert (m.logit_scale, m.prob_thd, m.area_thd, m.separator) == (50, 0.15, 0.1, ', ')
-    assert (m.test_cfg.crop_size, m.test_cfg.stride, m.test_cfg.pad_multiple) == (224, 112, None)
-    assert m.class_names.endswith('cls_voc21.txt')
+    s = flat(m)
+    assert (s['logit_scale'], s['prob_thd'], s['area_thd'], s['separator']) == (50, 0.15, 0.1, ', ')
+    assert (s['crop_size'], s['stride'], s['pad_multiple']) == (224, 112, None)
+    assert s['class_names'].endswith('cls_voc21.txt')
     attn = build_attention(m.clip.final_attn)
-    assert isinstance(attn, SCCLIPAttention) and list(attn.hidden_indices(12)) == [3, 4, 5, 6, 7, 8, 9]
+    assert isinstance(attn, SCCLIPAttention) and list(attn.recording(12).hidden) == [3, 4, 5, 6, 7, 8, 9]
     large = load_config('scclip/scclip_vitl14_voc21').model
-    assert large.clip.name == 'ViT-L/14' and (large.logit_scale, large.prob_thd, large.area_thd) == (40, 0.2, 0.1)
+    s = flat(large)
+    assert large.clip.name == 'ViT-L/14' and (s['logit_scale'], s['prob_thd'], s['area_thd']) == (40, 0.2, 0.1)
     attn = build_attention(large.clip.final_attn)
     assert (attn.pre_adjust_idx, attn.post_adjust_idx, attn.multi_start_idx, attn.multi_end_idx, attn.res_cls) == \
         (16, 6, 8, 19, 0.1)

@@ -7,19 +7,36 @@ import pytest
 import torch
 from mmseg.registry import MODELS
 
-from sclip_toolkit.apis import build_segmentor, run_segmentor
+from sclip_toolkit.apis import available_methods, build_segmentor, run_segmentor
 from sclip_toolkit.config import load_config
 
 from ..conftest import assert_parity
 
 CLASSES = [['sky', 'cloud'], ['tree'], ['person', 'man', 'woman'], ['road'], ['car', 'truck']]
+# naclip_voc21.py's steps without PAMR (the reference's `eval.py --pamr off`)
+NACLIP_VOC21_NO_PAMR = [dict(type='ProbThreshold', threshold=0.1), dict(type='Renormalize')]
+
+
+def _steps(prob_thd=0.0, area_thd=None, pamr_steps=0, pamr_dilations=(8, 16)):
+    """The post_process list of the former flat settings (the order every method base uses)."""
+    steps = [dict(type='PAMR', steps=pamr_steps, dilations=pamr_dilations)] if pamr_steps else []
+    steps += [dict(type='AreaThreshold', threshold=area_thd)] if area_thd is not None else []
+    return steps + ([dict(type='ProbThreshold', threshold=prob_thd)] if prob_thd else [])
 
 
 def _segmentor(tiny_clip_path, **kw):
+    test_cfg = dict(kw.pop('test_cfg', dict(crop_size=64, stride=32)))
+    if test_cfg.pop('mode', 'slide') == 'whole':
+        inference = dict(type='WholeInference', resize=test_cfg.pop('whole_resize', 'direct'))
+    else:
+        inference = dict(type='SlideInference', **test_cfg)
+    steps = _steps(**{k: kw.pop(k) for k in ('prob_thd', 'area_thd', 'pamr_steps', 'pamr_dilations') if k in kw})
     cfg = dict(type='OVSegmentor', clip=dict(type='CLIPBackbone', checkpoint=str(tiny_clip_path),
                                              final_attn=kw.pop('attn', 'sclip')),
-               class_names=CLASSES, templates=['a photo of a {}.', 'a {} in the scene.'],
-               test_cfg=kw.pop('test_cfg', dict(mode='slide', crop_size=64, stride=32)), logit_scale=40, **kw)
+               text_encoder=dict(type='CLIPTextClassifier', class_names=CLASSES,
+                                 templates=['a photo of a {}.', 'a {} in the scene.'],
+                                 cache=kw.pop('text_cache', True)),
+               inference=inference, post_process=steps, logit_scale=40, **kw)
     return MODELS.build(cfg).eval()
 
 
@@ -73,8 +90,8 @@ def test_padding_to_a_multiple_cuts_back(tiny_clip_path):
 def test_invalid_inference_settings(tiny_clip_path):
     with pytest.raises(ValueError, match='stride <= crop_size'):
         _segmentor(tiny_clip_path, test_cfg=dict(crop_size=32, stride=64))
-    with pytest.raises(ValueError, match="'slide' or 'whole'"):
-        _segmentor(tiny_clip_path, test_cfg=dict(mode='tiles'))
+    with pytest.raises(ValueError, match="'direct' or 'via_input'"):
+        _segmentor(tiny_clip_path, test_cfg=dict(mode='whole', whole_resize='stretch'))
     with pytest.raises(NotImplementedError, match='training-free'):
         _segmentor(tiny_clip_path).loss(None, None)
 
@@ -102,7 +119,7 @@ def test_images_of_different_sizes_in_one_batch(tiny_clip_path, tmp_path):
 @pytest.mark.parametrize('tag, config, options', [
     ('sclip', 'configs/sclip/sclip_voc21.py', {}),
     ('naclip', 'configs/naclip/naclip_voc21.py', {}),
-    ('naclip_nopamr', 'configs/naclip/naclip_voc21.py', {'model.pamr_steps': 0}),
+    ('naclip_nopamr', 'configs/naclip/naclip_voc21.py', {'model.post_process': NACLIP_VOC21_NO_PAMR}),
     ('clearclip', 'configs/clearclip/clearclip_voc21.py', {}),
     ('clearclip_shippedcfg', 'configs/clearclip/clearclip_voc21.py', {'model.clip.final_attn.qk': 'qk'}),
 ])
@@ -129,8 +146,8 @@ def test_very_large_image_runs_in_bounded_memory(tiny_clip_path, tmp_path):
     del big
     cfg = load_config('configs/sclip/sclip_voc21.py', checkpoint=str(tiny_clip_path),
                       cfg_options={'model.data_preprocessor.short_side': 64})
-    cfg.model.class_names = [['sky'], ['tree', 'bush'], ['person', 'man', 'woman'], ['road'], ['car', 'truck'],
-                             ['building'], ['grass']]
+    cfg.model.text_encoder.class_names = [['sky'], ['tree', 'bush'], ['person', 'man', 'woman'], ['road'],
+                                          ['car', 'truck'], ['building'], ['grass']]
     model = build_segmentor(cfg, 'cpu')
     mem = {}
     with peak_memory(torch.device('cpu'), mem):
@@ -154,3 +171,34 @@ def test_half_precision_flow(tiny_clip_path, attn):
     full = _segmentor(tiny_clip_path, **common).predict(image)[0]
     assert full.seg_logits.data.dtype == torch.float32
     assert (out.seg_logits.data.float() - full.seg_logits.data).abs().max() < 0.1
+
+
+@pytest.mark.parametrize('method', available_methods())
+@pytest.mark.parametrize('picture', ['uniform', 'two_colours'])
+def test_every_method_gives_finite_scores_on_flat_images(tiny_clip_path, tmp_path, method, picture):
+    """A wall or a sky: a uniform grey image and a two-colour one. ProxyCLIP's reference gives NaN there (every
+    affinity of a token below beta * mean); every method here must give finite scores."""
+    from sclip_toolkit import Segmenter
+    from sclip_toolkit.apis.segmenter import method_config
+    from sclip_toolkit.testing import write_random_vfm
+    image = np.full((240, 320, 3), 128, np.uint8)
+    if picture == 'two_colours':
+        image[:, 160:] = (30, 200, 90)
+    vfm = None
+    if method_config(method).model.clip.get('vfm') is not None:
+        vfm = str(write_random_vfm(tmp_path / 'dino.pth', 'dino'))
+    seg = Segmenter(method, checkpoint=str(tiny_clip_path), vfm_checkpoint=vfm, device='cpu',
+                    cfg_options={'model.data_preprocessor.short_side': 64,
+                                 'model.text_encoder.templates': ['a photo of a {}.']})
+    result = seg(image, 'wall; sky; grass')
+    assert np.isfinite(result.scores).all()
+    np.testing.assert_allclose(result.scores.max(0) <= 1 + 1e-6, True)
+
+
+def test_non_finite_scores_name_the_method_and_image(tiny_clip_path):
+    """The reference's NaN (guard off) is caught by the segmentor, which names the variant and the image."""
+    model = _segmentor(tiny_clip_path, attn=dict(type='ProxyAttention', guard_empty_rows=False, fallback=None))
+    model.clip.final_attn.forward = lambda block, x, ctx: (torch.full_like(x[:, 1:], float('nan')), ctx.grid)
+    with pytest.raises(FloatingPointError, match='ProxyAttention gave NaN or inf scores') as err:
+        model.predict(_image(32, 32))
+    assert 'while segmenting image 0 of the batch' in err.value.__notes__

@@ -6,6 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sclip_toolkit.exceptions import ConfigError
 from sclip_toolkit.models.text import (ClassNameError, build_text_classifier, encode_prompts, flatten_names,
                                        load_templates, parse_class_names)
 
@@ -94,7 +95,7 @@ def test_parse_roundtrip(classes):
 def test_templates_by_name_and_errors():
     t = load_templates('openai_imagenet_80')
     assert len(t) == 80 and t[0] == 'a bad photo of a {}.'
-    with pytest.raises(KeyError, match='openai_imagenet_80'):
+    with pytest.raises(ConfigError, match='openai_imagenet_80'):
         load_templates('no_such_set')
     with pytest.raises(ValueError, match='placeholder'):
         load_templates(['a photo'])
@@ -137,13 +138,14 @@ def test_disk_cache_roundtrip_and_corrupt_files(tmp_path):
 
 def test_segmentor_uses_disk_cache(tiny_clip_path, tmp_path, monkeypatch):
     from mmseg.registry import MODELS
-    import sclip_toolkit.models.segmentor as seg_module
+    import sclip_toolkit.models.text_classifier as text_module
     cfg = dict(type='OVSegmentor', clip=dict(type='CLIPBackbone', checkpoint=str(tiny_clip_path)),
-               class_names=[['cat'], ['dog']], templates=['a {}.'], text_cache=str(tmp_path))
-    first = MODELS.build(cfg).text_classifier()[0]
+               text_encoder=dict(type='CLIPTextClassifier', class_names=[['cat'], ['dog']], templates=['a {}.'],
+                                 cache=str(tmp_path)))
+    first = MODELS.build(cfg).class_embeddings().names
     assert len(list(tmp_path.glob('*.pt'))) == 1
     calls = []
-    monkeypatch.setattr(seg_module, 'build_text_classifier', lambda *a, **k: calls.append(1))
-    second = MODELS.build(cfg).text_classifier()[0]  # a new process would do the same: read, not encode
+    monkeypatch.setattr(text_module, 'build_text_classifier', lambda *a, **k: calls.append(1))
+    second = MODELS.build(cfg).class_embeddings().names  # a new process would do the same: read, not encode
     assert not calls
     torch.testing.assert_close(first, second)

@@ -8,6 +8,8 @@ import torch
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
+from sclip_toolkit.exceptions import ConfigError
+
 from sclip_toolkit.models.checkpoint import CheckpointError
 from sclip_toolkit.models.vfm import CLIP_MEAN, CLIP_STD, IMAGENET_MEAN, IMAGENET_STD, VFMFeatures
 from sclip_toolkit.testing import random_vfm_checkpoint, write_random_vfm
@@ -187,7 +189,7 @@ def test_official_weights_come_from_the_torch_hub_cache(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize('kwargs, error, match', [
-    (dict(family='clip'), KeyError, "valid: dino, dinov2, sam, mae"),
+    (dict(family='clip'), ConfigError, "valid: dino, dinov2, sam, mae"),
     (dict(family='dino', arch='vit_large', download=False), CheckpointError, "published: arch='vit_small'"),
     (dict(family='dinov2', arch='vit_base', registers=2, download=False), CheckpointError, 'registers=4'),
     (dict(family='dino', checkpoint='/nonexistent/dino.pth'), CheckpointError, '/nonexistent/dino.pth'),

@@ -19,8 +19,8 @@ def benchmark():
 
 def test_benchmark_reports_every_stage(benchmark, capsys):
     res = benchmark.main(['--method', 'sclip', '--preset', 'tiny', '--image-size', '96x128', '--repeats', '1',
-                          '--device', 'cpu', '--cfg-options', 'model.templates=single', 'model.test_cfg.crop_size=64',
-                          'model.test_cfg.stride=32'])
+                          '--device', 'cpu', '--cfg-options', 'model.text_encoder.templates=single',
+                          'model.inference.crop_size=64', 'model.inference.stride=32'])
     out = capsys.readouterr().out
     for key in ('weights_s', 'text_full_context_s', 'text_cold_s', 'text_warm_s', 'encode_one_crop_at_a_time_s',
                 'encode_batched_s', 'postprocess_s', 'per_image_s', 'encoder_flops_per_s', 'matmul_flops_per_s',
@@ -33,8 +33,8 @@ def test_benchmark_reports_every_stage(benchmark, capsys):
 
 
 def test_vit_flops_counts_the_encoder(benchmark, tiny_backbone):
-    # 64x64 input, patch 16: 17 tokens of width 64 through 12 blocks
-    t, d = 17, 64
+    # 64x64 input, patch 16: 17 tokens of width 128 through 12 blocks
+    t, d = 17, 128
     per_block = 2 * t * (4 * d * d + 8 * d * d) + 4 * t * t * d
     want = 2 * 16 * 3 * 16 * 16 * d + 12 * per_block + 2 * t * d * 32
     assert benchmark.vit_flops(tiny_backbone, 64, 64) == want

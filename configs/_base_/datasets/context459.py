@@ -1,6 +1,6 @@
 # PASCAL Context val with all 459 classes, CAT-Seg's pc459_val uint16 .tif maps, loaded with LoadAnnotationsU16
-# (mmseg's loader would wrap labels above 255). 5,105 images. Note (METHODS.md §10 #22): the metric's ignore index
-# stays 255 as in the references, so class 255 is not scored. Data root: $SCLIP_DATA (default ./data).
+# (mmseg's loader would wrap labels above 255). 5,105 images. Note (docs/methods.md, "Where the references
+# differ"): the metric's ignore index stays 255 as in the references, so class 255 is not scored. Data root: $SCLIP_DATA (default ./data).
 _base_ = ['./_loader.py']
 dataset_type = 'PascalContext459Dataset'
 data_root = '{{$SCLIP_DATA:data}}/VOCdevkit/VOC2010'

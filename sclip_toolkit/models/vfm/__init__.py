@@ -8,11 +8,11 @@ Config example (ProxyCLIP's default, DINO ViT-B/8)::
 
     vfm=dict(type='VFMFeatures', family='dino', arch='vit_base', patch_size=8, checkpoint=None)
 
-Reference behaviours (METHODS.md section 10): #20 kept: SAM's input is the crop stretched to 1024x1024 and MAE's the
-crop resized to the size it was built for (``img_size``; the configs' crop padding to a multiple of 56 is the
-segmentor's ``pad_multiple``). #19: the architectures' numerics are pinned here (timm modules, each family's
-positional-embedding rule, DINOv2's as in today's hub code) instead of whatever ``torch.hub`` serves. #18: no forward
-hook and no unused q/k/v. #21: an unknown family is an error listing the valid ones; ProxyCLIP without a VFM is
+Reference behaviours (docs/methods.md): SAM's input is the crop stretched to 1024x1024 and MAE's the crop resized
+to the size it was built for (``img_size``; the configs' crop padding to a multiple of 56 is the segmentor's
+``pad_multiple``), as in the references. The architectures' numerics are pinned here (timm modules, each family's
+positional-embedding rule, DINOv2's as in today's hub code) instead of whatever ``torch.hub`` serves. No forward
+hook and no unused q/k/v. An unknown family is an error listing the valid ones; ProxyCLIP without a VFM is
 ``ProxyAttention(fallback='vanilla')``.
 """
 from __future__ import annotations

@@ -13,6 +13,7 @@ from typing import Dict, Tuple
 
 import torch
 
+from ...exceptions import ConfigError
 from ..checkpoint import CheckpointError, download_file
 
 FAMILIES = ('dino', 'dinov2', 'sam', 'mae')
@@ -40,7 +41,7 @@ ARCH_ALIASES = {'vit_s': 'vit_small', 'vit_b': 'vit_base', 'vit_l': 'vit_large',
 
 def check_family(family: str) -> str:
     if family not in FAMILIES:
-        raise KeyError(f'unknown vision foundation model family {family!r}; valid: {", ".join(FAMILIES)}')
+        raise ConfigError(f'unknown vision foundation model family {family!r}; valid: {", ".join(FAMILIES)}')
     return family
 
 

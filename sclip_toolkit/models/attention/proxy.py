@@ -6,13 +6,14 @@ masked to -inf, ``P = softmax(A)`` shared by all heads, output ``out_proj(P v)``
 (bilinear) from CLIP's patch grid to the VFM's, so the output tokens live on the VFM grid. There is no residual,
 no feed-forward and no CLS token; q and k are unused.
 
-Reference behaviours kept or changed (METHODS.md section 10):
-* #16 fixed: the values are laid out on CLIP's true (h, w) grid and the output grid is the VFM's true (I, J). The
+Reference behaviours kept or changed (docs/methods.md#proxyclip):
+* fixed: the values are laid out on CLIP's true (h, w) grid and the output grid is the VFM's true (I, J). The
   reference builds both from the crop's width and height as if square; non-square crops crash there (DINO,
   DINOv2) or scramble tokens (SAM, MAE). Square crops, which every shipped config produces, are unaffected.
-* #17 kept by default: a crop whose mean similarity exceeds 1 / beta masks whole rows and yields NaN, as in the
-  reference; ``guard_empty_rows=True`` (changes results only on those crops) lets such a token attend to itself.
-* #5 generalised: ``mean(S)`` is taken per image (the reference takes it over the batch, which is one crop).
+* fixed by default: where every affinity of a token falls below beta * mean (e.g. a uniform image), the
+  reference masks the whole row and its softmax gives NaN; here such a token attends to itself (its own value),
+  which changes nothing where the reference is finite. ``guard_empty_rows=False`` reproduces the NaN.
+* generalised: ``mean(S)`` is taken per image (the reference takes it over the batch, which is one crop).
 """
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .attention import AttnContext, FinalAttention, register_attention
+from ...exceptions import ConfigError
+from .base import AttnContext, FinalAttention, register_attention
 
 
 def proxy_attention_weights(feats: torch.Tensor, beta: float = 1.2, gamma: float = 3.0,
@@ -65,7 +67,6 @@ class ProxyAttention(FinalAttention):
     Args:
         beta: the adaptive threshold: affinities below ``beta * mean(S)`` are masked (ProxyCLIP: 1.2).
         gamma: temperature of the softmax (ProxyCLIP: 3.0).
-        feats_key: key of the VFM features (B, C, I, J) in ``ctx.extra`` (CLIPBackbone stores 'vfm_feats').
         guard_empty_rows: let tokens whose whole row is masked attend to themselves instead of giving NaN.
         fallback: without VFM features: None raises an error; 'vanilla' runs the stock last block and drops CLS
             (the reference's path when it has no VFM).
@@ -74,25 +75,25 @@ class ProxyAttention(FinalAttention):
     keep_residual = False
     keep_ffn = False
 
-    def __init__(self, beta: float = 1.2, gamma: float = 3.0, feats_key: str = 'vfm_feats',
-                 guard_empty_rows: bool = False, fallback: Optional[str] = None):
+    def __init__(self, beta: float = 1.2, gamma: float = 3.0, guard_empty_rows: bool = True,
+                 fallback: Optional[str] = None):
         super().__init__()
         if fallback not in (None, 'vanilla'):
             raise ValueError(f"ProxyAttention fallback must be None or 'vanilla', got {fallback!r}")
         if gamma <= 0:
             raise ValueError(f'ProxyAttention gamma must be > 0, got {gamma}')
-        self.beta, self.gamma, self.feats_key = float(beta), float(gamma), feats_key
+        self.beta, self.gamma = float(beta), float(gamma)
         self.guard_empty_rows, self.fallback = guard_empty_rows, fallback
 
     def forward(self, block: nn.Module, x: torch.Tensor, ctx: AttnContext) -> Tuple[torch.Tensor, Tuple[int, int]]:
         """Tokens (B, T, D) before the last block -> (B, I*J, D) on the VFM grid (I, J)."""
-        feats = ctx.extra.get(self.feats_key)
+        feats = ctx.vfm_feats
         if feats is None:
             if self.fallback == 'vanilla':
                 return block(x)[:, 1:], ctx.grid
-            raise ValueError(f'ProxyAttention needs vision-foundation-model features in ctx.extra[{self.feats_key!r}]'
-                             f": configure model.clip.vfm, e.g. dict(type='VFMFeatures', family='dino', "
-                             f"arch='vit_base', patch_size=8), or set fallback='vanilla'")
+            raise ConfigError('ProxyAttention needs vision-foundation-model features (ctx.vfm_feats)'
+                              ": configure model.clip.vfm, e.g. dict(type='VFMFeatures', family='dino', "
+                              "arch='vit_base', patch_size=8), or set fallback='vanilla'")
         if feats.shape[0] != x.shape[0]:
             raise ValueError(f'VFM features for {feats.shape[0]} images but {x.shape[0]} CLIP inputs')
         out_grid = tuple(feats.shape[-2:])

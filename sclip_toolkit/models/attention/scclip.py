@@ -3,7 +3,7 @@
 SC-CLIP changes more than the last block's attention: it repairs anomaly tokens in the last block's input, smooths
 tokens with affinities taken from intermediate layers and evaluates the last block twice, once on the repaired
 penultimate tokens and once on a sum of intermediate residual streams. The pieces are plain functions so each can
-be tested on its own; :class:`SCCLIPAttention` chains them (METHODS.md section 6).
+be tested on its own; :class:`SCCLIPAttention` chains them (docs/methods.md).
 
 Shapes: B batch, N = h*w patch tokens (row-major), T = 1 + N tokens with CLS first, D width.
 All steps are per image, so a batch of crops gives the same result as the crops one at a time (the reference only
@@ -11,13 +11,14 @@ supports B = 1: its attention-map mean and head repeat mix images).
 """
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+from typing import Tuple
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .attention import AttnContext, FinalAttention, merge_heads, qkv_projection, register_attention
+from .base import (AttnContext, FinalAttention, Recording, check_block_indices, merge_heads, qkv_projection,
+                   register_attention)
 
 # Elements of the (B, rows, N, D) difference tensor materialised at once when computing pairwise distances.
 _DIST_CHUNK_ELEMS = 1 << 24
@@ -188,24 +189,15 @@ class SCCLIPAttention(FinalAttention):
         self.res_cls, self.sim_threshold, self.attn_gamma = float(res_cls), float(sim_threshold), float(attn_gamma)
         self.lof_neighbors, self.lof_contamination, self.lof_dtype = lof_neighbors, float(lof_contamination), lof_dtype
 
-    def hidden_indices(self, num_blocks: int) -> Sequence[int]:
-        """Blocks pre, post and start..end-1; all must precede the last block (outputs 0..L-2 exist)."""
+    def recording(self, num_blocks: int) -> Recording:
+        """The outputs of blocks pre, post and start..end-1; all must precede the last block."""
         wanted = sorted({self.pre_adjust_idx, self.post_adjust_idx,
                          *range(self.multi_start_idx, self.multi_end_idx)})
-        if wanted[-1] > num_blocks - 2:
-            raise ValueError(
-                f'SCCLIPAttention reads block outputs up to index {wanted[-1]} (pre_adjust_idx={self.pre_adjust_idx}, '
-                f'post_adjust_idx={self.post_adjust_idx}, multi_end_idx={self.multi_end_idx} exclusive), but a '
-                f'{num_blocks}-block vision tower records only 0..{num_blocks - 2}. ViT-B/16 (12 blocks) uses '
-                f'8, 3, 3..10; ViT-L/14 (24 blocks) uses 16, 6, 8..19.')
-        return wanted
-
-    def _hidden(self, ctx: AttnContext, index: int) -> torch.Tensor:
-        if index not in ctx.hidden:
-            raise KeyError(f'SCCLIPAttention needs the output of block {index} in ctx.hidden (has '
-                           f'{sorted(ctx.hidden)}); run it through CLIPBackbone.encode_dense, which records '
-                           f'hidden_indices()')
-        return ctx.hidden[index]
+        check_block_indices(
+            f'SCCLIPAttention (pre_adjust_idx={self.pre_adjust_idx}, post_adjust_idx={self.post_adjust_idx}, '
+            f'multi_end_idx={self.multi_end_idx} exclusive)', wanted, num_blocks,
+            '. ViT-B/16 (12 blocks) uses 8, 3, 3..10; ViT-L/14 (24 blocks) uses 16, 6, 8..19.')
+        return Recording(hidden=tuple(wanted))
 
     def forward(self, block: nn.Module, x: torch.Tensor, ctx: AttnContext) -> Tuple[torch.Tensor, Tuple[int, int]]:
         """Patch tokens (B, N, D) of the calibrated last block for its input Z_{L-2} = ``x`` (B, T, D)."""
@@ -215,15 +207,16 @@ class SCCLIPAttention(FinalAttention):
         outliers, _ = lof_outliers(lof_input, self.lof_neighbors, self.lof_contamination)
         repaired = mean_interpolation(patches, outliers, grid)
 
-        similarity = cosine_affinity(mean_interpolation(self._hidden(ctx, self.pre_adjust_idx)[:, 1:], outliers, grid))
+        pre = ctx.block_output(self.pre_adjust_idx)[:, 1:]
+        similarity = cosine_affinity(mean_interpolation(pre, outliers, grid))
         smoothed = aggregate(self._threshold(similarity), repaired)
         out = self_adjusted_attention(block, smoothed, similarity, self.attn_gamma) + self.res_cls * cls_token
-        post = self._threshold(cosine_affinity(self._hidden(ctx, self.post_adjust_idx)[:, 1:]))
+        post = self._threshold(cosine_affinity(ctx.block_output(self.post_adjust_idx)[:, 1:]))
         out = aggregate(post, out)
 
-        fused = torch.zeros_like(self._hidden(ctx, self.multi_start_idx))  # (B, T, D), summed in block order
+        fused = torch.zeros_like(ctx.block_output(self.multi_start_idx))  # (B, T, D), summed in block order
         for index in range(self.multi_start_idx, self.multi_end_idx):
-            fused = fused + self._hidden(ctx, index)
+            fused = fused + ctx.block_output(index)
         fused_out = self_adjusted_attention(block, fused[:, 1:], similarity, self.attn_gamma)
         fused_out = aggregate(post, fused_out + self.res_cls * fused[:, :1])
         return out + fused_out, grid

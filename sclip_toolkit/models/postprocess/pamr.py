@@ -1,10 +1,13 @@
-"""Post-processing shared by all methods: PAMR refinement, query-to-class reduction, area and probability thresholds."""
+"""PAMR: Pixel-Adaptive Mask Refinement (Araslanov & Roth, CVPR 2020) of the logits, as SCLIP/NACLIP/SC-CLIP use it."""
 from __future__ import annotations
 
-from typing import Optional, Sequence, Tuple
+from typing import Optional, Sequence
 
 import torch
 import torch.nn.functional as F
+from mmseg.registry import MODELS
+
+from .base import PostProcessStep, StepContext
 
 
 def _neighbour_offsets(d: int) -> list:
@@ -68,49 +71,32 @@ def pamr(image: torch.Tensor, masks: torch.Tensor, steps: int = 10, dilations: S
     return torch.cat(out, dim=1)
 
 
-def reduce_to_classes(probs: torch.Tensor, query_idx: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """(Q, ...) name probabilities -> (C, ...) class probabilities: the max over each class's names."""
-    if probs.shape[0] == num_classes and torch.equal(query_idx.cpu(), torch.arange(num_classes)):
-        return probs
-    out = probs.new_zeros((num_classes,) + probs.shape[1:])
-    idx = query_idx.to(probs.device).view(-1, *([1] * (probs.dim() - 1))).expand_as(probs)
-    return out.scatter_reduce(0, idx, probs, reduce='amax', include_self=True)
+@MODELS.register_module()
+class PAMR(PostProcessStep):
+    """PAMR on the logits at the original size, guided by the preprocessed input image resized to that size.
 
-
-def apply_area_threshold(probs: torch.Tensor, area_thd: float) -> torch.Tensor:
-    """Zero the foreground classes (c >= 1) whose argmax area is at most ``area_thd`` of the foreground area.
-
-    The share is taken among pixels predicted as foreground, as SCLIP and SC-CLIP do. probs: (C, H, W).
+    Args:
+        steps: refinement iterations (SCLIP/NACLIP/SC-CLIP: 10).
+        dilations: neighbourhood dilations (8, 16).
+        chunk: refine this many names at a time (bounds memory; same result).
     """
-    pred = probs.argmax(dim=0)
-    counts = torch.bincount(pred.flatten(), minlength=probs.shape[0]).to(probs.dtype)
-    counts[0] = 0
-    keep = counts > area_thd * counts.sum()
-    keep[0] = True
-    return probs * keep.view(-1, 1, 1).to(probs.dtype)
 
+    stage = 'logits'
+    per_channel = True
 
-def probs_to_prediction(probs: torch.Tensor, prob_thd: float) -> torch.Tensor:
-    """Label map (1, H, W): argmax (first index on ties), set to 0 where the top probability is below ``prob_thd``."""
-    top, pred = probs.max(dim=0, keepdim=True)
-    if prob_thd > 0:
-        pred[top < prob_thd] = 0
-    return pred
+    def __init__(self, steps: int = 10, dilations: Sequence[int] = (8, 16), chunk: Optional[int] = None):
+        super().__init__()
+        if not isinstance(steps, int) or steps < 1:
+            raise ValueError(f'PAMR steps must be an int >= 1 (leave the step out to turn PAMR off), got {steps!r}')
+        if not dilations or any(not isinstance(d, int) or d < 1 for d in dilations):
+            raise ValueError(f'PAMR dilations must be ints >= 1, got {dilations!r}')
+        if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
+            raise ValueError(f'PAMR chunk must be None or an int >= 1, got {chunk!r}')
+        self.steps, self.dilations, self.chunk = steps, tuple(dilations), chunk
 
+    def forward(self, logits: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        guide = F.interpolate(ctx.image.float(), size=ctx.ori_shape, mode='bilinear', align_corners=False)
+        return pamr(guide, logits.float(), self.steps, self.dilations, self.chunk)
 
-def slide_windows(height: int, width: int, crop: Tuple[int, int], stride: Tuple[int, int]
-                  ) -> list:
-    """Sliding-window boxes (y1, y2, x1, x2) covering an image, as mmseg and the references place them.
-
-    The last window in each direction is shifted back to end at the border; an image smaller than the crop gets
-    one window of its own size.
-    """
-    (ch, cw), (sh, sw) = crop, stride
-    rows = max(height - ch + sh - 1, 0) // sh + 1
-    cols = max(width - cw + sw - 1, 0) // sw + 1
-    boxes = []
-    for i in range(rows):
-        for j in range(cols):
-            y2, x2 = min(i * sh + ch, height), min(j * sw + cw, width)
-            boxes.append((max(y2 - ch, 0), y2, max(x2 - cw, 0), x2))
-    return boxes
+    def extra_repr(self) -> str:
+        return f'steps={self.steps}, dilations={self.dilations}, chunk={self.chunk}'

@@ -1,0 +1,190 @@
+"""Window inference parts: an image -> dense CLIP features of its windows -> cosine logits at the original size.
+
+``SlideInference`` runs overlapping crops (the references' slide mode) and averages their logits; ``WholeInference``
+runs the image in one pass. Both split the work in two so that names can be decoded in chunks: :meth:`encode`
+computes every window's features once, :meth:`decode` turns them into logits for any (subset of) names.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, List, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from mmseg.registry import MODELS
+
+Box = Tuple[int, int, int, int]
+
+
+@dataclass
+class CropFeatures:
+    """Unit-norm dense features of an image's windows: everything needed to decode logits for any names.
+
+    Attributes:
+        boxes: windows (y1, y2, x1, x2) in the input image.
+        feats: (n_windows, N, E) features on a ``grid`` (h, w).
+        padded_shape: the (padded) window size the features were computed on; pad_offset: (top, left) padding.
+        image_shape: the input image size (H, W).
+    """
+    boxes: List[Box]
+    feats: torch.Tensor
+    grid: Tuple[int, int]
+    padded_shape: Tuple[int, int]
+    pad_offset: Tuple[int, int]
+    image_shape: Tuple[int, int]
+
+
+def pair(value: Union[int, Sequence[int]]) -> Tuple[int, int]:
+    return tuple(value) if isinstance(value, (tuple, list)) else (int(value), int(value))
+
+
+def slide_windows(height: int, width: int, crop: Tuple[int, int], stride: Tuple[int, int]) -> List[Box]:
+    """Sliding-window boxes (y1, y2, x1, x2) covering an image, as mmseg and the references place them.
+
+    The last window in each direction is shifted back to end at the border; an image smaller than the crop gets
+    one window of its own size.
+    """
+    (ch, cw), (sh, sw) = crop, stride
+    rows = max(height - ch + sh - 1, 0) // sh + 1
+    cols = max(width - cw + sw - 1, 0) // sw + 1
+    boxes = []
+    for i in range(rows):
+        for j in range(cols):
+            y2, x2 = min(i * sh + ch, height), min(j * sw + cw, width)
+            boxes.append((max(y2 - ch, 0), y2, max(x2 - cw, 0), x2))
+    return boxes
+
+
+def pad_amounts(size: int, multiple: int) -> Tuple[int, int]:
+    """(before, after) zero padding that makes ``size`` a multiple of ``multiple`` (ClearCLIP's split)."""
+    total = (multiple - size % multiple) % multiple
+    return total // 2, total - total // 2
+
+
+def grid_logits(feats: torch.Tensor, text: torch.Tensor, grid: Tuple[int, int], size) -> torch.Tensor:
+    """Cosine logits (B, Q, *size): features (B, h*w, E) x names (Q, E), reshaped to the grid, bilinear upsampling."""
+    logits = feats @ text.t().to(feats.dtype)  # (B, N, Q)
+    logits = logits.permute(0, 2, 1).reshape(feats.shape[0], -1, *grid)
+    return F.interpolate(logits, size=tuple(size), mode='bilinear', align_corners=False)
+
+
+class WindowInference(nn.Module):
+    """Shared machinery: run windows through the encoder in batches and keep their unit-norm features.
+
+    Args:
+        batch_size: crops per forward pass.
+        pad_multiple: pad each window with zeros to a multiple of this ('patch': the encoder's patch size; None:
+            no padding).
+    """
+
+    def __init__(self, batch_size: int = 16, pad_multiple: Union[int, str, None] = None):
+        super().__init__()
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f'inference batch_size must be an int >= 1, got {batch_size!r}')
+        if not (pad_multiple in (None, 'patch') or (isinstance(pad_multiple, int) and pad_multiple > 0)):
+            raise ValueError(f"inference pad_multiple must be None, 'patch' or an int > 0, got {pad_multiple!r}")
+        self.batch_size, self.pad_multiple = batch_size, pad_multiple
+
+    def windows(self, height: int, width: int) -> List[Box]:
+        raise NotImplementedError
+
+    def encode(self, clip, image: torch.Tensor, text: Any = None, regions: Any = None) -> CropFeatures:
+        """Dense features of every window of one image (1, 3, H, W), computed in batches of crops."""
+        height, width = image.shape[-2:]
+        boxes = self.windows(height, width)
+        multiple = clip.patch_size if self.pad_multiple == 'patch' else self.pad_multiple
+        crop_h, crop_w = boxes[0][1] - boxes[0][0], boxes[0][3] - boxes[0][2]
+        (top, bottom), (left, right) = (pad_amounts(crop_h, multiple), pad_amounts(crop_w, multiple)) \
+            if multiple else ((0, 0), (0, 0))
+        # A window smaller than one patch would give no token at all: pad it (bottom/right) up to one patch.
+        bottom += max(0, clip.patch_size - (crop_h + top + bottom))
+        right += max(0, clip.patch_size - (crop_w + left + right))
+        feats, grid = [], None
+        for start in range(0, len(boxes), self.batch_size):
+            crops = torch.cat([image[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in boxes[start:start + self.batch_size]])
+            part, grid = clip.encode_dense(F.pad(crops, (left, right, top, bottom)), text=text, regions=regions)
+            feats.append(part / part.norm(dim=-1, keepdim=True))
+        padded = (crop_h + top + bottom, crop_w + left + right)
+        return CropFeatures(boxes, torch.cat(feats), grid, padded, (top, left), (height, width))
+
+    def decode(self, crops: CropFeatures, text: torch.Tensor, ori_shape: Tuple[int, int]) -> torch.Tensor:
+        """Raw cosine logits (1, Q', H0, W0) for the names ``text`` (Q', E) at the original size."""
+        raise NotImplementedError
+
+    def extra_repr(self) -> str:
+        return f'batch_size={self.batch_size}, pad_multiple={self.pad_multiple}'
+
+
+@MODELS.register_module()
+class SlideInference(WindowInference):
+    """Overlapping crops; each crop's logits are upsampled to the (padded) crop, cut back, summed and averaged over
+    the windows covering a pixel, then resized to the original size.
+
+    Args:
+        crop_size / stride: window size and step, an int or (h, w); 0 < stride <= crop_size.
+        accumulate_dtype: 'fp32' or 'model' (the encoder's dtype, fp16 on CUDA, as ClearCLIP) for the sums.
+        batch_size / pad_multiple: see :class:`WindowInference`.
+    """
+
+    def __init__(self, crop_size: Union[int, Sequence[int]] = 224, stride: Union[int, Sequence[int]] = 112,
+                 batch_size: int = 16, pad_multiple: Union[int, str, None] = None, accumulate_dtype: str = 'fp32'):
+        super().__init__(batch_size, pad_multiple)
+        self.crop_size, self.stride = pair(crop_size), pair(stride)
+        if not all(0 < s <= c for s, c in zip(self.stride, self.crop_size)):
+            raise ValueError(f'SlideInference: need 0 < stride <= crop_size so windows cover the image, got '
+                             f'crop_size={crop_size}, stride={stride}')
+        if accumulate_dtype not in ('fp32', 'model'):
+            raise ValueError(f"SlideInference accumulate_dtype must be 'fp32' or 'model', got {accumulate_dtype!r}")
+        self.accumulate_dtype = accumulate_dtype
+
+    def windows(self, height: int, width: int) -> List[Box]:
+        return slide_windows(height, width, self.crop_size, self.stride)
+
+    def decode(self, crops: CropFeatures, text: torch.Tensor, ori_shape: Tuple[int, int]) -> torch.Tensor:
+        height, width = crops.image_shape
+        top, left = crops.pad_offset
+        dtype = torch.float32 if self.accumulate_dtype == 'fp32' else crops.feats.dtype
+        total = crops.feats.new_zeros((text.shape[0], height, width), dtype=dtype)
+        count = crops.feats.new_zeros((1, height, width), dtype=dtype)
+        for start in range(0, len(crops.boxes), self.batch_size):
+            part = grid_logits(crops.feats[start:start + self.batch_size], text, crops.grid, crops.padded_shape)
+            for (y1, y2, x1, x2), crop_logits in zip(crops.boxes[start:start + self.batch_size], part.to(dtype)):
+                total[:, y1:y2, x1:x2] += crop_logits[:, top:top + y2 - y1, left:left + x2 - x1]
+                count[:, y1:y2, x1:x2] += 1
+        assert (count > 0).all(), 'sliding windows left pixels uncovered'
+        return F.interpolate((total / count)[None], size=ori_shape, mode='bilinear', align_corners=False)
+
+    def extra_repr(self) -> str:
+        return f'crop_size={self.crop_size}, stride={self.stride}, {super().extra_repr()}'
+
+
+@MODELS.register_module()
+class WholeInference(WindowInference):
+    """The whole image in one pass.
+
+    Args:
+        resize: 'direct' (patch grid -> original size) or 'via_input' (-> input size -> original size, NACLIP).
+        batch_size / pad_multiple: see :class:`WindowInference`.
+    """
+
+    def __init__(self, resize: str = 'direct', batch_size: int = 16, pad_multiple: Union[int, str, None] = None):
+        super().__init__(batch_size, pad_multiple)
+        if resize not in ('direct', 'via_input'):
+            raise ValueError(f"WholeInference resize must be 'direct' or 'via_input', got {resize!r}")
+        self.resize = resize
+
+    def windows(self, height: int, width: int) -> List[Box]:
+        return [(0, height, 0, width)]
+
+    def decode(self, crops: CropFeatures, text: torch.Tensor, ori_shape: Tuple[int, int]) -> torch.Tensor:
+        height, width = crops.image_shape
+        top, left = crops.pad_offset
+        if self.resize == 'direct' and crops.padded_shape == (height, width):
+            return grid_logits(crops.feats, text, crops.grid, ori_shape)
+        logits = grid_logits(crops.feats, text, crops.grid, crops.padded_shape)
+        return F.interpolate(logits[:, :, top:top + height, left:left + width], size=ori_shape, mode='bilinear',
+                             align_corners=False)
+
+    def extra_repr(self) -> str:
+        return f'resize={self.resize}, {super().extra_repr()}'

@@ -1,0 +1,8 @@
+"""Post-processing steps, one registered class each (importing this package registers them)."""
+from .base import (DenseScores, PostProcessStep, ScoreMap, StepContext, StreamedScores, StreamingUnsupported,
+                   build_steps)
+from .pamr import PAMR, pamr, pamr_affinity
+from .thresholds import AreaThreshold, ProbThreshold, Renormalize
+
+__all__ = ['DenseScores', 'PostProcessStep', 'ScoreMap', 'StepContext', 'StreamedScores', 'StreamingUnsupported',
+           'build_steps', 'PAMR', 'pamr', 'pamr_affinity', 'AreaThreshold', 'ProbThreshold', 'Renormalize']

@@ -1,0 +1,100 @@
+"""The text-classifier part: vocabulary, prompt templates, encoding and the memory and disk caches."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Union
+
+import torch
+import torch.nn as nn
+from mmseg.registry import MODELS
+
+from .text import TextEmbeddingCache, build_text_classifier, flatten_names, load_templates, parse_class_names
+
+
+@dataclass(frozen=True)
+class ClassEmbeddings:
+    """A vocabulary's text side, as every other part sees it.
+
+    Attributes:
+        names: (Q, E) unit-norm name embeddings, in the encoder's device and dtype.
+        query_idx: (Q,) class index of each name (a class scores as the best of its names).
+        num_classes: C.
+    """
+    names: torch.Tensor
+    query_idx: torch.Tensor
+    num_classes: int
+
+    @property
+    def num_names(self) -> int:
+        return self.names.shape[0]
+
+    def reduce(self, probs: torch.Tensor) -> torch.Tensor:
+        """(Q, ...) name probabilities -> (C, ...) class probabilities: the max over each class's names."""
+        if probs.shape[0] == self.num_classes and torch.equal(self.query_idx.cpu(), torch.arange(self.num_classes)):
+            return probs
+        out = probs.new_zeros((self.num_classes,) + probs.shape[1:])
+        idx = self.query_idx.to(probs.device).view(-1, *([1] * (probs.dim() - 1))).expand_as(probs)
+        return out.scatter_reduce(0, idx, probs, reduce='amax', include_self=True)
+
+
+_DEFAULT = object()  # "the part's own separator" in set_vocabulary
+
+
+@MODELS.register_module()
+class CLIPTextClassifier(nn.Module):
+    """Class-name embeddings from CLIP's text tower: the mean over templates of unit-norm prompt embeddings.
+
+    Args:
+        class_names: class-name file (one class per line) or a list of classes.
+        separator: name separator within a line (', ', ',', '; '; None = ';' if present else ',').
+        templates: prompt template set name in ``prompts/``, a file, or a list.
+        allow_duplicate_names: accept a name listed under two classes (the references' COCO-Object files).
+        cache: cache embeddings on disk (True: ``$SCLIP_CACHE_DIR`` or ~/.cache/sclip_toolkit; a folder; False: off).
+    """
+
+    def __init__(self, class_names: Union[str, Sequence] = ('object',), separator: Optional[str] = ', ',
+                 templates: Union[str, Sequence[str]] = 'openai_imagenet_80', allow_duplicate_names: bool = False,
+                 cache: Union[bool, str] = True):
+        super().__init__()
+        self.templates = load_templates(templates)
+        self.separator, self.allow_duplicate_names = separator, allow_duplicate_names
+        self.disk_cache = None if cache is False else TextEmbeddingCache(None if cache is True else cache)
+        self._memory: Dict[tuple, ClassEmbeddings] = {}
+        self.set_vocabulary(class_names)
+
+    def set_vocabulary(self, class_names: Union[str, Sequence], separator=_DEFAULT) -> None:
+        """Use these classes from now on (a class-name file or a list; parsed now, embedded on first use)."""
+        sep = self.separator if separator is _DEFAULT else separator
+        self.classes: List[List[str]] = parse_class_names(class_names, sep, self.allow_duplicate_names)
+
+    @property
+    def names(self) -> List[str]:
+        return flatten_names(self.classes)[0]
+
+    def is_cached(self, clip) -> bool:
+        """Whether the current vocabulary's embeddings are in memory for this encoder."""
+        return self._key(clip) in self._memory
+
+    def _key(self, clip) -> tuple:
+        return (tuple(self.names), tuple(self.templates), clip.checkpoint_id, clip.device, clip.dtype)
+
+    @torch.no_grad()
+    def forward(self, clip) -> ClassEmbeddings:
+        """The current vocabulary's embeddings for ``clip`` (a :class:`CLIPBackbone`), from memory, disk or encoding."""
+        key = self._key(clip)
+        if key not in self._memory:
+            names, query_idx = flatten_names(self.classes)
+            emb, disk_key = None, None
+            if self.disk_cache is not None:
+                disk_key = self.disk_cache.key(clip.checkpoint_id, clip.dtype, clip.device.type, names, self.templates)
+                emb = self.disk_cache.load(disk_key, len(names))
+            if emb is None:
+                emb = build_text_classifier(clip, names, self.templates)
+                if self.disk_cache is not None:
+                    self.disk_cache.save(disk_key, emb)
+            self._memory[key] = ClassEmbeddings(emb.to(clip.device, clip.dtype), query_idx.to(clip.device),
+                                                len(self.classes))
+        return self._memory[key]
+
+    def extra_repr(self) -> str:
+        return f'classes={len(self.classes)}, names={len(self.names)}, templates={len(self.templates)}'
