@@ -74,7 +74,8 @@ def settings_to_cfg_options(method: str, settings: Mapping[str, Any], backbone: 
     unknown = sorted(set(settings) - set(SETTINGS))
     if unknown:
         raise SettingsError(f'unknown setting {unknown[0]!r}; valid: {", ".join(SETTINGS)}')
-    given = {k: v for k, v in settings.items() if v is not None and v != ''}
+    given = {k: v.strip() if isinstance(v, str) else v for k, v in settings.items()}
+    given = {k: v for k, v in given.items() if v is not None and v != ''}
     defaults = method_defaults(method, backbone)
     checked = {}
     if 'logit_scale' in given:

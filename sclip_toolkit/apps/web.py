@@ -37,6 +37,8 @@ CSS = """
 .sclip-weights { font-size: 0.9em; color: #555; }
 .sclip-legend, .sclip-pixel { border-collapse: collapse; }
 .sclip-legend td, .sclip-legend th, .sclip-pixel td, .sclip-pixel th { padding: 2px 10px; text-align: left; }
+#defaults table { font-size: 0.85em; }
+#defaults td, #defaults th { padding: 1px 5px; }
 .sclip-legend td.share { text-align: right; font-variant-numeric: tabular-nums; }
 .sclip-legend .swatch { display: inline-block; width: 1.2em; height: 1.2em; border: 1px solid #333;
                         vertical-align: middle; }
@@ -106,14 +108,17 @@ def _html(kind: str, text: str) -> str:
 
 
 def defaults_table(methods: Sequence[str], backbone: Optional[str]) -> str:
-    """Markdown table of every method's own value of each advanced setting."""
-    head = '| method | ' + ' | '.join(SETTINGS[k][0] for k in SETTINGS) + ' |'
-    rows = [head, '|' + ' --- |' * (len(SETTINGS) + 1)]
+    """HTML table of every method's own value of each advanced setting ('-': does not apply)."""
+    short = dict(logit_scale='logit scale', prob_thd='threshold', pamr_steps='PAMR', crop_size='crop',
+                 stride='stride')
+    head = '<th>method</th>' + ''.join(f'<th>{short[k]}</th>' for k in SETTINGS)
+    rows = []
     for method in methods:
         values = method_defaults(method, backbone)
-        rows.append(f'| {method} | ' + ' | '.join('-' if values[k] is None else f'{values[k]:g}' for k in SETTINGS)
-                    + ' |')
-    return '\n'.join(rows)
+        cells = ''.join(f'<td>{"-" if values[k] is None else format(values[k], "g")}</td>' for k in SETTINGS)
+        rows.append(f'<tr><td>{html.escape(method)}</td>{cells}</tr>')
+    return (f"<div class='sclip-weights'>Each method's own values:</div><table class='sclip-pixel'><thead><tr>"
+            f"{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
 
 
 def pixel_table(rows) -> str:
@@ -182,7 +187,7 @@ def build_app(service: SegmentationService):
         gr.HTML(f'<div class="sclip-weights">{html.escape(weights_note(options))}</div>', elem_id='weights')
         lookup = gr.State(None)
         with gr.Row():
-            with gr.Column(scale=2):
+            with gr.Column(scale=1, min_width=360):
                 image_file = gr.File(label='Image', file_types=['image'], elem_id='image-file')
                 example = gr.Button('Use the example photo', size='sm', elem_id='example')
                 preview = gr.Image(label='Image as segmented', interactive=False, format='png', height=220,
@@ -191,18 +196,21 @@ def build_app(service: SegmentationService):
                 classes = gr.Textbox(label='Classes', placeholder=CLASSES_HINT, lines=2, elem_id='classes',
                                      info="';' between classes, ',' between names of one class")
                 class_file = gr.File(label='…or a class-name file (one class per line; used instead of the text)',
-                                     file_types=['.txt'], height=110, elem_id='class-file')
+                                     file_types=['.txt'], height=150, elem_id='class-file')
                 methods = gr.CheckboxGroup(service.methods, value=[service.methods[0]], label='Methods',
                                            info='several: one panel each, same classes and colours',
                                            elem_id='methods')
                 with gr.Accordion('Advanced settings (empty: each method\'s own)', open=False, elem_id='advanced'):
+                    # Text fields, since an empty one means "the method's own" (a number field would send 0).
                     fields = []
-                    for key, (title, info) in SETTINGS.items():
-                        fields.append(gr.Number(None, label=title, info=info, elem_id=key.replace('_', '-'),
-                                                precision=None if key in ('logit_scale', 'prob_thd') else 0))
-                    gr.Markdown(defaults_table(service.methods, options.backbone))
+                    for keys in (list(SETTINGS)[:3], list(SETTINGS)[3:]):
+                        with gr.Row():
+                            fields += [gr.Textbox('', label=SETTINGS[k][0], info=SETTINGS[k][1], max_lines=1,
+                                                  placeholder="method's own", elem_id=k.replace('_', '-'),
+                                                  min_width=100) for k in keys]
+                    gr.HTML(defaults_table(service.methods, options.backbone), elem_id='defaults')
                 run = gr.Button('Segment', variant='primary', elem_id='run')
-            with gr.Column(scale=3):
+            with gr.Column(scale=2):
                 status = gr.HTML(elem_id='status')
                 result = gr.Image(label='Result (click a pixel: class and score below)', interactive=False,
                                   format='png', elem_id='result')

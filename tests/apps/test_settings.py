@@ -29,7 +29,9 @@ def test_defaults_are_each_methods_own():
 
 def test_empty_or_default_settings_need_no_override():
     assert settings_to_cfg_options('sclip', {}) == {}
-    assert settings_to_cfg_options('sclip', dict(logit_scale=None, prob_thd='', pamr_steps=0, crop_size=224)) == {}
+    assert settings_to_cfg_options('sclip', dict(logit_scale=None, prob_thd=' ', pamr_steps=0, crop_size='224')) == {}
+    assert settings_to_cfg_options('sclip', dict(logit_scale=' 50 ', pamr_steps='2')) == {'model.logit_scale': 50.0,
+                                                                                           'model.pamr_steps': 2}
 
 
 @pytest.mark.parametrize('field, value', [('logit_scale', 55.5), ('pamr_steps', 3), ('crop_size', 160),
