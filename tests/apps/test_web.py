@@ -130,12 +130,17 @@ def test_three_classes_legend_download_and_pixel(page):
     assert cells[3].strip() == names[label_map[y, x]]
 
 
-def test_two_methods_two_panels(page, tmp_path):
+def test_two_methods_two_panels_with_a_class_file(page, tmp_path):
+    class_file = tmp_path / 'my_classes.txt'
+    class_file.write_text('cup\nwooden table, table\ncoffee\n')
     upload(page, EXAMPLE_IMAGE)
-    start_run(page, 'cup; table; coffee', methods=('sclip', 'naclip'))
+    page.locator('#class-file input[type=file]').set_input_files(str(class_file))
+    page.locator('#class-file td.filename[aria-label="my_classes.txt"]').wait_for()
+    start_run(page, 'typed classes are not used when a file is given', methods=('sclip', 'naclip'))
     wait_ok(page)
     headers = page.locator('#legend thead th').all_inner_texts()
     assert headers == ['colour', 'class', 'sclip', 'naclip']
+    assert legend(page, 'naclip')[0] == ['cup', 'wooden table', 'coffee']
     for method in ('sclip', 'naclip'):
         assert sum(legend(page, method)[1]) == pytest.approx(1.0, abs=1e-9)
     summary = json.loads(download(page, '_compare.json').read_text())
