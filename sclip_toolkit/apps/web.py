@@ -97,10 +97,11 @@ def weights_note(options: AppOptions) -> str:
     target = default_cache_dir() / os.path.basename(openai_clip_urls()[official])
     if target.is_file():
         return f'CLIP weights: {target}'
-    fetch = ('they will be downloaded on the first run' if options.download
-             else 'or restart with --download when online')
-    return (f'No CLIP weights yet: put {target.name} ({official}) in {target.parent} (or set SCLIP_CLIP_CACHE to '
-            f'its folder), or restart the app with --checkpoint FILE; {fetch}.')
+    where = (f'No CLIP weights yet: put {target.name} ({official}) in {target.parent} (or set SCLIP_CLIP_CACHE to '
+             f'its folder)')
+    if options.download:
+        return f'{where}, or let the first run download them.'
+    return f'{where}, restart the app with --checkpoint FILE, or with --download when online.'
 
 
 def _html(kind: str, text: str) -> str:
@@ -185,7 +186,7 @@ def build_app(service: SegmentationService):
         if options.notice:
             gr.HTML(f'<div class="sclip-notice">{html.escape(options.notice)}</div>', elem_id='notice')
         gr.HTML(f'<div class="sclip-weights">{html.escape(weights_note(options))}</div>', elem_id='weights')
-        lookup = gr.State(None)
+        lookup = gr.State(None, time_to_live=3600)  # a run's label maps, for clicks; freed an hour later
         with gr.Row():
             with gr.Column(scale=1, min_width=360):
                 image_file = gr.File(label='Image', file_types=['image'], elem_id='image-file')
@@ -249,7 +250,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             print(f'app.py: error: --{name.replace("_", "-")} must be at least 1', file=sys.stderr)
             return 2
     os.environ.setdefault('GRADIO_ANALYTICS_ENABLED', 'False')  # no calls home from an offline lab machine
-    logging.basicConfig(level=logging.INFO, format='[sclip_toolkit.app] %(message)s')
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter('[sclip_toolkit.app] %(message)s'))
+    LOG.addHandler(handler)
+    LOG.setLevel(logging.INFO)
     service = SegmentationService(options_from_args(args))
     LOG.info(weights_note(service.options))
     try:
