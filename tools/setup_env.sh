@@ -21,6 +21,22 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 "$PY" -c 'import sys; assert sys.version_info[:2] >= (3, 9), sys.version' || {
   echo "[setup] Python >= 3.9 is needed (3.11 is tested); set PYTHON=/path/to/python3.11" >&2; exit 1; }
 
+# The web app's browser tests drive the system's Chromium: Playwright's own browser download needs more than the
+# package registries. Installed with apt when missing (seconds when present); without root apt-get the tests are
+# skipped with a message, except in CI, which must run them.
+if [[ -z "${SCLIP_CHROMIUM:-}" ]] && ! command -v chromium >/dev/null 2>&1 \
+   && ! command -v chromium-browser >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
+    say "installing Chromium for the web app's browser tests (apt-get)"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } >/dev/null; then
+      echo "[setup] apt-get could not install chromium; the browser tests will be skipped" >&2
+      if [[ "${CI:-}" == true ]]; then exit 1; fi
+    fi
+  else
+    say "no Chromium here (and no root apt-get): install the chromium package to run the browser tests"
+  fi
+fi
+
 # The stamp holds a hash of everything that decides the environment: when nothing changed we are done.
 want_stamp="$(cat "$ROOT/requirements.txt" "$ROOT/pyproject.toml" "$ROOT/setup.py" "$ROOT/tools/setup_env.sh" | sha256sum | cut -d' ' -f1)"
 if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$want_stamp" ]] \

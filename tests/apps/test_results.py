@@ -1,0 +1,69 @@
+"""Run pictures, legend table, JSON summaries and pixel look-up of the web app, on a hand-made result."""
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sclip_toolkit.apis import SegmentationResult
+from sclip_toolkit.apis.visualize import class_colors
+from sclip_toolkit.apps.results import PixelLookup, class_summary, legend_html, pixel_agreement, render_run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def results():
+    """Two methods' results on a 30x40 image: left half / right half, and top / bottom."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    classes = [['sky', 'cloud'], ['tree'], ['<b>road</b>']]
+    out = []
+    for labels in (np.repeat([[0] * 20 + [1] * 20], 30, axis=0), np.repeat([[0]] * 10 + [[2]] * 20, 40, axis=1)):
+        scores = rng.random((3, 30, 40)).astype(np.float32)
+        out.append(SegmentationResult(labels.astype(np.int64), scores, classes, image))
+    return out
+
+
+def test_class_summary_is_demos(results):
+    spec = importlib.util.spec_from_file_location('sclip_demo', ROOT / 'demo.py')
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    colors = class_colors(3)
+    assert class_summary(results[1], colors) == demo.class_summary(results[1], colors)
+    assert class_summary(results[0], colors)[2]['mean_score'] is None  # no pixels
+
+
+def test_one_method_is_its_overlay_and_several_are_panels(results):
+    picture, layout, boxes = render_run(results[0].image, ['sclip'], results[:1], 0.5)
+    assert boxes == [[0, 0, 40, 30]] and 'legend' in layout and picture.size[1] > 30
+    picture, layout, boxes = render_run(results[0].image, ['sclip', 'naclip'], results, 0.5)
+    assert [p['title'] for p in layout['panels']] == ['sclip', 'naclip'] and len(boxes) == 2
+    assert picture.size[0] >= 80
+
+
+def test_pixel_lookup_maps_each_panel_to_the_image(results):
+    _, _, boxes = render_run(results[0].image, ['a', 'b'], results, 0.5)
+    lookup = PixelLookup.from_results(['a', 'b'], results, boxes)
+    x0, y0 = boxes[1][:2]
+    rows = lookup.rows(x0 + 35.5, y0 + 25.2)  # image pixel (35, 25) through the second panel
+    assert [r[:4] for r in rows] == [['a', 35, 25, 'tree'], ['b', 35, 25, '<b>road</b>']]
+    assert rows[0][4] == pytest.approx(results[0].scores[1, 25, 35], abs=1e-3)
+    assert lookup.rows(boxes[0][0] + 1, boxes[0][1] + 1)[1][3] == 'sky'
+    assert lookup.rows(0, 0) == [] and lookup.rows(boxes[1][2] + 1, y0) == []
+
+
+def test_legend_lists_classes_with_exact_shares(results):
+    text = legend_html(['a', 'b'], results)
+    assert re.findall(r'class="name">([^<]*)<', text) == ['sky', 'tree', '&lt;b&gt;road&lt;/b&gt;']
+    for method in ('a', 'b'):
+        shares = [float(s) for s in re.findall(rf'data-method="{method}" data-share="([0-9.]+)"', text)]
+        assert len(shares) == 3 and sum(shares) == pytest.approx(1.0, abs=1e-9)
+    assert '50.0%' in text and '66.7%' in text
+
+
+def test_pixel_agreement(results):
+    assert pixel_agreement([('a', results[0].labels), ('b', results[1].labels)]) == {'a/b': pytest.approx(1 / 6)}
