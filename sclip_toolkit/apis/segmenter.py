@@ -69,9 +69,12 @@ def method_config(method: str = 'sclip', backbone: Optional[str] = None, checkpo
             path = method_base(method.lower(), backbone)
         except ConfigError as exc:
             raise SegmenterError(str(exc)) from None
-        cfg = _load(str(path), vfm_checkpoint, cfg_options)
-        # A free-form vocabulary has no background class: no class 0 fallback, no area threshold.
+        cfg = _load(str(path), vfm_checkpoint, None)
+        # A free-form vocabulary has no background class: no class 0 fallback, no area threshold (unless the
+        # caller's own overrides below ask for them).
         cfg.model.post_process = [s for s in cfg.model.get('post_process', []) if not _uses_background(s)]
+        if cfg_options:
+            cfg.merge_from_dict(cfg_options)
     else:
         cfg = _load(config, vfm_checkpoint, cfg_options)
     clip = cfg.model.clip

@@ -35,12 +35,38 @@ def method_defaults(method: str, backbone: Optional[str] = None) -> Dict[str, An
     from ..apis import method_config
 
     model = method_config(method, backbone, download=False).model
-    slide = model.test_cfg.get('mode') == 'slide'
-    # A config that leaves a setting out gets the segmentor's default (OVSegmentor's signature).
-    return dict(logit_scale=float(model.get('logit_scale', 40.0)), prob_thd=float(model.get('prob_thd', 0.0)),
-                pamr_steps=int(model.get('pamr_steps', 0)),
-                crop_size=_side(model.test_cfg.get('crop_size')) if slide else None,
-                stride=_side(model.test_cfg.get('stride')) if slide else None)
+    inference = model.get('inference') or {}
+    slide = inference.get('type', 'SlideInference') == 'SlideInference'
+    steps = {step['type']: step for step in model.get('post_process', [])}
+    # A config that leaves a setting out gets the part's default (the constructors' signatures).
+    return dict(logit_scale=float(model.get('logit_scale', 40.0)),
+                prob_thd=float(steps.get('ProbThreshold', {}).get('threshold', 0.0)),
+                pamr_steps=int(steps.get('PAMR', {}).get('steps', 10) if 'PAMR' in steps else 0),
+                crop_size=_side(inference.get('crop_size', 224)) if slide else None,
+                stride=_side(inference.get('stride', 112)) if slide else None)
+
+
+def _steps_with(steps: list, prob_thd: Optional[float], pamr_steps: Optional[int]) -> list:
+    """The method's post_process list with the page's threshold and PAMR steps (0 leaves the step out)."""
+    steps = [dict(s) for s in steps]
+    if pamr_steps is not None:
+        pamr = next((s for s in steps if s['type'] == 'PAMR'), None)
+        if pamr_steps == 0:
+            steps = [s for s in steps if s['type'] != 'PAMR']
+        elif pamr is not None:
+            pamr['steps'] = pamr_steps
+        else:  # logits-stage steps come first
+            steps.insert(0, dict(type='PAMR', steps=pamr_steps, dilations=(8, 16)))
+    if prob_thd is not None:
+        prob = next((s for s in steps if s['type'] == 'ProbThreshold'), None)
+        if prob_thd == 0:
+            steps = [s for s in steps if s['type'] != 'ProbThreshold']
+        elif prob is not None:
+            prob['threshold'] = prob_thd
+        else:  # before Renormalize, which changes the scores a threshold reads
+            at = next((i for i, s in enumerate(steps) if s['type'] == 'Renormalize'), len(steps))
+            steps.insert(at, dict(type='ProbThreshold', threshold=prob_thd))
+    return steps
 
 
 def _number(name: str, value: Any, integer: bool, low: float, high: float, high_open: bool = False) -> float:
@@ -97,7 +123,12 @@ def settings_to_cfg_options(method: str, settings: Mapping[str, Any], backbone: 
         raise SettingsError(f'Slide stride: {stride}{whose} is larger than the crop {crop}, which would leave '
                             f'pixels unseen; use a stride of at most {crop}')
     changed = {k: v for k, v in checked.items() if v != defaults[k]}
-    # Where each setting lives in the model config.
-    keys = dict(logit_scale='model.logit_scale', prob_thd='model.prob_thd', pamr_steps='model.pamr_steps',
-                crop_size='model.test_cfg.crop_size', stride='model.test_cfg.stride')
-    return {keys[k]: v for k, v in changed.items()}
+    # Where each setting lives in the model config: thresholds and PAMR are entries of the post_process list.
+    keys = dict(logit_scale='model.logit_scale', crop_size='model.inference.crop_size',
+                stride='model.inference.stride')
+    options = {keys[k]: v for k, v in changed.items() if k in keys}
+    if 'prob_thd' in changed or 'pamr_steps' in changed:
+        from ..apis import method_config
+        steps = method_config(method, backbone, download=False).model.get('post_process', [])
+        options['model.post_process'] = _steps_with(steps, changed.get('prob_thd'), changed.get('pamr_steps'))
+    return options

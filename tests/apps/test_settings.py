@@ -8,14 +8,13 @@ from sclip_toolkit.apps.settings import SETTINGS, SettingsError, method_defaults
 
 
 def _resolved(method, options):
-    """The built config's value of every setting, read through the overrides' own keys."""
-    cfg = method_config(method, download=False, cfg_options=options)
-    out = {}
-    for key in options:
-        node = cfg
-        for part in key.split('.'):
-            node = node[part]
-        out[key] = node
+    """The built config's value of every setting: thresholds and PAMR steps read from the post_process list."""
+    model = method_config(method, download=False, cfg_options=options).model
+    steps = {s['type']: s for s in model.get('post_process', [])}
+    out = dict(logit_scale=model.logit_scale, crop_size=model.inference.get('crop_size'),
+               stride=model.inference.get('stride'),
+               prob_thd=steps['ProbThreshold']['threshold'] if 'ProbThreshold' in steps else 0.0,
+               pamr_steps=steps['PAMR']['steps'] if 'PAMR' in steps else 0)
     return out
 
 
@@ -30,8 +29,8 @@ def test_defaults_are_each_methods_own():
 def test_empty_or_default_settings_need_no_override():
     assert settings_to_cfg_options('sclip', {}) == {}
     assert settings_to_cfg_options('sclip', dict(logit_scale=None, prob_thd=' ', pamr_steps=0, crop_size='224')) == {}
-    assert settings_to_cfg_options('sclip', dict(logit_scale=' 50 ', pamr_steps='2')) == {'model.logit_scale': 50.0,
-                                                                                           'model.pamr_steps': 2}
+    assert settings_to_cfg_options('sclip', dict(logit_scale=' 50 ', pamr_steps='2')) == {
+        'model.logit_scale': 50.0, 'model.post_process': [dict(type='PAMR', steps=2, dilations=(8, 16))]}
 
 
 @pytest.mark.parametrize('field, value', [('logit_scale', 55.5), ('pamr_steps', 3), ('crop_size', 160),
@@ -39,13 +38,18 @@ def test_empty_or_default_settings_need_no_override():
 def test_each_setting_reaches_the_built_config(field, value):
     options = settings_to_cfg_options('naclip', {field: value})
     assert len(options) == 1
-    assert list(_resolved('naclip', options).values()) == [value]
+    resolved = _resolved('naclip', options)
+    assert resolved[field] == value
+    assert {k: v for k, v in resolved.items() if k != field} == \
+        {k: v for k, v in method_defaults('naclip').items() if k != field}
 
 
-@pytest.mark.xfail(strict=True, reason='method_config resets prob_thd to 0 after cfg_options (lead: refactor)')
-def test_probability_threshold_reaches_the_built_config():
-    options = settings_to_cfg_options('sclip', dict(prob_thd=0.3))
-    assert list(_resolved('sclip', options).values()) == [0.3]
+@pytest.mark.parametrize('method', ['sclip', 'naclip'])
+def test_probability_threshold_and_pamr_reach_the_built_config(method):
+    options = settings_to_cfg_options(method, dict(prob_thd=0.3, pamr_steps=0))
+    assert _resolved(method, options)['prob_thd'] == 0.3 and _resolved(method, options)['pamr_steps'] == 0
+    if method == 'naclip':  # the threshold goes before NACLIP's Renormalize, which would change what it reads
+        assert [s['type'] for s in options['model.post_process']] == ['ProbThreshold', 'Renormalize']
 
 
 @pytest.mark.parametrize('settings, words', [
