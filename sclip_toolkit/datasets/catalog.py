@@ -26,7 +26,8 @@ class PascalVOC20Dataset(BaseSegDataset):
 
     def __init__(self, ann_file: str, img_suffix: str = '.jpg', seg_map_suffix: str = '.png',
                  reduce_zero_label: bool = True, **kwargs) -> None:
-        check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file, True)
+        check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file, True,
+                     img_suffix, seg_map_suffix)
         super().__init__(ann_file=ann_file, img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
                          reduce_zero_label=reduce_zero_label, **kwargs)
 
@@ -39,7 +40,8 @@ class PascalContext60Dataset(PascalContextDataset):
         if kwargs.pop('reduce_zero_label', False):
             raise ValueError('PascalContext60Dataset scores the background class 0, so reduce_zero_label must stay '
                              'False; use PascalContext59Dataset to ignore background')
-        check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file, True)
+        check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file, True,
+                     img_suffix, seg_map_suffix)
         super().__init__(ann_file=ann_file, img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
                          reduce_zero_label=False, **kwargs)
 
@@ -50,7 +52,8 @@ class PascalContext59Dataset(PascalContextDataset59):
 
     def __init__(self, ann_file: str, img_suffix: str = '.jpg', seg_map_suffix: str = '.png',
                  reduce_zero_label: bool = True, **kwargs) -> None:
-        check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file, True)
+        check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file, True,
+                     img_suffix, seg_map_suffix)
         super().__init__(ann_file=ann_file, img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
                          reduce_zero_label=reduce_zero_label, **kwargs)
 
@@ -66,7 +69,7 @@ class COCOObjectDataset(BaseSegDataset):
 
     def __init__(self, img_suffix: str = '.jpg', seg_map_suffix: str = '_instanceTrainIds.png', **kwargs) -> None:
         check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'),
-                     kwargs.get('ann_file', ''))
+                     kwargs.get('ann_file', ''), img_suffix=img_suffix, seg_map_suffix=seg_map_suffix)
         super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
 
 
@@ -81,7 +84,8 @@ class ADE20K847Dataset(BaseSegDataset):
 
     def __init__(self, ann_file: str = '', img_suffix: str = '.jpg', seg_map_suffix: str = '.tif',
                  reduce_zero_label: bool = False, **kwargs) -> None:
-        check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file)
+        check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file,
+                     img_suffix=img_suffix, seg_map_suffix=seg_map_suffix)
         super().__init__(ann_file=ann_file, img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
                          reduce_zero_label=reduce_zero_label, **kwargs)
 
@@ -93,6 +97,7 @@ class PascalContext459Dataset(BaseSegDataset):
 
     def __init__(self, ann_file: str, img_suffix: str = '.jpg', seg_map_suffix: str = '.tif',
                  reduce_zero_label: bool = False, **kwargs) -> None:
-        check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file, True)
+        check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file, True,
+                     img_suffix, seg_map_suffix)
         super().__init__(ann_file=ann_file, img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
                          reduce_zero_label=reduce_zero_label, **kwargs)
