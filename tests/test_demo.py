@@ -209,6 +209,20 @@ def test_a_folder_of_images_gives_one_result_per_image(tmp_path, tiny_clip_path,
     assert 'is a folder without images' in capsys.readouterr().err
 
 
+def test_json_records_the_vfm_weights_too(tmp_path, tiny_clip_path):
+    from sclip_toolkit.testing import write_random_vfm
+
+    vfm = write_random_vfm(tmp_path / 'dino_tiny.pth', 'dino')
+    image = _picture(tmp_path / 'scene.png', 48, 64)
+    rc = demo.main(['--image', str(image), '--classes', 'a; b', '--method', 'proxyclip', '--checkpoint',
+                    str(tiny_clip_path), '--vfm-checkpoint', str(vfm), '--device', 'cpu', '--out', str(tmp_path),
+                    '--quiet'] + FAST)
+    assert rc == 0
+    weights = json.loads((tmp_path / 'scene_proxyclip.json').read_text())['weights']
+    assert [w['role'] for w in weights] == ['clip', 'vfm']
+    assert weights[1]['path'] == str(vfm.resolve()) and weights[1]['fingerprint'] == file_fingerprint(vfm)
+
+
 def test_list_methods(capsys):
     assert demo.main(['--list-methods']) == 0
     assert capsys.readouterr().out.split() == available_methods()
