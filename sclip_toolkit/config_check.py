@@ -38,11 +38,17 @@ def _registered(name: str, where: str) -> Any:
     """The class (or function) registered under ``name`` in mmseg's MODELS; short attention names also resolve."""
     from mmseg.registry import MODELS
 
-    obj = MODELS.get(name)
+    def lookup(key: str) -> Any:
+        try:
+            return MODELS.get(key)
+        except RuntimeError:  # mmengine's "Failed to get" for a dotted name it cannot import
+            return None
+
+    obj = lookup(name)
     if obj is None:
         import sclip_toolkit.models as toolkit_models  # short names ('sclip') of the attention variants
         alias = getattr(toolkit_models, 'ATTENTION_ALIASES', {}).get(name)
-        obj = MODELS.get(alias) if alias else None
+        obj = lookup(alias) if alias else None
     if obj is None:
         names = sorted(MODELS.module_dict)
         raise ConfigError(f'{where}: {name!r} is not registered in mmseg\'s MODELS{_suggest(name, names)}')
