@@ -88,6 +88,8 @@ class EvalProgressHook(Hook):
             self._bar.close()
             self._bar = None
 
+    on_interrupt = after_test_epoch  # ResumableTestLoop calls it on Ctrl-C, before its message
+
 
 @HOOKS.register_module()
 class ShowDirHook(Hook):

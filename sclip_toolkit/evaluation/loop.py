@@ -46,6 +46,9 @@ class ResumableTestLoop(TestLoop):
         try:
             metrics = super().run()
         except KeyboardInterrupt:
+            for hook in getattr(self.runner, 'hooks', []):  # e.g. close a progress bar before the message
+                if hasattr(hook, 'on_interrupt'):
+                    hook.on_interrupt(self.runner)
             if self.store is None:
                 raise
             saved = len(self.store)

@@ -64,9 +64,17 @@ class Evaluator:
         return dict(n=len(self.seen))
 
 
+class Bar:
+    closed = False
+
+    def on_interrupt(self, runner):
+        self.closed = True
+
+
 def _loop(tmp_path, model, prob_thd=0.1):
     runner = SimpleNamespace(model=model, visualizer=SimpleNamespace(), call_hook=lambda *a, **k: None,
-                             cfg=ConfigDict(model=dict(type='OVSegmentor', prob_thd=prob_thd, text_cache=True)))
+                             cfg=ConfigDict(model=dict(type='OVSegmentor', prob_thd=prob_thd, text_cache=True)),
+                             hooks=[Bar()])
     return ResumableTestLoop(runner, Loader(tmp_path), Evaluator(), prediction_dir=str(tmp_path / 'preds'))
 
 
@@ -76,6 +84,7 @@ def test_interrupt_then_resume_reuses_saved_predictions(tmp_path, capsys):
         loop.run()
     assert str(err.value) == (f'interrupted; 1 prediction saved in {tmp_path / "preds"}: run the same command '
                               f'again to resume')
+    assert loop.runner.hooks[0].closed  # hooks can tidy up (the progress bar) before the message
     assert run_cli(lambda: (_ for _ in ()).throw(err.value), 'eval.py') == 130
     assert capsys.readouterr().err.strip() == f'eval.py: {err.value}'  # one line, no traceback
 
