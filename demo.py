@@ -4,43 +4,61 @@
     python demo.py --image street.jpg --classes "sky, cloud; tree; person, man, woman; car; road"
     python demo.py --image scan.png --class-file my_classes.txt --method naclip --device cuda
     python demo.py --compare sclip,naclip,clearclip   # one panel per method, shared legend
+    python demo.py --image photos/ --classes "sky; tree; person"   # every image of a folder
+    python demo.py --list-methods
 
 In --classes, ';' separates classes and ',' separates names (synonyms) of one class; a class file has one class
-per line. Writes to --out (default demo_out/):
+per line (lines starting with '#' are comments; blank lines may end the file). Writes to --out (default demo_out/):
     <image>_<method>_overlay.png   the image under the class colours, with a legend (colour, name, % of the image)
     <image>_<method>_labels.png    the label map: palette PNG (mode 'P'), entry i = class i's colour
-    <image>_<method>.json          summary: image, size, method, backbone, classes (names, colour, pixel share,
-                                   mean score), timing, and where the legend and image sit in the overlay
+    <image>_<method>.json          summary: image, size, method, backbone (as read from the weights), every weight
+                                   file used (path, fingerprint), classes (names, colour, pixel share, mean
+                                   score), timing, and where the legend and image sit in the overlay
     <image>_compare.png / .json    with --compare
-CLIP weights are read from ~/.cache/clip (or $SCLIP_CLIP_CACHE); --download fetches missing ones. Exit status 2 on
-bad arguments or missing weights, with a message saying what to do.
+CLIP weights are read from ~/.cache/clip (or $SCLIP_CLIP_CACHE); --download fetches missing ones. Every method's
+weights are checked before any is run. Exit status 2 on bad arguments or missing weights, with a message saying
+what to do.
 """
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import re
 import sys
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
-import numpy as np
+# Only the standard library is imported before the arguments are parsed: --help and argument errors are instant.
 
 DEFAULT_OUT = 'demo_out'
+IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
+EXAMPLE_NOTE = "the bundled photo's classes"
+# The API's parameter names and the demo's options, to word the API's messages for the command line.
+CLI_WORDS = {'vfm_checkpoint': '--vfm-checkpoint', 'checkpoint': '--checkpoint', 'device': '--device',
+             'backbone': '--backbone', 'pretrained': '--pretrained', 'classes': '--classes', 'method': '--method',
+             'cfg_options': '--cfg-options'}
+_API_WORD = re.compile(r'(?<![\w.-])(' + '|'.join(CLI_WORDS) + r')=("[^"]*"|\'[^\']*\'|<[^>]*>|[^\s,;)]+)')
+
+
+def cli_words(message: str) -> str:
+    """An API message in command-line words: 'device="cpu"' -> '--device cpu', 'checkpoint=<file>' ->
+    '--checkpoint <file>', 'download=True' -> '--download'."""
+    message = _API_WORD.sub(lambda m: f'{CLI_WORDS[m[1]]} {m[2].strip(chr(34) + chr(39))}', message)
+    return message.replace('download=True', '--download')
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sclip_toolkit.config import DictAction
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--image', help='image file (default: the bundled example photo)')
+    ap.add_argument('--image', help='image file, or a folder: every image in it (default: the bundled example photo)')
     words = ap.add_mutually_exclusive_group()
     words.add_argument('--classes', help='"sky, cloud; tree; person, man, woman": ";" between classes, "," between '
                                          'names of one class')
     words.add_argument('--class-file', help='class-name file: one class per line, names separated by "," or ";"')
-    ap.add_argument('--method', help='sclip (default), naclip, clearclip, proxyclip, scclip; baselines vanilla, '
-                                     'maskclip')
+    ap.add_argument('--method', help='sclip (default), naclip, clearclip, proxyclip, scclip, ... (--list-methods '
+                                     'shows them all)')
+    ap.add_argument('--list-methods', action='store_true', help='list the methods and exit')
     ap.add_argument('--compare', help='several methods, comma-separated (e.g. sclip,naclip,clearclip): one panel '
                                       'per method in <image>_compare.png')
     ap.add_argument('--backbone', help='OpenAI CLIP release: ViT-B/16 (default), ViT-B/32, ViT-L/14, ViT-L/14-336; '
@@ -54,12 +72,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument('--out', default=DEFAULT_OUT, help=f'output folder (default: {DEFAULT_OUT})')
     ap.add_argument('--alpha', type=float, default=0.55, help='opacity of the class colours (default: 0.55)')
     ap.add_argument('--quiet', action='store_true', help='no progress messages on stderr')
-    ap.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries, key=value')
+    ap.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
+                    help='override config entries, e.g. model.data_preprocessor.short_side=448')
     return ap
 
 
 def class_summary(result, colors) -> List[Dict]:
     """Per class: names, colour, pixel count and share, mean score over its pixels (null when it has none)."""
+    import numpy as np
+
     shares, means = result.pixel_shares(), result.mean_scores()
     counts = np.bincount(result.labels.ravel(), minlength=len(result.classes))
     return [dict(index=i, name=names[0], names=list(names), color=[int(c) for c in colors[i]],
@@ -68,9 +89,55 @@ def class_summary(result, colors) -> List[Dict]:
             for i, names in enumerate(result.classes)]
 
 
-def segment_and_save(seg, image_path: str, rgb, classes, out: Path, stem: str, alpha: float,
-                     label: Dict) -> Tuple[Dict, np.ndarray]:
-    """Segment with one Segmenter, write its overlay, label map and JSON; return the summary and the labels."""
+def backbone_summary(seg) -> Dict:
+    """The CLIP image encoder as built from the weights: width, depth, heads, patch and input size."""
+    visual = seg.model.clip.visual
+    info: Dict = dict(config_name=seg.backbone)
+    try:
+        info.update(width=int(visual.conv1.out_channels), layers=len(visual.transformer.resblocks),
+                    heads=int(visual.transformer.resblocks[0].attn.num_heads),
+                    patch_size=int(visual.conv1.kernel_size[0]))
+        size = getattr(visual, 'image_size', None)
+        info['image_size'] = list(size) if isinstance(size, (tuple, list)) else size
+    except AttributeError:  # an encoder of another layout: keep what the config says
+        return info
+    letter = {768: 'B', 1024: 'L', 1280: 'H'}.get(info['width'])
+    info['name'] = f"ViT-{letter}/{info['patch_size']}" if letter else \
+        f"ViT (width {info['width']}, {info['layers']} layers, patch {info['patch_size']})"
+    return info
+
+
+def weights_summary(seg) -> List[Dict]:
+    """Every weight file the model loaded (CLIP, and the VFM when there is one): path, fingerprint, identity."""
+    from sclip_toolkit.models.checkpoint import default_cache_dir, file_fingerprint, openai_clip_urls
+
+    def entry(role: str, path: Optional[Path], identity: Optional[str]) -> Dict:
+        exists = path is not None and path.is_file()
+        return dict(role=role, path=str(path.resolve()) if exists else None, id=identity,
+                    fingerprint=file_fingerprint(path) if exists else None)
+
+    clip = seg.model.clip
+    identity = getattr(clip, 'checkpoint_id', None)
+    path = None
+    if seg.cfg.model.clip.get('checkpoint'):
+        path = Path(seg.cfg.model.clip.checkpoint).expanduser()
+    elif identity and identity.startswith('openai:'):
+        path = default_cache_dir() / openai_clip_urls()[identity.split(':', 1)[1]].rsplit('/', 1)[-1]
+    out = [entry('clip', path, identity)]
+    vfm = getattr(clip, 'vfm', None)
+    if vfm is not None:
+        vfm_id = getattr(vfm, 'checkpoint_id', None)
+        out.append(entry('vfm', Path(vfm_id.split(':', 1)[1]) if vfm_id and ':' in vfm_id else None, vfm_id))
+    return out
+
+
+def segment_and_save(seg, image_path: str, rgb, classes, out: Path, stem: str, alpha: float, label: Dict,
+                     model_info: Optional[Dict] = None, verbose: bool = True) -> Tuple[Dict, object]:
+    """Segment with one Segmenter, write its overlay, label map and JSON; return the summary and the labels.
+
+    Args:
+        model_info: ``backbone`` and ``weights`` entries of the JSON (default: read from ``seg``).
+    """
     from sclip_toolkit.apis.visualize import class_colors, label_picture, render_overlay
 
     start = time.perf_counter()
@@ -78,11 +145,13 @@ def segment_and_save(seg, image_path: str, rgb, classes, out: Path, stem: str, a
     colors = class_colors(len(result.classes))
     picture, layout = render_overlay(rgb, result.labels, result.class_names, colors, result.pixel_shares(), alpha)
     paths = dict(overlay=out / f'{stem}_{seg.method}_overlay.png', labels=out / f'{stem}_{seg.method}_labels.png')
+    out.mkdir(parents=True, exist_ok=True)
     picture.save(paths['overlay'])
     label_picture(result.labels, colors).save(paths['labels'])
+    model_info = model_info or dict(backbone=backbone_summary(seg), weights=weights_summary(seg))
     summary = dict(
-        label, method=seg.method, backbone=seg.backbone, checkpoint=seg.checkpoint, device=str(seg.device),
-        classes=class_summary(result, colors),
+        label, method=seg.method, backbone=model_info['backbone'], checkpoint=seg.checkpoint,
+        weights=model_info['weights'], device=str(seg.device), classes=class_summary(result, colors),
         outputs={k: str(v) for k, v in paths.items()},
         overlay_layout=layout,
         timing=dict(load_s=round(seg.load_seconds, 3), text_s=round(result.timing['text_s'], 3),
@@ -90,7 +159,8 @@ def segment_and_save(seg, image_path: str, rgb, classes, out: Path, stem: str, a
                     total_s=round(seg.load_seconds + time.perf_counter() - start, 3)))
     with open(out / f'{stem}_{seg.method}.json', 'w', encoding='utf-8') as fh:
         json.dump(summary, fh, indent=2)
-    print_summary(summary, image_path, out / f'{stem}_{seg.method}.json')
+    if verbose:
+        print_summary(summary, image_path, out / f'{stem}_{seg.method}.json')
     return summary, result.labels
 
 
@@ -104,11 +174,89 @@ def print_summary(summary: Dict, image_path: str, json_path: Path) -> None:
     print(f"  wrote {summary['outputs']['overlay']}, {summary['outputs']['labels']}, {json_path}")
 
 
+def image_files(image: Optional[str]) -> List[Path]:
+    """The images to segment: the bundled photo, one file, or every image directly in a folder (sorted)."""
+    from sclip_toolkit.apis.segmenter import EXAMPLE_IMAGE
+
+    if image is None:
+        return [EXAMPLE_IMAGE]
+    path = Path(image).expanduser()
+    if not path.is_dir():
+        return [path]
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise FileNotFoundError(f'--image {image} is a folder without images ({", ".join(IMAGE_SUFFIXES)})')
+    return files
+
+
+def check_weights(method: str, cfg, download: bool) -> None:
+    """Fail now, naming the method, if a weight file it needs (CLIP, VFM) is missing and cannot be downloaded."""
+    from sclip_toolkit.models.checkpoint import CheckpointError, fetch_openai_checkpoint
+
+    clip = cfg.model.clip
+    try:
+        if clip.get('checkpoint'):
+            if not Path(clip.checkpoint).expanduser().is_file():
+                raise CheckpointError(f'CLIP checkpoint {clip.checkpoint} does not exist (--checkpoint)')
+        elif clip.get('pretrained') in (None, 'openai'):
+            fetch_openai_checkpoint(clip.name, download=download)
+        vfm = clip.get('vfm')
+        if vfm is not None:
+            if vfm.get('checkpoint'):
+                if not Path(vfm.checkpoint).expanduser().is_file():
+                    raise CheckpointError(f'{vfm.get("family", "VFM")} checkpoint {vfm.checkpoint} does not exist '
+                                          f'(--vfm-checkpoint)')
+            else:
+                from sclip_toolkit.models.vfm import DEFAULT_PATCH
+                from sclip_toolkit.models.vfm.weights import fetch_official_weights
+                family, arch = vfm.get('family', 'dino'), vfm.get('arch', 'vit_base')
+                patch = vfm.get('patch_size') or (14 if (family, arch) == ('mae', 'vit_huge')
+                                                  else DEFAULT_PATCH[family])
+                registers = vfm.get('registers')
+                registers = (4 if family == 'dinov2' else 0) if registers is None else registers
+                try:
+                    fetch_official_weights(family, arch, patch, registers, download=download)
+                except CheckpointError as exc:  # its file is the VFM's: say so in the API's words, worded below
+                    raise CheckpointError(str(exc).replace('pass checkpoint=', 'pass vfm_checkpoint=')
+                                          .replace(' (--vfm-checkpoint on the command line)', '')) from None
+    except CheckpointError as exc:
+        raise CheckpointError(f'{method}: {exc}') from None
+
+
+def check_device(device: Optional[str]) -> None:
+    """--device: cpu, cuda or cuda:N, present on this machine."""
+    import torch
+
+    from sclip_toolkit.apis.segmenter import SegmenterError
+
+    if device in (None, 'auto'):
+        return
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        dev = None
+    if dev is None or dev.type not in ('cpu', 'cuda'):
+        raise SegmenterError(f'--device {device}: not a device; use --device cpu, cuda or cuda:N (default: cuda when '
+                             f'available, else cpu)')
+    if dev.type == 'cuda' and not torch.cuda.is_available():
+        raise SegmenterError(f'--device {device}: CUDA is not available here; use --device cpu')
+    if dev.type == 'cuda' and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise SegmenterError(f'--device {device}: this machine has {torch.cuda.device_count()} GPU(s); use --device '
+                             f'cuda:0 .. cuda:{torch.cuda.device_count() - 1}')
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Parse the arguments (errors exit 2 at once, before anything heavy is imported), then run."""
     ap = build_parser()
     args = ap.parse_args(argv)
     if args.compare and args.method:
         ap.error('give either --method or --compare, not both')
+    if args.classes is not None and not args.classes.replace(';', ' ').strip():
+        if args.image:
+            ap.error('--classes is empty: say what to look for, e.g. --classes "sky, cloud; tree; person"')
+        args.classes = None  # nothing to look for in the bundled photo either: use its classes, as without --classes
+        if not args.quiet:
+            print(f'demo.py: --classes is empty; using {EXAMPLE_NOTE}', file=sys.stderr)
     if args.image and not (args.classes or args.class_file):
         ap.error('with --image, say what to look for: --classes "a, b; c" or --class-file FILE (the default '
                  'classes only suit the bundled photo)')
@@ -117,58 +265,107 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     methods = [m.strip().lower() for m in (args.compare or args.method or 'sclip').split(',') if m.strip()]
     if len(set(methods)) != len(methods):
         ap.error(f'--compare lists a method twice: {args.compare}')
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        ap.error(f'--out {args.out} is a file; give a folder (it is created when missing)')
+    if args.compare and args.image and Path(args.image).is_dir():
+        ap.error('--compare takes one image; give --image FILE (or --method for a folder)')
 
-    from sclip_toolkit.apis.segmenter import (EXAMPLE_CLASSES, EXAMPLE_IMAGE, Segmenter, SegmenterError,
-                                              available_methods, load_image, parse_classes)
+    from sclip_toolkit.errors import run_cli
+
+    if args.list_methods:
+        from sclip_toolkit.apis.segmenter import available_methods
+        print('\n'.join(available_methods()))
+        return 0
+    return run_cli(lambda: run(args, methods), 'demo.py', words=cli_words) or 0
+
+
+def run(args: argparse.Namespace, methods: List[str]) -> None:
+    """Check everything (methods, classes, weights of every method, the image), then segment and write."""
+    from sclip_toolkit.apis.segmenter import (EXAMPLE_CLASSES, SegmenterError, available_methods, load_image,
+                                              method_config, parse_classes)
+    from sclip_toolkit.config import parse_cfg_options
     from sclip_toolkit.models.checkpoint import CheckpointError
-    from sclip_toolkit.models.text import ClassNameError
 
-    try:
-        unknown = [m for m in methods if m not in available_methods()]
-        if unknown:  # before any model is loaded
-            raise SegmenterError(f'unknown method {unknown[0]!r}; valid: {", ".join(available_methods())}')
-        image_path = args.image or str(EXAMPLE_IMAGE)
-        rgb = load_image(image_path)
-        classes = parse_classes(Path(args.class_file) if args.class_file else args.classes or EXAMPLE_CLASSES)
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        stem = Path(image_path).stem
-        label = dict(image=str(Path(image_path).resolve()), bundled_example=args.image is None,
-                     size=dict(width=int(rgb.shape[1]), height=int(rgb.shape[0])))
-        summaries, label_maps = [], []
+    cfg_options = parse_cfg_options(args.cfg_options)
+    check_device(args.device)
+    valid = available_methods()
+    unknown = [m for m in methods if m not in valid]
+    if unknown:  # before any model is loaded
+        raise SegmenterError(f'unknown method {unknown[0]!r}; valid: {", ".join(valid)}')
+    classes = parse_classes(Path(args.class_file) if args.class_file else args.classes or EXAMPLE_CLASSES,
+                            where='class {number} of --classes')
+    images = image_files(args.image)
+    first_rgb = load_image(images[0])  # a bad image fails before any model is loaded
+    try:  # every method's weights, before any is run
         for method in methods:
-            seg = Segmenter(method, args.backbone, args.device, checkpoint=args.checkpoint,
-                            vfm_checkpoint=args.vfm_checkpoint, pretrained=args.pretrained, download=args.download,
-                            cfg_options=args.cfg_options, progress=not args.quiet)
-            summary, labels = segment_and_save(seg, image_path, rgb, classes, out, stem, args.alpha, label)
-            summaries.append(summary)
-            label_maps.append(labels)
-            del seg  # one model in memory at a time
+            check_weights(method, method_config(method, args.backbone, args.checkpoint, args.vfm_checkpoint,
+                                                args.pretrained, args.download, cfg_options=cfg_options),
+                          args.download)
     except CheckpointError as exc:
-        print(f'demo.py: error: {exc}\n  (demo.py: --checkpoint / --vfm-checkpoint FILE use local files; --download '
-              f'fetches the official ones when online)', file=sys.stderr)
-        return 2
-    except (ClassNameError, SegmenterError, FileNotFoundError) as exc:
-        print(f'demo.py: error: {exc}', file=sys.stderr)
-        return 2
+        raise CheckpointError(f'{exc} (--checkpoint / --vfm-checkpoint FILE use local files; --download fetches the '
+                              f'official ones when online)') from None
+
+    out = Path(args.out)
+    created = not out.exists()
+    try:
+        summaries, label_maps = segment_all(args, methods, images, first_rgb, classes, out, cfg_options)
+    except BaseException:
+        if created and out.is_dir() and not any(out.iterdir()):
+            out.rmdir()  # a failed run leaves no empty folder behind
+        raise
     if args.compare:
-        write_comparison(summaries, label_maps, rgb, out, stem, args.alpha, label)
-    return 0
+        write_comparison(summaries, label_maps, first_rgb, out, Path(images[0]).stem, args.alpha,
+                         summaries[0]['label'])
+    elif len(images) > 1:
+        print(f'{methods[0]}: segmented {len(images)} images of {args.image}; wrote <image>_{methods[0]}_overlay.png, '
+              f'_labels.png and .json for each to {out}')
 
 
-def write_comparison(summaries: List[Dict], label_maps: List[np.ndarray], rgb: np.ndarray, out: Path, stem: str,
-                     alpha: float, label: Dict) -> None:
-    """One picture with a panel per method (titled) and a shared legend, plus its JSON."""
+def segment_all(args: argparse.Namespace, methods: List[str], images: List[Path], first_rgb, classes, out: Path,
+                cfg_options: Dict) -> Tuple[List[Dict], List]:
+    """Each method (one model in memory at a time) over every image; summaries and label maps of the first image."""
+    from sclip_toolkit.apis.segmenter import Segmenter, load_image
+
+    summaries, label_maps = [], []
+    for method in methods:
+        seg = Segmenter(method, args.backbone, args.device, checkpoint=args.checkpoint,
+                        vfm_checkpoint=args.vfm_checkpoint, pretrained=args.pretrained, download=args.download,
+                        cfg_options=cfg_options, progress=not args.quiet and len(images) == 1)
+        model_info = dict(backbone=backbone_summary(seg), weights=weights_summary(seg))
+        progress = images
+        if len(images) > 1 and not args.quiet:
+            from tqdm import tqdm
+            progress = tqdm(images, desc=f'{method}: {args.image}', unit='img', file=sys.stderr)
+        for i, image in enumerate(progress):
+            rgb = first_rgb if i == 0 else load_image(image)
+            label = dict(image=str(Path(image).resolve()), bundled_example=args.image is None,
+                         size=dict(width=int(rgb.shape[1]), height=int(rgb.shape[0])))
+            summary, labels = segment_and_save(seg, str(image), rgb, classes, out, Path(image).stem, args.alpha,
+                                               label, model_info, verbose=len(images) == 1)
+            if i == 0:
+                summaries.append(dict(summary, label=label))
+                label_maps.append(labels)
+        del seg  # one model in memory at a time
+    return summaries, label_maps
+
+
+def write_comparison(summaries: List[Dict], label_maps: List, rgb, out: Path, stem: str, alpha: float,
+                     label: Dict) -> None:
+    """One picture with a panel per method (titled, in a grid beyond 3) and a shared legend, plus its JSON."""
+    import numpy as np
+
     from sclip_toolkit.apis.visualize import class_colors, render_comparison
 
     names = [c['name'] for c in summaries[0]['classes']]
     panels = [(s['method'], labels) for s, labels in zip(summaries, label_maps)]
-    picture, layout = render_comparison(rgb, panels, names, class_colors(len(names)), alpha)
+    shares = [[c['pixel_share'] for c in s['classes']] for s in summaries]
+    picture, layout = render_comparison(rgb, panels, names, class_colors(len(names)), alpha, shares=shares)
     path = out / f'{stem}_compare.png'
     picture.save(path)
     agree = {f'{a[0]}/{b[0]}': float(np.mean(a[1] == b[1])) for i, a in enumerate(panels) for b in panels[i + 1:]}
+    methods = [{k: v for k, v in s.items() if k != 'label'} for s in summaries]
     with open(out / f'{stem}_compare.json', 'w', encoding='utf-8') as fh:
-        json.dump(dict(label, output=str(path), methods=summaries, layout=layout, pixel_agreement=agree), fh,
+        json.dump(dict(label, output=str(path), methods=methods, layout=layout, pixel_agreement=agree), fh,
                   indent=2)
     print(f'compare: wrote {path} and {out / f"{stem}_compare.json"}')
 

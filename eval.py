@@ -1,7 +1,8 @@
 """Evaluate a config on its dataset (mIoU with mmseg's IoUMetric); writes <work_dir>/metrics.json.
 
     python eval.py --config configs/sclip/sclip_voc21.py
-    python eval.py --config naclip_ade20k --checkpoint ViT-B-16.pt --cfg-options model.post_process=[]
+    python eval.py --config naclip_ade20k --checkpoint ViT-B-16.pt --cfg-options "model.post_process=[]"
+    python eval.py --list                                     # the config names
     bash dist_test.sh configs/sclip/sclip_voc21.py 4          # torchrun, 4 processes (GPUs, or CPUs with gloo)
 
 Datasets are found under $SCLIP_DATA (default ./data); docs/evaluation.md lists the layouts.
@@ -10,20 +11,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
-from sclip_toolkit.apis.evaluate import evaluate
-from sclip_toolkit.config import DictAction
+# Only the standard library is imported before the arguments are parsed: --help and argument errors are instant.
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--config', required=True, help="config file or name, e.g. 'sclip_voc21'")
+    parser.add_argument('--config', help="config file or name, e.g. 'sclip_voc21' (--list shows them)")
+    parser.add_argument('--list', action='store_true', help='list the config names and exit')
     parser.add_argument('--work-dir', help='logs and metrics.json go here (default: work_dirs/<config name>)')
     parser.add_argument('--checkpoint', help='local CLIP weights (OpenAI layout) instead of the config\'s')
     parser.add_argument('--vfm-checkpoint', help='local weights of the vision foundation model (ProxyCLIP)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, default={},
+    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                         help='override config entries, e.g. model.logit_scale=50 test_dataloader.num_workers=0')
-    parser.add_argument('--show-dir', help='also save a visualisation of every prediction in this folder')
+    parser.add_argument('--device', help='cpu, cuda or cuda:N (default: cuda when available, else cpu)')
+    parser.add_argument('--show-dir', help='also save a picture of every prediction as DIR/<image name>.png')
     parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
                         help="'pytorch' under torchrun (dist_test.sh)")
     parser.add_argument('--save-preds', metavar='DIR',
@@ -31,21 +34,32 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--no-progress', action='store_true', help='no progress bar')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if not args.list and not args.config:
+        parser.error('--config is required (a file or a name such as sclip_voc21; --list shows the names)')
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))  # torch.distributed.launch passes it as an argument
     return args
 
 
-def main(argv=None) -> None:
-    args = parse_args(argv)
-    if args.save_preds:
-        args.cfg_options['model.prediction_dir'] = args.save_preds
+def run(args: argparse.Namespace) -> None:
+    """Evaluate (or list the configs) as the parsed arguments say."""
+    from sclip_toolkit.config import available_configs, parse_cfg_options
+    if args.list:
+        print('\n'.join(available_configs()))
+        return
+    from sclip_toolkit.apis.evaluate import evaluate
     evaluate(args.config, work_dir=args.work_dir, checkpoint=args.checkpoint, vfm_checkpoint=args.vfm_checkpoint,
-             cfg_options=args.cfg_options, show_dir=args.show_dir, launcher=args.launcher,
-             progress=not args.no_progress)
+             cfg_options=parse_cfg_options(args.cfg_options), show_dir=args.show_dir, launcher=args.launcher,
+             progress=not args.no_progress, save_preds=args.save_preds, device=args.device)
+
+
+def main(argv=None) -> int:
+    """Parse (argument errors exit 2 at once), then run; a user error prints one line and returns 2."""
+    args = parse_args(argv)
+    if args.device == 'cpu':
+        os.environ['CUDA_VISIBLE_DEVICES'] = ''  # before torch is imported: every library then sees no GPU
+    from sclip_toolkit.errors import run_cli
+    return run_cli(lambda: run(args), 'eval.py')
 
 
 if __name__ == '__main__':
-    import sys
-
-    from sclip_toolkit.errors import run_cli
-    sys.exit(run_cli(main, 'eval.py'))
+    sys.exit(main())

@@ -1,25 +1,33 @@
-"""Loading toolkit configs with the command-line overrides every script shares."""
+"""Loading toolkit configs with the command-line overrides every script shares, checked before anything is built."""
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported for the scripts)
 
-from .exceptions import ConfigError
+from .config_check import ConfigError, check_model_config, check_override_keys, closest, parse_cfg_options
 from .models.text import PROJECT_ROOT
 
 CONFIG_DIR = PROJECT_ROOT / 'configs'
 
+__all__ = ['CONFIG_DIR', 'ConfigError', 'available_configs', 'resolve_config_path', 'load_config',
+           'parse_cfg_options', 'CfgOptionsAction']
 
-def available_configs() -> list:
+
+def available_configs() -> List[str]:
     """Config names ('sclip/sclip_voc21') of every method x dataset file under configs/."""
     return sorted(str(p.relative_to(CONFIG_DIR).with_suffix('')) for p in CONFIG_DIR.glob('*/*.py')
                   if not p.parts[-2].startswith('_'))
 
 
 def resolve_config_path(config: str) -> Path:
-    """A config file path, or a name such as 'sclip/sclip_voc21' / 'sclip_voc21' under configs/."""
+    """A config file path, or a name such as 'sclip/sclip_voc21' / 'sclip_voc21' under configs/.
+
+    Raises:
+        FileNotFoundError: naming the closest config names (``eval.py --list`` shows them all).
+    """
     p = Path(config)
     if p.is_file():
         return p
@@ -30,20 +38,44 @@ def resolve_config_path(config: str) -> Path:
     if len(matches) == 1:
         return matches[0]
     names = available_configs()
-    raise FileNotFoundError(f'config {config!r} not found; give a file path or one of: {", ".join(names)}')
+    short = [n.split('/')[-1] for n in names]
+    near = closest(Path(config).stem, short, n=3) or closest(str(config), names, n=3)
+    hint = f'closest: {", ".join(near)}; ' if near else ''
+    raise FileNotFoundError(f'config {config!r} not found; {hint}give a file path or a name such as sclip_voc21 '
+                            f'(eval.py --list shows all {len(names)})')
 
 
 def load_config(config: str, checkpoint: Optional[str] = None, vfm_checkpoint: Optional[str] = None,
                 cfg_options: Optional[Dict[str, Any]] = None) -> Config:
-    """Read a config and apply the usual overrides (CLIP / VFM checkpoint files, --cfg-options)."""
+    """Read a config, apply the usual overrides (CLIP / VFM checkpoint files, --cfg-options) and check ``model``.
+
+    Raises:
+        ConfigError: an override of a top-level key the config does not have, or a model key or value that the
+            registered constructors do not accept (see :func:`sclip_toolkit.config_check.check_model_config`).
+    """
     cfg = Config.fromfile(str(resolve_config_path(config)))
     if checkpoint:
         cfg.model.clip.checkpoint = str(checkpoint)
     if vfm_checkpoint:
         if cfg.model.clip.get('vfm') is None:
             raise ConfigError(f'--vfm-checkpoint was given but {config} uses no vision foundation model '
-                             f'(model.clip.vfm is not set)')
+                              f'(model.clip.vfm is not set)')
         cfg.model.clip.vfm.checkpoint = str(vfm_checkpoint)
     if cfg_options:
+        check_override_keys(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
+    if cfg.get('model') is not None:
+        check_model_config(cfg.model)
     return cfg
+
+
+class CfgOptionsAction(argparse.Action):
+    """``--cfg-options KEY=VALUE ...`` as a dict; a malformed item is an argument error (one line, exit 2)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        options = dict(getattr(namespace, self.dest, None) or {})
+        try:
+            options.update(parse_cfg_options(values))
+        except ConfigError as exc:
+            parser.error(str(exc))
+        setattr(namespace, self.dest, options)

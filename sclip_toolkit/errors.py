@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Callable, Tuple, Type
+from typing import Callable, Optional, Tuple, Type
 
 from .exceptions import ToolkitError
 
@@ -20,13 +20,24 @@ def _message(exc: BaseException) -> str:
     return text
 
 
-def run_cli(main: Callable[[], object], prog: str) -> int:
-    """Run a script's main(); a user error prints one clear line and exits 2 (``SCLIP_DEBUG=1``: full traceback)."""
+def run_cli(main: Callable[[], object], prog: str, words: Optional[Callable[[str], str]] = None) -> int:
+    """Run a script's main(); a user error prints one clear line and returns 2, Ctrl-C one line and 130
+    (``SCLIP_DEBUG=1``: full traceback).
+
+    Args:
+        words: rewrites a message in the script's own words (the demo: API parameters -> its options).
+    """
     try:
         main()
     except USER_ERRORS as exc:
         if os.environ.get('SCLIP_DEBUG'):
             raise
-        print(f'{prog}: error: {_message(exc)}', file=sys.stderr)
+        message = _message(exc)
+        print(f'{prog}: error: {words(message) if words else message}', file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # the resumable evaluation says how many predictions are saved
+        if os.environ.get('SCLIP_DEBUG'):
+            raise
+        print(f'{prog}: {str(exc) or "interrupted"}', file=sys.stderr)
+        return 130
     return 0

@@ -6,14 +6,16 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from sclip_toolkit.apis.segmenter import EXAMPLE_IMAGE
-from sclip_toolkit.apis.visualize import MARGIN, class_colors, overlay
+from sclip_toolkit.apis.segmenter import EXAMPLE_IMAGE, available_methods
+from sclip_toolkit.apis.visualize import class_colors, overlay
+from sclip_toolkit.models.checkpoint import file_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ['--cfg-options', 'model.data_preprocessor.short_side=112']
@@ -81,13 +83,20 @@ def test_demo_on_a_generated_image(tmp_path, tiny_clip_path):
                                               ['sky', 'tree', 'person'])
     assert summary['classes'][0]['names'] == ['sky', 'cloud'] and summary['method'] == 'sclip'
     assert summary['image'] == str(image.resolve()) and summary['bundled_example'] is False
+    # the weights used and the backbone as built from them (the tiny checkpoint, not the default ViT-B/16)
+    assert summary['weights'] == [dict(role='clip', path=str(tiny_clip_path.resolve()), id=summary['weights'][0]['id'],
+                                       fingerprint=file_fingerprint(tiny_clip_path))]
+    assert summary['weights'][0]['id'] == f'file:{file_fingerprint(tiny_clip_path)}'
+    backbone = summary['backbone']
+    assert (backbone['width'], backbone['layers'], backbone['patch_size']) == (64, 12, 16)
+    assert backbone['name'] == 'ViT (width 64, 12 layers, patch 16)'
     rgb = np.asarray(Image.open(image))
     np.testing.assert_array_equal(picture[:90, :130], overlay(rgb, labels.astype(np.int64), class_colors(3)))
 
 
 def test_demo_defaults_to_the_bundled_photo(tmp_path, tiny_clip_path, capsys):
     class_file = tmp_path / 'words.txt'
-    rc = demo.main(['--checkpoint', str(tiny_clip_path), '--device', 'cpu', '--out', str(tmp_path)])
+    rc = demo.main(['--checkpoint', str(tiny_clip_path), '--device', 'cpu', '--out', str(tmp_path), '--classes', ''])
     assert rc == 0
     summary, _, _ = _check_outputs(tmp_path / 'coffee_sclip.json', (600, 400),
                                    ['coffee', 'cup', 'saucer', 'spoon', 'wooden table'])
@@ -95,7 +104,8 @@ def test_demo_defaults_to_the_bundled_photo(tmp_path, tiny_clip_path, capsys):
     captured = capsys.readouterr()
     assert 'loading sclip' in captured.err and 'crop' in captured.err  # progress on stderr
     assert 'wooden table' in captured.out and 'coffee_sclip_overlay.png' in captured.out
-    class_file.write_text('cup; mug\nsaucer\n', encoding='utf-8')
+    assert "--classes is empty; using the bundled photo's classes" in captured.err
+    class_file.write_text('# what to look for\ncup; mug\n  # saucers too\nsaucer\n\n\n', encoding='utf-8')
     assert demo.main(['--class-file', str(class_file), '--checkpoint', str(tiny_clip_path), '--device', 'cpu',
                       '--out', str(tmp_path / 'b'), '--quiet', '--method', 'vanilla'] + FAST) == 0
     _check_outputs(tmp_path / 'b' / 'coffee_vanilla.json', (600, 400), ['cup', 'saucer'])
@@ -109,8 +119,11 @@ def test_compare_has_one_panel_per_method(tmp_path, tiny_clip_path):
     assert rc == 0
     summary = json.loads((tmp_path / 'scene_compare.json').read_text())
     compare = Image.open(tmp_path / 'scene_compare.png')
-    assert compare.width == len(methods) * 150 + (len(methods) + 1) * MARGIN
+    assert summary['layout']['grid'] == [1, 3]
     assert [p['title'] for p in summary['layout']['panels']] == methods
+    assert summary['layout']['legend_title'] == 'pixel share per method (%): sclip / vanilla / maskclip'
+    shares = [[c['pixel_share'] for c in m['classes']] for m in summary['methods']]
+    assert summary['layout']['legend'][1]['text'] == 'b  ' + ' / '.join(f'{100 * s[1]:.1f}' for s in shares) + ' %'
     assert [m['method'] for m in summary['methods']] == methods and len(summary['layout']['legend']) == 3
     rgb, pixels = np.asarray(Image.open(image)), np.asarray(compare.convert('RGB'))
     for method, panel in zip(methods, summary['layout']['panels']):
@@ -128,6 +141,9 @@ def test_compare_has_one_panel_per_method(tmp_path, tiny_clip_path):
     (['--classes', 'a', '--class-file', 'f.txt'], 'not allowed with argument'),
     (['--compare', 'sclip,naclip,sclip'], 'lists a method twice'),
     (['--alpha', '1.5'], '--alpha must be between 0 and 1'),
+    (['--image', 'x.png', '--classes', ''], '--classes is empty: say what to look for'),
+    (['--image', 'x.png', '--classes', ' ; '], '--classes is empty'),
+    (['--out', __file__], f'--out {__file__} is a file; give a folder'),
 ])
 def test_argument_errors_exit_2(argv, message, capsys):
     with pytest.raises(SystemExit) as exc:
@@ -140,13 +156,97 @@ def test_argument_errors_exit_2(argv, message, capsys):
     (['--compare', 'sclip,segformer'], "unknown method 'segformer'; valid: clearclip, maskclip"),
     (['--class-file', 'words'], "class-name file 'words' not found"),
     (['--image', 'missing.png', '--classes', 'a'], "image file 'missing.png' not found"),
-    (['--classes', 'a; a'], "name 'a' already appears"),
+    (['--classes', 'a; a'], "class 2 of --classes: name 'a' already appears in class 1 of --classes"),
+    (['--classes', 'a; b,,c'], "class 2 of --classes: empty name in 'b,,c'"),
     (['--checkpoint', 'nowhere.pt'], 'CLIP checkpoint nowhere.pt does not exist'),
+    (['--cfg-options', 'model.logit_scale'], "--cfg-options 'model.logit_scale': expected KEY=VALUE"),
+    (['--cfg-options', 'model.logit_scale=banana'], "model.logit_scale: expected a number, got 'banana'"),
+    (['--cfg-options', 'model.logit_scalee=1'], "model.logit_scalee: unknown key of OVSegmentor (did you mean 'logit_scale'?)"),
+    (['--device', 'tpu'], '--device tpu: not a device; use --device cpu, cuda or cuda:N'),
 ])
 def test_bad_inputs_exit_2_with_a_message(argv, message, capsys, tmp_path):
-    assert demo.main(argv + ['--out', str(tmp_path), '--device', 'cpu', '--quiet']) == 2
+    device = [] if '--device' in argv else ['--device', 'cpu']
+    assert demo.main(argv + ['--out', str(tmp_path / 'out'), '--quiet'] + device) == 2
     err = capsys.readouterr().err
-    assert message in err and 'Traceback' not in err
+    assert message in err and 'Traceback' not in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / 'out').exists()  # nothing was written, not even an empty folder
+
+
+def test_a_failed_run_leaves_no_empty_output_folder(tmp_path, tiny_clip_path, capsys):
+    out = tmp_path / 'new' / 'out'
+    rc = demo.main(['--checkpoint', str(tiny_clip_path), '--device', 'cpu', '--out', str(out), '--quiet',
+                    '--cfg-options', f'model.text_encoder.templates={tmp_path / "no_templates.txt"}'])
+    assert rc == 2 and 'no_templates.txt' in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_compare_checks_every_methods_weights_first(tmp_path, tiny_clip_path, capsys, monkeypatch):
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))  # no cached DINO weights
+    rc = demo.main(['--compare', 'sclip,proxyclip', '--checkpoint', str(tiny_clip_path), '--device', 'cpu',
+                    '--out', str(tmp_path / 'out')])
+    err = capsys.readouterr().err
+    assert rc == 2 and 'proxyclip: dino weights dino_vitbase8_pretrain.pth not found' in err
+    assert '--vfm-checkpoint' in err and 'checkpoint=' not in err  # command-line words
+    assert 'loading sclip' not in err and not (tmp_path / 'out').exists()  # sclip was not run first
+
+
+def test_a_folder_of_images_gives_one_result_per_image(tmp_path, tiny_clip_path, capsys):
+    folder = tmp_path / 'photos'
+    folder.mkdir()
+    _picture(folder / 'a.png', 40, 60)
+    _picture(folder / 'b.jpg', 50, 30)
+    (folder / 'notes.txt').write_text('not an image')
+    rc = demo.main(['--image', str(folder), '--classes', 'sky; tree', '--checkpoint', str(tiny_clip_path),
+                    '--device', 'cpu', '--out', str(tmp_path / 'out')] + FAST)
+    assert rc == 0
+    for stem, size in (('a', (60, 40)), ('b', (30, 50))):
+        _check_outputs(tmp_path / 'out' / f'{stem}_sclip.json', size, ['sky', 'tree'])
+    captured = capsys.readouterr()
+    assert '2/2' in captured.err  # the progress bar over the images
+    assert f'segmented 2 images of {folder}' in captured.out
+    (tmp_path / 'empty').mkdir()
+    assert demo.main(['--image', str(tmp_path / 'empty'), '--classes', 'a', '--out', str(tmp_path / 'o2')]) == 2
+    assert 'is a folder without images' in capsys.readouterr().err
+
+
+def test_json_records_the_vfm_weights_too(tmp_path, tiny_clip_path):
+    from sclip_toolkit.testing import write_random_vfm
+
+    vfm = write_random_vfm(tmp_path / 'dino_tiny.pth', 'dino')
+    image = _picture(tmp_path / 'scene.png', 48, 64)
+    rc = demo.main(['--image', str(image), '--classes', 'a; b', '--method', 'proxyclip', '--checkpoint',
+                    str(tiny_clip_path), '--vfm-checkpoint', str(vfm), '--device', 'cpu', '--out', str(tmp_path),
+                    '--quiet'] + FAST)
+    assert rc == 0
+    weights = json.loads((tmp_path / 'scene_proxyclip.json').read_text())['weights']
+    assert [w['role'] for w in weights] == ['clip', 'vfm']
+    assert weights[1]['path'] == str(vfm.resolve()) and weights[1]['fingerprint'] == file_fingerprint(vfm)
+
+
+def test_list_methods(capsys):
+    assert demo.main(['--list-methods']) == 0
+    assert capsys.readouterr().out.split() == available_methods()
+
+
+def test_api_words_become_command_line_words():
+    assert demo.cli_words('use device="cpu"') == 'use --device cpu'
+    assert demo.cli_words("or pass checkpoint=/path/to/ViT-B-16.pt.") == 'or pass --checkpoint /path/to/ViT-B-16.pt.'
+    assert demo.cli_words('pass vfm_checkpoint=<file>') == 'pass --vfm-checkpoint <file>'
+    assert demo.cli_words('model.clip.checkpoint=x stays') == 'model.clip.checkpoint=x stays'
+
+
+@pytest.mark.parametrize('argv', [['--help'], ['--alpha', 'x']])
+def test_help_and_argument_errors_import_nothing_heavy(argv):
+    code = ('import runpy, sys, time; start = time.perf_counter(); sys.argv = ["demo.py"] + sys.argv[1:]\n'
+            'try:\n    runpy.run_path("demo.py", run_name="__main__")\nexcept SystemExit:\n    pass\n'
+            'print("HEAVY", sorted(m for m in ("torch", "numpy", "mmseg", "sclip_toolkit") if m in sys.modules), '
+            'time.perf_counter() - start, file=sys.stderr)')
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, '-c', code] + argv, cwd=ROOT, capture_output=True, text=True, timeout=60)
+    wall = time.perf_counter() - start
+    heavy = proc.stderr.split('HEAVY')[-1].split()
+    assert heavy[0] == '[]', proc.stderr  # no torch, numpy, mmseg or toolkit import
+    assert float(heavy[1]) < 0.5 and wall < 2.0, (heavy, wall)  # the script itself, and with the interpreter start
 
 
 @pytest.mark.slow
@@ -158,4 +258,5 @@ def test_missing_weights_fail_fast_with_instructions(tmp_path):
     assert 'Traceback' not in proc.stderr
     assert f"CLIP weights 'ViT-B-16' not found at {tmp_path / 'empty' / 'ViT-B-16.pt'}" in proc.stderr
     assert 'Download https://openaipublic.azureedge.net/clip/models/' in proc.stderr and '--checkpoint' in proc.stderr
+    assert 'checkpoint=' not in proc.stderr  # command-line words, not the API's
     assert not (tmp_path / 'out').exists() or not any((tmp_path / 'out').iterdir())

@@ -13,10 +13,27 @@ from sclip_toolkit.models.checkpoint import CheckpointError
 from sclip_toolkit.models.text import ClassNameError
 
 
-def test_unknown_config_lists_the_configs():
+def test_unknown_config_suggests_the_closest_configs():
     with pytest.raises(FileNotFoundError) as err:
         load_config('sclip_voc99')
-    assert 'sclip/sclip_voc21' in str(err.value) and 'naclip/naclip_ade20k' in str(err.value)
+    text = str(err.value)
+    assert 'closest: sclip_voc21, sclip_voc20' in text and 'naclip/naclip_ade20k' not in text
+
+
+def test_run_cli_reports_ctrl_c_in_one_line(capsys):
+    def main():
+        raise KeyboardInterrupt
+
+    assert run_cli(main, 'prog') == 130
+    assert capsys.readouterr().err.strip() == 'prog: interrupted'
+
+
+def test_run_cli_words_the_message_for_the_script(capsys):
+    def main():
+        raise ValueError('use device="cpu"')
+
+    assert run_cli(main, 'demo.py', words=lambda m: m.replace('device="cpu"', '--device cpu')) == 2
+    assert capsys.readouterr().err.strip() == 'demo.py: error: use --device cpu'
 
 
 def test_unknown_dataset_in_eval_all_lists_datasets():

@@ -92,10 +92,60 @@ def test_eval_ade20k_with_naclip_and_show_dir(env):
     work_dir = env['base'] / 'naclip_ade20k'
     show_dir = env['base'] / 'show'
     proc = _run([sys.executable, 'eval.py', '--config', 'naclip_ade20k', '--work-dir', str(work_dir), '--show-dir',
-                 str(show_dir)] + env['options'], env)
-    assert len(list(show_dir.rglob('*.png'))) == 2  # one visualisation per image
+                 str(show_dir), '--device', 'cpu'] + env['options'], env)
+    images = sorted(p.stem for p in (env['base'] / 'data').rglob('images/validation/*.jpg'))
+    assert sorted(p.name for p in show_dir.rglob('*.png')) == [f'{s}.png' for s in images]  # <dir>/<image name>.png
+    assert f'wrote 2 pictures (image, ground truth, prediction) to {show_dir}/<image name>.png' in proc.stderr
     assert re.search(r'\|\s+wall\s+\|', proc.stdout + proc.stderr)  # the per-class table
-    _check_record(json.loads((work_dir / 'metrics.json').read_text()), 'naclip_ade20k', 150, 'wall')
+    record = json.loads((work_dir / 'metrics.json').read_text())
+    _check_record(record, 'naclip_ade20k', 150, 'wall')
+    assert record['device'] == 'cpu'
+
+
+def test_eval_lists_the_configs(env):
+    from sclip_toolkit.config import available_configs
+
+    proc = _run([sys.executable, 'eval.py', '--list'], env)
+    assert proc.stdout.split() == available_configs()
+
+
+@pytest.mark.parametrize('extra, message', [
+    (['--cfg-options', 'model.logit_scale=banana'], "model.logit_scale: expected a number, got 'banana'"),
+    (['--cfg-options', 'model.logit_scalee=0.2'], "model.logit_scalee: unknown key of OVSegmentor (did you mean "
+                                               "'logit_scale'?)"),
+    (['--cfg-options', 'model.logit_scale'], "--cfg-options 'model.logit_scale': expected KEY=VALUE"),
+    (['--cfg-options', 'foo.bar=1'], "--cfg-options foo.bar: the config has no top-level key 'foo'"),
+    (['--cfg-options', 'model.data_preprocessor.short_side=-5'], 'short_side (model.data_preprocessor.short_side) '
+                                                                'must be a positive number of pixels'),
+    (['--device', 'tpu'], '--device tpu: not a device; use --device cpu, cuda or cuda:N'),
+    (['--config', 'sclip_voc22'], "config 'sclip_voc22' not found; closest: sclip_voc21"),
+])
+def test_bad_settings_are_one_line_before_any_image(env, tmp_path, extra, message):
+    config = [] if '--config' in extra else ['--config', 'sclip_voc21']
+    cmd = [sys.executable, 'eval.py', *config, '--work-dir', str(tmp_path), '--checkpoint', env['checkpoint'],
+           '--no-progress', '--save-preds', str(tmp_path / 'preds'), *extra]
+    proc = subprocess.run(cmd, cwd=ROOT, env=env['env'], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith('eval.py: error')]
+    assert len(lines) == 1 and message in lines[0], proc.stderr[-2000:]
+    assert 'Traceback' not in proc.stderr
+    assert not list((tmp_path / 'preds').glob('*.png'))  # no image was segmented
+
+
+def test_missing_split_file_is_one_line_with_the_layout(env, tmp_path):
+    data = tmp_path / 'data'
+    shutil.copytree(env['base'] / 'data', data)
+    split = data / 'VOCdevkit' / 'VOC2012' / 'ImageSets' / 'Segmentation' / 'val.txt'
+    split.unlink()
+    proc = subprocess.run([sys.executable, 'eval.py', '--config', 'sclip_voc21', '--work-dir', str(tmp_path / 'w')]
+                          + env['options'], cwd=ROOT, env=dict(env['env'], SCLIP_DATA=str(data)), capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f'eval.py: error: PascalVOCDataset: split file {split} not found; expected under {split.parents[2]}: '
+        f'JPEGImages/*.jpg, SegmentationClass/*.png, ImageSets/Segmentation/val.txt (the image names of the split '
+        f'without suffix, one per line); set $SCLIP_DATA to the folder holding the datasets, or pass --cfg-options '
+        f'test_dataloader.dataset.data_root=<folder>; docs/evaluation.md shows the expected layout']
 
 
 def test_dist_test_on_two_cpu_processes_matches_one_process(env, voc_run):
@@ -134,3 +184,11 @@ def test_eval_all_keeps_finished_rows_and_marks_failures(env, voc_run):
     sheet = load_workbook(out / 'results.xlsx')['mIoU']
     assert [c.value for c in sheet[2]][:4] == ['sclip', voc21, voc20, 'failed']
     assert (out / 'sclip_cityscapes' / 'eval.log').is_file()
+
+    # A later run of fewer pairs keeps every pair whose metrics.json is in the folder.
+    cmd = [sys.executable, 'tools/eval_all.py', '--pairs', 'sclip:voc20', '--out-dir', str(out), '--skip-existing']
+    proc = subprocess.run(cmd, cwd=ROOT, env=env['env'], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = (out / 'results.csv').read_text().splitlines()
+    assert rows == ['method,VOC20,VOC21,avg', f'sclip,{voc20:.2f},{voc21:.2f},{(voc21 + voc20) / 2:.2f}']
+    assert [c.value for c in load_workbook(out / 'results.xlsx')['mIoU'][2]][:3] == ['sclip', voc20, voc21]

@@ -45,6 +45,7 @@ def test_failing_image_is_named_and_the_run_resumes(env, tmp_path):  # noqa: F81
     second.write_bytes(good_bytes)  # fixed: run the same command again
     proc = _eval(env, data, tmp_path / 'w2', preds)
     assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f'predictions: 1 reused from {preds}, 1 computed and saved there' in proc.stderr
     assert len(list(preds.glob('*.png'))) == 2
     assert saved[0].stat().st_mtime_ns == mtime  # not recomputed
     resumed = json.loads((tmp_path / 'w2' / 'metrics.json').read_text())
@@ -75,4 +76,6 @@ def test_prediction_folder_of_other_settings_is_refused(env, tmp_path):  # noqa:
     assert _eval(env, data, tmp_path / 'w1', preds).returncode == 0
     proc = _eval(env, data, tmp_path / 'w2', preds, 'model.logit_scale=10')
     assert proc.returncode == 2
-    assert f'{preds} holds predictions made with other settings' in proc.stderr
+    line = [x for x in proc.stderr.splitlines() if 'error' in x]
+    assert len(line) == 1 and len(line[0]) < 300, proc.stderr
+    assert f'{preds} holds predictions made with other settings (model.logit_scale: 65 -> 10)' in line[0]

@@ -10,7 +10,7 @@ import argparse
 import numpy as np
 
 from sclip_toolkit.apis import build_segmentor, run_segmentor
-from sclip_toolkit.config import DictAction, load_config
+from sclip_toolkit.config import CfgOptionsAction, load_config
 
 
 def main(argv=None) -> None:
@@ -22,7 +22,8 @@ def main(argv=None) -> None:
     ap.add_argument('--vfm-checkpoint', help='vision foundation model checkpoint (ProxyCLIP)')
     ap.add_argument('--pred', help='also save pred_sem_seg (H, W) uint8 here')
     ap.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: cuda if available)')
-    ap.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries, key=value')
+    ap.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, metavar='KEY=VALUE',
+                    help='override config entries, e.g. model.prob_thd=0.2')
     args = ap.parse_args(argv)
 
     cfg = load_config(args.config, args.checkpoint, args.vfm_checkpoint, args.cfg_options)

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from sclip_toolkit.apis.evaluate import METRICS_FILE
 from sclip_toolkit.apis.results_table import DATASET_LABELS, STANDARD_DATASETS, ResultsTable
@@ -44,6 +44,28 @@ def parse_pairs(args: argparse.Namespace) -> Tuple[List[str], List[str], List[Tu
     if unknown:
         raise SystemExit(f'unknown dataset(s) {unknown}; valid: {", ".join(DATASET_LABELS)}')
     return methods, datasets, pairs
+
+
+def split_pair_name(name: str) -> Optional[Tuple[str, str]]:
+    """'sclip_coco_object' -> ('sclip', 'coco_object'): a work folder's (method, dataset), or None."""
+    for dataset in sorted(DATASET_LABELS, key=len, reverse=True):  # longest first: coco_stuff164k before others
+        if name.endswith(f'_{dataset}') and len(name) > len(dataset) + 1:
+            return name[:-len(dataset) - 1], dataset
+    return None
+
+
+def finished_pairs(out_dir: Path) -> Dict[Tuple[str, str], float]:
+    """mIoU of every (method, dataset) whose <out_dir>/<method>_<dataset>/metrics.json exists (earlier runs)."""
+    found = {}
+    for path in sorted(out_dir.glob(f'*/{METRICS_FILE}')):
+        pair = split_pair_name(path.parent.name)
+        try:
+            miou = json.loads(path.read_text(encoding='utf-8'))['mIoU']
+        except (OSError, ValueError, KeyError):
+            continue  # unreadable: the pair is shown as it was run this time, or not at all
+        if pair is not None:
+            found[pair] = miou
+    return found
 
 
 def uses_vfm(config: Path) -> bool:
@@ -109,7 +131,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
 
     methods, datasets, pairs = parse_pairs(args)
+    # Results of earlier runs in the same folder stay in the table, whatever subset is run now.
+    earlier = finished_pairs(Path(args.out_dir))
+    methods += [m for m in dict.fromkeys(m for m, _ in earlier) if m not in methods]
+    datasets += [d for d in dict.fromkeys(d for _, d in earlier) if d not in datasets]
     table = ResultsTable(Path(args.out_dir) / args.name, methods, datasets)
+    for (method, dataset), miou in earlier.items():
+        if (method, dataset) not in pairs:
+            table.set(method, dataset, miou, 'done', 'from an earlier run', save=False)
     table.save()
     failures = 0
     for i, (method, dataset) in enumerate(pairs, start=1):

@@ -17,13 +17,14 @@ from typing import Any, Dict, Optional
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.dist import get_dist_info
+from mmengine.dist import all_reduce, get_dist_info
 from mmengine.hooks import Hook
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import HOOKS, METRICS
 
+from .. import evaluation  # noqa: F401  (registers ResumableTestLoop)
 from ..config import load_config, resolve_config_path
-from ..datasets.base import DATA_HINT
+from ..datasets.base import check_dataset_config
 from ..exceptions import ConfigError
 
 METRICS_FILE = 'metrics.json'
@@ -57,26 +58,71 @@ class PerClassIoUMetric(IoUMetric):
 
 @HOOKS.register_module()
 class EvalProgressHook(Hook):
-    """A progress bar over the test images (main process; counts this process's share under torchrun)."""
+    """A progress bar over the test images on the main process.
+
+    Under torchrun every process evaluates its share of the images; the bar counts rank 0's share and says so.
+    """
     priority = 'VERY_LOW'
 
     def __init__(self, description: str = 'eval'):
         self.description, self._bar = description, None
 
     def before_test_epoch(self, runner) -> None:
-        if runner.rank == 0:
-            from tqdm import tqdm
-            self._bar = tqdm(total=len(runner.test_dataloader), desc=self.description, unit='img', file=sys.stderr,
-                             dynamic_ncols=True, mininterval=0.5)
+        if runner.rank != 0:
+            return
+        from tqdm import tqdm
+        loader = runner.test_dataloader
+        total, share = len(loader.dataset), len(loader.sampler) if hasattr(loader.sampler, '__len__') else None
+        description = self.description
+        if runner.world_size > 1 and share is not None:
+            description += f' [rank 0 of {runner.world_size}: its {share} of the {total} images]'
+            total = share
+        self._bar = tqdm(total=total, desc=description, unit='img', file=sys.stderr, dynamic_ncols=True,
+                         mininterval=0.5)
 
     def after_test_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
         if self._bar is not None:
-            self._bar.update(1)
+            self._bar.update(len(outputs) if outputs is not None else 1)
 
     def after_test_epoch(self, runner, metrics=None) -> None:
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+    on_interrupt = after_test_epoch  # ResumableTestLoop calls it on Ctrl-C, before its message
+
+
+@HOOKS.register_module()
+class ShowDirHook(Hook):
+    """Save a picture of every prediction as ``<out_dir>/<image name>.png`` (mmseg's visualizer: the image with the
+    ground truth and the prediction side by side), and say where when the evaluation ends."""
+    priority = 'LOW'
+
+    def __init__(self, out_dir: str):
+        self.out_dir, self.count = out_dir, 0
+
+    def before_test_epoch(self, runner) -> None:
+        os.makedirs(self.out_dir, exist_ok=True)
+        self.count = 0
+
+    def after_test_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
+        import mmcv
+
+        visualizer = runner.visualizer
+        for sample in outputs or []:
+            img_path = sample.metainfo['img_path']
+            image = mmcv.imread(img_path, channel_order='rgb')
+            name = osp.splitext(osp.basename(img_path))[0]
+            visualizer.add_datasample(name, image, data_sample=sample, draw_gt='gt_sem_seg' in sample, show=False,
+                                      out_file=osp.join(self.out_dir, f'{name}.png'))
+            self.count += 1
+
+    def after_test_epoch(self, runner, metrics=None) -> None:
+        count = torch.tensor([self.count], dtype=torch.int64)
+        all_reduce(count)
+        if runner.rank == 0:
+            print(f'wrote {int(count)} pictures (image, ground truth, prediction) to {self.out_dir}/<image name>.png',
+                  file=sys.stderr, flush=True)
 
 
 def config_name(config: str) -> str:
@@ -86,7 +132,8 @@ def config_name(config: str) -> str:
 
 def prepare_eval_config(config: str, work_dir: Optional[str] = None, checkpoint: Optional[str] = None,
                         vfm_checkpoint: Optional[str] = None, cfg_options: Optional[Dict[str, Any]] = None,
-                        show_dir: Optional[str] = None, launcher: str = 'none', progress: bool = True) -> Config:
+                        show_dir: Optional[str] = None, launcher: str = 'none', progress: bool = True,
+                        save_preds: Optional[str] = None) -> Config:
     """The config as the Runner will run it: overrides applied, evaluation plumbing set.
 
     Args:
@@ -94,9 +141,10 @@ def prepare_eval_config(config: str, work_dir: Optional[str] = None, checkpoint:
         work_dir: where logs and metrics.json go (default ``work_dirs/<config name>``).
         checkpoint / vfm_checkpoint: local CLIP / VFM weight files (override the config's).
         cfg_options: ``--cfg-options`` overrides, applied last.
-        show_dir: also save a visualisation of every prediction there.
+        show_dir: also save a visualisation of every prediction there, as ``<show_dir>/<image name>.png``.
         launcher: 'none' (one process) or 'pytorch' (torchrun).
         progress: show a progress bar.
+        save_preds: keep every label map in this folder and reuse those already there (``ResumableTestLoop``).
     """
     if launcher not in ('none', 'pytorch'):
         raise ConfigError(f"launcher must be 'none' or 'pytorch', got {launcher!r}")
@@ -120,20 +168,47 @@ def prepare_eval_config(config: str, work_dir: Optional[str] = None, checkpoint:
     if progress:
         hooks = list(cfg.get('custom_hooks') or [])
         cfg.custom_hooks = hooks + [dict(type='EvalProgressHook', description=name)]
-    hooks = cfg.get('default_hooks', {})
     if show_dir:
-        hooks.setdefault('visualization', dict(type='SegVisualizationHook')).update(draw=True, interval=1)
-        cfg.visualizer.save_dir = str(show_dir)
-    elif 'visualization' in hooks and not hooks.visualization.get('draw'):
+        cfg.custom_hooks = list(cfg.get('custom_hooks') or []) + [dict(type='ShowDirHook', out_dir=str(show_dir))]
+    hooks = cfg.get('default_hooks', {})
+    if 'visualization' in hooks and not hooks.visualization.get('draw'):
         hooks.pop('visualization')  # it would only warn that it draws nothing
+    if save_preds:
+        loop = dict(cfg.get('test_cfg') or {})
+        if loop.get('type', 'TestLoop') not in ('TestLoop', 'ResumableTestLoop'):
+            raise ValueError(f"--save-preds needs the test loop to be TestLoop, but the config's test_cfg.type is "
+                             f"{loop['type']!r}")
+        cfg.test_cfg = dict(loop, type='ResumableTestLoop', prediction_dir=str(save_preds))
     return cfg
 
 
-def _check_data_root(cfg: Config) -> None:
-    data_root = cfg.test_dataloader.dataset.get('data_root')
-    if data_root and not osp.isdir(data_root):
-        raise FileNotFoundError(f'data_root {data_root} of {cfg.test_dataloader.dataset.type} does not exist; '
-                                f'{DATA_HINT}')
+def select_device(device: Optional[str], launcher: str = 'none') -> Optional[torch.device]:
+    """Check an evaluation device ('cpu', 'cuda', 'cuda:N'; None: CUDA when available) and make it current.
+
+    Returns:
+        The device, or None for the runner's default (CUDA when available, else CPU).
+    """
+    if device in (None, '', 'auto'):
+        return None
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError):
+        dev = None
+    if dev is None or dev.type not in ('cpu', 'cuda'):
+        raise ValueError(f'--device {device}: not a device; use --device cpu, cuda or cuda:N (default: cuda when '
+                         f'available, else cpu)')
+    if dev.type == 'cuda':
+        if not torch.cuda.is_available():
+            raise ValueError(f'--device {device} was given but CUDA is not available here; use --device cpu')
+        if dev.index is not None:
+            if launcher != 'none':
+                raise ValueError(f'--device {device}: under torchrun each process takes the GPU of its local rank; '
+                                 f'give --device cuda (or choose GPUs with CUDA_VISIBLE_DEVICES)')
+            if dev.index >= torch.cuda.device_count():
+                raise ValueError(f'--device {device}: this machine has {torch.cuda.device_count()} GPU(s) (cuda:0 .. '
+                                 f'cuda:{torch.cuda.device_count() - 1})')
+            torch.cuda.set_device(dev.index)  # the runner puts the model on the current CUDA device
+    return dev
 
 
 def _init_cpu_distributed(launcher: str) -> None:
@@ -153,10 +228,13 @@ def _as_float(value: Any) -> Any:
 
 def evaluate(config: str, work_dir: Optional[str] = None, checkpoint: Optional[str] = None,
              vfm_checkpoint: Optional[str] = None, cfg_options: Optional[Dict[str, Any]] = None,
-             show_dir: Optional[str] = None, launcher: str = 'none', progress: bool = True) -> Dict[str, Any]:
+             show_dir: Optional[str] = None, launcher: str = 'none', progress: bool = True,
+             save_preds: Optional[str] = None, device: Optional[str] = None) -> Dict[str, Any]:
     """Run the test loop of a config and write ``<work_dir>/metrics.json`` (main process).
 
-    Arguments as :func:`prepare_eval_config`.
+    Arguments as :func:`prepare_eval_config`, and ``device``: 'cpu', 'cuda', 'cuda:N' or None (CUDA when
+    available). eval.py hides CUDA before anything is imported for ``--device cpu``; in a process where CUDA is
+    already visible, the model is moved to the CPU after the runner has built it.
 
     Returns:
         The record written to metrics.json: ``aAcc``, ``mIoU``, ``mAcc`` (percent), ``per_class``, ``config``,
@@ -166,10 +244,15 @@ def evaluate(config: str, work_dir: Optional[str] = None, checkpoint: Optional[s
 
     import sclip_toolkit  # noqa: F401  (registration in the main process; workers get it via custom_imports)
 
-    cfg = prepare_eval_config(config, work_dir, checkpoint, vfm_checkpoint, cfg_options, show_dir, launcher, progress)
-    _check_data_root(cfg)
+    cfg = prepare_eval_config(config, work_dir, checkpoint, vfm_checkpoint, cfg_options, show_dir, launcher, progress,
+                              save_preds)
+    dev = select_device(device, launcher)
+    check_dataset_config(cfg.test_dataloader.dataset)
     _init_cpu_distributed(launcher)
     runner = Runner.from_cfg(cfg)
+    if dev is not None and dev.type == 'cpu' and launcher == 'none':
+        runner.model.to(dev)
+    model_device = next(iter(runner.model.parameters()), torch.empty(0)).device
     metrics = {k: _as_float(v) for k, v in runner.test().items()}
     rank, world_size = get_dist_info()
     if rank != 0:
@@ -183,7 +266,7 @@ def evaluate(config: str, work_dir: Optional[str] = None, checkpoint: Optional[s
         num_images=len(dataset), num_classes=len(dataset.metainfo['classes']),
         clip=clip_cfg.get('checkpoint') or f"{clip_cfg.get('name')}/{clip_cfg.get('pretrained')}",
         vfm_checkpoint=(clip_cfg.get('vfm') or {}).get('checkpoint'), world_size=world_size,
-        device='cuda' if torch.cuda.is_available() else 'cpu', work_dir=cfg.work_dir,
+        device=str(model_device), work_dir=cfg.work_dir,
         timestamp=datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
         per_class=getattr(metric, 'per_class', None))
     os.makedirs(cfg.work_dir, exist_ok=True)

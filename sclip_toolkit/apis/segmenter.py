@@ -206,13 +206,14 @@ def _class_file(text: Union[str, os.PathLike]) -> Optional[Path]:
     return path if path.is_file() else None
 
 
-def parse_classes(classes: ClassesLike) -> Union[Path, List[List[str]]]:
+def parse_classes(classes: ClassesLike, where: Optional[str] = None) -> Union[Path, List[List[str]]]:
     """A class-name file path, or classes as lists of names.
 
     Args:
         classes: a class-name file (one class per line, synonyms separated by ';' or ','); a string
             'sky, cloud; tree; person, man' (';' between classes, ',' between synonyms); or a list whose items are
             a class ('sky, cloud' or ['sky', 'cloud']).
+        where: how errors name a class of a string or list (see :func:`parse_class_names`; default 'classes[i]').
     """
     if isinstance(classes, (str, os.PathLike)):
         path = _class_file(classes)
@@ -226,8 +227,8 @@ def parse_classes(classes: ClassesLike) -> Union[Path, List[List[str]]]:
             parts = parts[:-1]
         if not text:
             raise ClassNameError('no classes given; write e.g. "sky, cloud; tree; person"')
-        return parse_class_names(parts, separator=',')
-    return parse_class_names(list(classes), separator=None)
+        return parse_class_names(parts, separator=',', where=where)
+    return parse_class_names(list(classes), separator=None, where=where)
 
 
 # ---------------------------------------------------------------------------------------------------- results

@@ -133,15 +133,43 @@ def render_overlay(image: np.ndarray, labels: np.ndarray, names: Sequence[str], 
     return canvas, dict(image_box=[0, 0, width, height], legend=legend)
 
 
+def grid_shape(count: int, max_columns: int = 3) -> Tuple[int, int]:
+    """(rows, columns) of ``count`` panels: one row up to ``max_columns``, then a near-square grid (4 -> 2x2,
+    5 or 6 -> 2x3, 7 to 9 -> 3x3) so that panels keep a readable size."""
+    if count <= max_columns:
+        return 1, max(1, count)
+    cols = math.ceil(math.sqrt(count))
+    return math.ceil(count / cols), cols
+
+
+def comparison_legend(names: Sequence[str], methods: Sequence[str],
+                      shares: Optional[Sequence[Sequence[float]]] = None, max_methods: int = 4
+                      ) -> Tuple[List[str], str, bool]:
+    """Legend lines and title of a comparison, and whether the lines show each method's pixel shares.
+
+    With ``shares`` ((methods x classes) fractions) and at most ``max_methods`` methods, a line reads
+    'cup  12.3 / 10.1 / 9.8 %' in panel order and the title names that order; otherwise lines are the names and the
+    title says the shares are not shown.
+    """
+    if shares is not None and len(methods) <= max_methods:
+        lines = [f'{n}  ' + ' / '.join(f'{100 * s[c]:.1f}' for s in shares) + ' %' for c, n in enumerate(names)]
+        return lines, 'pixel share per method (%): ' + ' / '.join(methods), True
+    reason = 'not shown' if shares is None else f'not shown for more than {max_methods} methods'
+    return list(names), f'pixel shares {reason} (see each method\'s overlay)', False
+
+
 def render_comparison(image: np.ndarray, panels: Sequence[Tuple[str, np.ndarray]], names: Sequence[str],
-                      colors: np.ndarray, alpha: float = 0.55, max_panel_width: int = 640
+                      colors: np.ndarray, alpha: float = 0.55, max_panel_width: int = 640,
+                      shares: Optional[Sequence[Sequence[float]]] = None, max_columns: int = 3
                       ) -> Tuple[Image.Image, Dict]:
-    """One overlay panel per (title, labels), side by side, titled, with one legend (names and colours) below.
+    """One overlay panel per (title, labels), titled, in one row (up to ``max_columns``) or a near-square grid, with
+    one legend (names and colours; each method's pixel shares when ``shares`` is given for few enough methods).
 
     Panels are the image scaled to at most ``max_panel_width`` wide (label maps by nearest neighbour).
 
     Returns:
-        The picture and its layout: ``panels`` (title, box) and ``legend`` entries.
+        The picture and its layout: ``panels`` (title, box), ``grid`` [rows, columns], ``legend`` entries,
+        ``legend_title`` and ``legend_shares`` (whether the entries show the shares).
     """
     height, width = image.shape[:2]
     scale = min(1.0, max_panel_width / width)
@@ -149,10 +177,15 @@ def render_comparison(image: np.ndarray, panels: Sequence[Tuple[str, np.ndarray]
     font = font_for((pw, ph))
     title_h = _line_height(font) + MARGIN
     small = np.asarray(Image.fromarray(image).resize((pw, ph), Image.BILINEAR)) if scale < 1 else image
-    content_w = len(panels) * (pw + MARGIN) + MARGIN
-    corners, legend_w, legend_h = _legend_layout(list(names), font, content_w)
-    top = MARGIN + title_h
-    canvas = Image.new('RGB', (max(content_w, legend_w), top + ph + legend_h), BACKGROUND)
+    rows, cols = grid_shape(len(panels), max_columns)
+    content_w = cols * (pw + MARGIN) + MARGIN
+    cell_h = title_h + ph + MARGIN
+    texts, legend_title, with_shares = comparison_legend(names, [t for t, _ in panels], shares)
+    corners, legend_w, legend_h = _legend_layout(texts, font, content_w)
+    legend_top = MARGIN + rows * cell_h
+    title_w = _text_size(font, legend_title)[0] + 2 * MARGIN
+    canvas = Image.new('RGB', (max(content_w, legend_w, title_w), legend_top + _line_height(font) + legend_h),
+                       BACKGROUND)
     draw = ImageDraw.Draw(canvas)
     boxes = []
     for i, (title, labels) in enumerate(panels):
@@ -160,10 +193,13 @@ def render_comparison(image: np.ndarray, panels: Sequence[Tuple[str, np.ndarray]
             raise ValueError(f'panel {title!r}: label map {labels.shape} differs from the image {(height, width)}')
         if scale < 1:
             labels = np.asarray(Image.fromarray(labels.astype(np.int32)).resize((pw, ph), Image.NEAREST))
-        x = MARGIN + i * (pw + MARGIN)
-        canvas.paste(Image.fromarray(overlay(small, labels.astype(np.int64), colors, alpha)), (x, top))
+        row, col = divmod(i, cols)
+        x, y = MARGIN + col * (pw + MARGIN), MARGIN + row * cell_h
+        canvas.paste(Image.fromarray(overlay(small, labels.astype(np.int64), colors, alpha)), (x, y + title_h))
         tw = _text_size(font, title)[0]
-        draw.text((x + max(0, (pw - tw) // 2), MARGIN), title, fill=TEXT, font=font)
-        boxes.append(dict(title=title, box=[x, top, x + pw, top + ph]))
-    legend = _draw_legend(canvas, top + ph, list(names), colors, font, corners)
-    return canvas, dict(panels=boxes, legend=legend)
+        draw.text((x + max(0, (pw - tw) // 2), y), title, fill=TEXT, font=font)
+        boxes.append(dict(title=title, box=[x, y + title_h, x + pw, y + title_h + ph]))
+    draw.text((MARGIN, legend_top), legend_title, fill=TEXT, font=font)
+    legend = _draw_legend(canvas, legend_top + _line_height(font), texts, colors, font, corners)
+    return canvas, dict(panels=boxes, grid=[rows, cols], legend=legend, legend_title=legend_title,
+                        legend_shares=with_shares)

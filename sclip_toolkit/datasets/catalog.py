@@ -27,7 +27,8 @@ class PascalVOC20Dataset(BaseSegDataset):
 
     def __init__(self, ann_file: str, img_suffix: str = '.jpg', seg_map_suffix: str = '.png',
                  reduce_zero_label: bool = True, **kwargs) -> None:
-        check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file, True)
+        check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file, True,
+                     img_suffix, seg_map_suffix)
         super().__init__(ann_file=ann_file, img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
                          reduce_zero_label=reduce_zero_label, **kwargs)
 
@@ -40,7 +41,8 @@ class PascalContext60Dataset(PascalContextDataset):
         if kwargs.pop('reduce_zero_label', False):
             raise ConfigError('PascalContext60Dataset scores the background class 0, so reduce_zero_label must stay '
                              'False; use PascalContext59Dataset to ignore background')
-        check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file, True)
+        check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file, True,
+                     img_suffix, seg_map_suffix)
         super().__init__(ann_file=ann_file, img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
                          reduce_zero_label=False, **kwargs)
 
@@ -51,7 +53,8 @@ class PascalContext59Dataset(PascalContextDataset59):
 
     def __init__(self, ann_file: str, img_suffix: str = '.jpg', seg_map_suffix: str = '.png',
                  reduce_zero_label: bool = True, **kwargs) -> None:
-        check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file, True)
+        check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file, True,
+                     img_suffix, seg_map_suffix)
         super().__init__(ann_file=ann_file, img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
                          reduce_zero_label=reduce_zero_label, **kwargs)
 
@@ -67,7 +70,7 @@ class COCOObjectDataset(BaseSegDataset):
 
     def __init__(self, img_suffix: str = '.jpg', seg_map_suffix: str = '_instanceTrainIds.png', **kwargs) -> None:
         check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'),
-                     kwargs.get('ann_file', ''))
+                     kwargs.get('ann_file', ''), img_suffix=img_suffix, seg_map_suffix=seg_map_suffix)
         super().__init__(img_suffix=img_suffix, seg_map_suffix=seg_map_suffix, **kwargs)
 
 
@@ -82,7 +85,8 @@ class ADE20K847Dataset(BaseSegDataset):
 
     def __init__(self, ann_file: str = '', img_suffix: str = '.jpg', seg_map_suffix: str = '.tif',
                  reduce_zero_label: bool = False, **kwargs) -> None:
-        check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file)
+        check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file,
+                     img_suffix=img_suffix, seg_map_suffix=seg_map_suffix)
         super().__init__(ann_file=ann_file, img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
                          reduce_zero_label=reduce_zero_label, **kwargs)
 
@@ -94,6 +98,7 @@ class PascalContext459Dataset(BaseSegDataset):
 
     def __init__(self, ann_file: str, img_suffix: str = '.jpg', seg_map_suffix: str = '.tif',
                  reduce_zero_label: bool = False, **kwargs) -> None:
-        check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file, True)
+        check_layout(type(self).__name__, kwargs.get('data_root'), kwargs.get('data_prefix'), ann_file, True,
+                     img_suffix, seg_map_suffix)
         super().__init__(ann_file=ann_file, img_suffix=img_suffix, seg_map_suffix=seg_map_suffix,
                          reduce_zero_label=reduce_zero_label, **kwargs)

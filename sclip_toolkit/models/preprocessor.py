@@ -14,6 +14,10 @@ CLIP_MEAN = (122.771, 116.746, 104.094)
 CLIP_STD = (68.501, 66.632, 70.323)
 
 
+def _positive(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
 @MODELS.register_module()
 class OVSDataPreProcessor(SegDataPreProcessor):
     """mmseg's SegDataPreProcessor plus the references' test-time resize, as a model setting.
@@ -32,6 +36,13 @@ class OVSDataPreProcessor(SegDataPreProcessor):
     def __init__(self, short_side: Optional[int] = 336, max_long_side: int = 2048,
                  mean: Sequence[float] = CLIP_MEAN, std: Sequence[float] = CLIP_STD, bgr_to_rgb: bool = True,
                  **kwargs):
+        # Checked here, when the model is built: a bad size would otherwise fail inside OpenCV on the first image.
+        if short_side is not None and not _positive(short_side):
+            raise ValueError(f'OVSDataPreProcessor: short_side (model.data_preprocessor.short_side) must be a positive '
+                             f'number of pixels, or None for no resize; got {short_side!r}')
+        if not _positive(max_long_side):
+            raise ValueError(f'OVSDataPreProcessor: max_long_side (model.data_preprocessor.max_long_side) must be a '
+                             f'positive number of pixels; got {max_long_side!r}')
         super().__init__(mean=list(mean), std=list(std), bgr_to_rgb=bgr_to_rgb, **kwargs)
         self.short_side, self.max_long_side = short_side, max_long_side
 

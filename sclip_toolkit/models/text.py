@@ -1,8 +1,9 @@
 """Text side: prompt templates, class-name files (several names per class) and the text classifier.
 
-A class-name file has one class per line, in class-index order; a line may list several names, separated by the
-method's separator (', ' for SCLIP/NACLIP/SC-CLIP, ',' for ClearCLIP, '; ' for ProxyCLIP, whose ADE-847 names
-contain commas). A class scores as the max of its names' probabilities.
+A class-name file has one class per line, in class-index order (lines starting with ``#`` are comments; blank lines
+may end the file); a line may list several names, separated by the method's separator (', ' for SCLIP/NACLIP/SC-CLIP,
+',' for ClearCLIP, '; ' for ProxyCLIP, whose ADE-847 names contain commas). A class scores as the max of its names'
+probabilities.
 """
 from __future__ import annotations
 
@@ -74,8 +75,12 @@ def _split_line(line: str, separator: Optional[str]) -> List[str]:
 
 
 def parse_class_names(source: Union[str, os.PathLike, Sequence[Union[str, Sequence[str]]]],
-                      separator: Optional[str] = ', ', allow_duplicates: bool = False) -> List[List[str]]:
+                      separator: Optional[str] = ', ', allow_duplicates: bool = False,
+                      where: Optional[str] = None) -> List[List[str]]:
     """Classes as lists of names, from a class-name file or a list.
+
+    A file (or a multi-line string) has one class per line. Lines starting with ``#`` are comments and blank lines
+    at the end are ignored; a blank line between classes is an error, since line order gives the class index.
 
     Args:
         source: path of a class-name file, or a list whose items are a class (a string with separators, or a list
@@ -85,10 +90,12 @@ def parse_class_names(source: Union[str, os.PathLike, Sequence[Union[str, Sequen
             does not change their tokens.
         allow_duplicates: accept a name that appears in two classes (the references' COCO-Object files list
             'bed' both as background and as a class).
+        where: how messages name an item of a list: a format string with ``{index}`` (from 0) or ``{number}`` (from
+            1), e.g. 'class {number} of --classes'; default 'classes[{index}]'. File lines are named 'path:line'.
 
     Raises:
-        ClassNameError: missing or non-UTF-8 file, empty file, empty line, empty name (e.g. a trailing ', '), or a
-            name repeated; the message names the file and line.
+        ClassNameError: missing or non-UTF-8 file, no classes, empty line or item, empty name (e.g. a trailing
+            ', '), or a name repeated; the message names the file and line, or the list item.
     """
     if isinstance(source, (str, os.PathLike)) and not (isinstance(source, str) and '\n' in source):
         try:
@@ -102,27 +109,54 @@ def parse_class_names(source: Union[str, os.PathLike, Sequence[Union[str, Sequen
             line_no = raw[:exc.start].count(b'\n') + 1
             raise ClassNameError(f'{path}:{line_no}: not UTF-8 text (byte {raw[exc.start]:#x} at offset '
                                  f'{exc.start}); save the file as UTF-8') from None
-        lines = text.splitlines()
-        where = str(path)
+        lines, label = text.splitlines(), str(path)
+    elif isinstance(source, str):
+        lines, label = source.splitlines(), '<class list>'
     else:
-        lines = source.splitlines() if isinstance(source, str) else list(source)
-        where = '<class list>'
-    if not lines:
-        raise ClassNameError(f'{where}: no classes (the file is empty); write one class per line')
+        lines, label = None, None
+    if lines is not None:  # file text: comments and trailing blank lines are not classes
+        entries = [(i, line) for i, line in enumerate(lines, start=1) if not line.lstrip().startswith('#')]
+        while entries and not entries[-1][1].strip():
+            entries.pop()
+        if not entries:
+            raise ClassNameError(f'{label}: no classes (the file is empty or has only comments); write one class '
+                                 f'per line')
+
+        def name(i: int) -> str:
+            return f'{label}:{i}'
+
+        def other(i: int) -> str:
+            return f'line {i}'
+    else:
+        entries = list(enumerate(source, start=1))
+        if not entries:
+            raise ClassNameError('no classes given; give at least one class')
+        fmt = where or 'classes[{index}]'
+
+        def name(i: int) -> str:
+            return fmt.format(index=i - 1, number=i)
+
+        other = name
     classes: List[List[str]] = []
     seen: Dict[str, int] = {}
-    for i, line in enumerate(lines, start=1):
-        pieces = list(line) if not isinstance(line, str) else _split_line(line, separator)
+    for i, line in entries:
         if isinstance(line, str) and not line.strip():
-            raise ClassNameError(f'{where}:{i}: empty line; every line must name a class (remove the line)')
+            if lines is not None:
+                raise ClassNameError(f'{name(i)}: empty line; every line must name a class (remove the line, or start '
+                                     f'it with # to keep it as a comment)')
+            raise ClassNameError(f'{name(i)} is empty; every class needs at least one name')
+        pieces = list(line) if not isinstance(line, str) else _split_line(line, separator)
         names = [' '.join(str(p).split()) for p in pieces]
         for n in names:
             if not n:
-                raise ClassNameError(f'{where}:{i}: empty name in {line!r} (a doubled or trailing separator?)')
+                shown = line.strip() if isinstance(line, str) else line
+                raise ClassNameError(f'{name(i)}: empty name in {shown!r} (a doubled or trailing separator?)')
             key = n.lower()
             if key in seen and (seen[key] == i or not allow_duplicates):
-                raise ClassNameError(f'{where}:{i}: name {n!r} already appears on line {seen[key]}; a name must '
-                                     f'belong to one class')
+                place = 'in the same class' if seen[key] == i else (
+                    f'on {other(seen[key])}' if lines is not None else f'in {other(seen[key])}')
+                raise ClassNameError(f'{name(i)}: name {n!r} already appears {place}; a name must belong to one '
+                                     f'class')
             seen.setdefault(key, i)
         classes.append(names)
     return classes

@@ -77,6 +77,17 @@ def test_method_config_backbones(tmp_path, tiny_clip_path):
     assert baseline.model.clip.final_attn['type'] == 'MaskCLIPAttention'  # user overrides come last
 
 
+@pytest.mark.parametrize('options, message', [
+    ({'model.prob_thd': 'banana'}, "model.prob_thd: expected a number, got 'banana'"),
+    ({'model.clip.vfm.patch_sise': 16}, "model.clip.vfm.patch_sise: unknown key of VFMFeatures (did you mean "
+                                        "'patch_size'?)"),
+])
+def test_api_overrides_are_checked_before_anything_is_built(options, message):
+    with pytest.raises(SegmenterError) as err:
+        method_config('proxyclip', cfg_options=options)
+    assert message in str(err.value)
+
+
 def test_bad_device_and_missing_weights_say_what_to_do(tmp_path, monkeypatch):
     with pytest.raises(SegmenterError, match="unknown device 'gpu0'"):
         Segmenter('sclip', device='gpu0')

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sclip_toolkit.apis.visualize import (MARGIN, class_colors, label_picture, overlay, render_comparison,
-                                          render_overlay)
+from sclip_toolkit.apis.visualize import (MARGIN, class_colors, grid_shape, label_picture, overlay,
+                                          render_comparison, render_overlay)
 
 
 def _labels(h=30, w=40, classes=3, seed=0):
@@ -65,11 +65,11 @@ def test_overlay_picture_has_the_image_and_one_swatch_per_class():
 
 def test_comparison_has_one_titled_panel_per_method():
     image = (np.arange(30 * 120 * 3) % 256).astype(np.uint8).reshape(30, 120, 3)
-    panels = [(m, _labels(30, 120, seed=i)) for i, m in enumerate(['sclip', 'naclip', 'clearclip', 'vanilla'])]
+    panels = [(m, _labels(30, 120, seed=i)) for i, m in enumerate(['sclip', 'naclip', 'clearclip'])]
     colors = class_colors(3)
     picture, layout = render_comparison(image, panels, ['a', 'b', 'c'], colors)
-    assert [p['title'] for p in layout['panels']] == ['sclip', 'naclip', 'clearclip', 'vanilla']
-    assert picture.width == 4 * 120 + 5 * MARGIN and len(layout['legend']) == 3
+    assert [p['title'] for p in layout['panels']] == ['sclip', 'naclip', 'clearclip'] and layout['grid'] == [1, 3]
+    assert picture.width == 3 * 120 + 4 * MARGIN and len(layout['legend']) == 3
     for (title, labels), panel in zip(panels, layout['panels']):
         x0, y0, x1, y1 = panel['box']
         np.testing.assert_array_equal(np.asarray(picture)[y0:y1, x0:x1], overlay(image, labels, colors))
@@ -77,3 +77,33 @@ def test_comparison_has_one_titled_panel_per_method():
                                           ['x'], colors[:1], max_panel_width=500)
     assert [p['box'][2] - p['box'][0] for p in wide_layout['panels']] == [500, 500]
     assert wide.width == 2 * 500 + 3 * MARGIN
+
+
+@pytest.mark.parametrize('count, grid', [(1, (1, 1)), (3, (1, 3)), (4, (2, 2)), (5, (2, 3)), (7, (3, 3)),
+                                         (10, (3, 4))])
+def test_grid_shape(count, grid):
+    assert grid_shape(count) == grid
+
+
+def test_more_than_three_methods_make_a_grid_and_the_legend_says_what_it_shows():
+    image = (np.arange(40 * 60 * 3) % 256).astype(np.uint8).reshape(40, 60, 3)
+    methods = ['sclip', 'naclip', 'clearclip', 'vanilla', 'maskclip']
+    panels = [(m, _labels(40, 60, seed=i)) for i, m in enumerate(methods)]
+    shares = [[0.5, 0.25, 0.25]] * len(methods)
+    colors = class_colors(3)
+    picture, layout = render_comparison(image, panels, ['a', 'b', 'c'], colors, shares=shares)
+    assert layout['grid'] == [2, 3]
+    boxes = [p['box'] for p in layout['panels']]
+    assert boxes[3][0] == boxes[0][0] and boxes[3][1] > boxes[0][3]  # second row, first column
+    assert all(b[2] - b[0] == 60 and b[3] - b[1] == 40 for b in boxes)  # full-size panels, not squeezed in a row
+    for (title, labels), box in zip(panels, boxes):
+        x0, y0, x1, y1 = box
+        np.testing.assert_array_equal(np.asarray(picture)[y0:y1, x0:x1], overlay(image, labels, colors))
+    assert not layout['legend_shares'] and 'not shown for more than 4 methods' in layout['legend_title']
+    assert [e['text'] for e in layout['legend']] == ['a', 'b', 'c']
+    _, four = render_comparison(image, panels[:4], ['a', 'b', 'c'], colors, shares=shares[:4])
+    assert four['grid'] == [2, 2] and four['legend_shares']
+    assert four['legend_title'] == 'pixel share per method (%): sclip / naclip / clearclip / vanilla'
+    assert four['legend'][0]['text'] == 'a  50.0 / 50.0 / 50.0 / 50.0 %'
+    legend_top = max(p['box'][3] for p in four['panels'])
+    assert all(e['swatch'][1] > legend_top for e in four['legend'])  # below every panel

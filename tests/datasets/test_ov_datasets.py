@@ -94,9 +94,16 @@ def test_ade847_without_split_file_uses_every_image(tmp_path):
 @pytest.mark.parametrize('name, cfg', [('PascalVOC20Dataset', VOC), ('PascalContext60Dataset', CONTEXT),
                                        ('PascalContext59Dataset', CONTEXT), ('PascalContext459Dataset', CONTEXT)])
 def test_missing_folders_are_reported_with_the_fix(tmp_path, name, cfg):
-    with pytest.raises(FileNotFoundError, match=r'image folder .*JPEGImages not found.*SCLIP_DATA'):
+    with pytest.raises(FileNotFoundError, match=r'data_root .*nowhere does not exist; expected under .*: '
+                                                r'JPEGImages/\*.jpg.*SCLIP_DATA'):
         DATASETS.build(dict(type=name, data_root=str(tmp_path / 'nowhere'), **cfg))
-    (tmp_path / 'root' / 'JPEGImages').mkdir(parents=True)
+    (tmp_path / 'root').mkdir()
+    with pytest.raises(FileNotFoundError, match=r'image folder .*JPEGImages not found.*SCLIP_DATA'):
+        DATASETS.build(dict(type=name, data_root=str(tmp_path / 'root'), **cfg))
+    (tmp_path / 'root' / 'JPEGImages').mkdir()
+    with pytest.raises(FileNotFoundError, match=r'label map folder .* not found'):
+        DATASETS.build(dict(type=name, data_root=str(tmp_path / 'root'), **cfg))
+    (tmp_path / 'root' / cfg['data_prefix']['seg_map_path']).mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match=r'split file .*val.txt not found'):
         DATASETS.build(dict(type=name, data_root=str(tmp_path / 'root'), **cfg))
 

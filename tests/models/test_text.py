@@ -149,3 +149,27 @@ def test_segmentor_uses_disk_cache(tiny_clip_path, tmp_path, monkeypatch):
     second = MODELS.build(cfg).class_embeddings().names  # a new process would do the same: read, not encode
     assert not calls
     torch.testing.assert_close(first, second)
+
+
+def test_comments_and_trailing_blank_lines_in_files(tmp_path):
+    f = tmp_path / 'mine.txt'
+    f.write_text('# my classes\nsky, cloud\n   # trees below\ntree\n\n  \n', encoding='utf-8')
+    assert parse_class_names(f, ', ') == [['sky', 'cloud'], ['tree']]
+    f.write_text('sky\n\ntree\n', encoding='utf-8')  # a blank line between classes would shift the indices
+    with pytest.raises(ClassNameError, match=rf'{f}:2: empty line; .*start it with #'):
+        parse_class_names(f, ', ')
+    f.write_text('# only a comment\n\n', encoding='utf-8')
+    with pytest.raises(ClassNameError, match='no classes'):
+        parse_class_names(f, ', ')
+
+
+@pytest.mark.parametrize('source, where, message', [
+    (['sky', 'tree, sky'], None, "classes[1]: name 'sky' already appears in classes[0]"),
+    (['sky', ''], None, 'classes[1] is empty'),
+    (['sky', 'a,,b'], 'class {number} of --classes', "class 2 of --classes: empty name in 'a,,b'"),
+    ([], None, 'no classes given'),
+])
+def test_list_errors_name_the_item_not_a_file_line(source, where, message):
+    with pytest.raises(ClassNameError) as err:
+        parse_class_names(source, ',', where=where)
+    assert str(err.value).startswith(message) and 'line' not in str(err.value)

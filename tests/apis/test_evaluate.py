@@ -1,0 +1,52 @@
+"""Evaluation plumbing without a dataset: the progress bar under torchrun, --save-preds, --device."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from sclip_toolkit.apis.evaluate import EvalProgressHook, prepare_eval_config, select_device
+
+
+def _runner(rank: int, world_size: int, share: int, total: int):
+    loader = SimpleNamespace(dataset=list(range(total)), sampler=list(range(share)))
+    return SimpleNamespace(rank=rank, world_size=world_size, test_dataloader=loader)
+
+
+def test_progress_under_torchrun_counts_rank_0s_share_and_says_so():
+    hook = EvalProgressHook('sclip_voc21')
+    hook.before_test_epoch(_runner(0, 2, share=725, total=1449))
+    assert hook._bar.total == 725 and hook._bar.desc == 'sclip_voc21 [rank 0 of 2: its 725 of the 1449 images]'
+    hook.after_test_iter(None, 0, outputs=[object(), object()])  # counts images, not batches
+    assert hook._bar.n == 2
+    hook.after_test_epoch(None)
+    single = EvalProgressHook('x')
+    single.before_test_epoch(_runner(0, 1, share=1449, total=1449))
+    assert single._bar.total == 1449 and single._bar.desc == 'x'
+    single.after_test_epoch(None)
+    other = EvalProgressHook('x')
+    other.before_test_epoch(_runner(1, 2, share=724, total=1449))
+    assert other._bar is None  # only the main process draws
+
+
+def test_save_preds_selects_the_resumable_loop_and_leaves_the_model_alone(tmp_path):
+    cfg = prepare_eval_config('sclip_voc21', work_dir=str(tmp_path), save_preds=str(tmp_path / 'p'), progress=False)
+    assert cfg.test_cfg == dict(type='ResumableTestLoop', prediction_dir=str(tmp_path / 'p'))
+    assert 'prediction_dir' not in cfg.model
+    cfg = prepare_eval_config('sclip_voc21', work_dir=str(tmp_path), show_dir=str(tmp_path / 'show'))
+    assert cfg.test_cfg.type == 'TestLoop'
+    assert dict(type='ShowDirHook', out_dir=str(tmp_path / 'show')) in cfg.custom_hooks
+
+
+def test_device_choices():
+    assert select_device(None) is None and select_device('cpu') == torch.device('cpu')
+    with pytest.raises(ValueError, match='--device gpu0: not a device; use --device cpu, cuda or cuda:N'):
+        select_device('gpu0')
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match='--device cuda:1 was given but CUDA is not available here; use --device '
+                                             'cpu'):
+            select_device('cuda:1')
+    else:
+        with pytest.raises(ValueError, match='--device cuda:1: under torchrun'):
+            select_device('cuda:1', launcher='pytorch')
