@@ -61,6 +61,11 @@ def load_config(config: str, checkpoint: Optional[str] = None, vfm_checkpoint: O
             raise ConfigError(f'--vfm-checkpoint was given but {config} uses no vision foundation model '
                               f'(model.clip.vfm is not set)')
         cfg.model.clip.vfm.checkpoint = str(vfm_checkpoint)
+    return apply_overrides(cfg, cfg_options)
+
+
+def apply_overrides(cfg: Config, cfg_options: Optional[Dict[str, Any]] = None) -> Config:
+    """Merge ``--cfg-options`` into ``cfg`` and check the model config (raises ConfigError naming the key)."""
     if cfg_options:
         check_override_keys(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)

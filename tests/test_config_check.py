@@ -25,7 +25,7 @@ from sclip_toolkit.config_check import (ConfigError, check_model_config, constru
                                                     "None, got 'big'"),
     ({'model.clip.final_attn.type': 'SCLIPAtention'}, "model.clip.final_attn.type: 'SCLIPAtention' is not registered "
                                                       "in mmseg's MODELS (did you mean 'SCLIPAttention'?)"),
-    ({'model.clip.final_attn.keep_ffn': 'yes'}, "model.clip.final_attn.keep_ffn: expected True or False, got 'yes'"),
+    ({'model.clip.final_attn.keep_ffn': 'yes'}, "model.clip.final_attn.keep_ffn: expected True or False or None, got 'yes'"),
     ({'foo.bar': 1}, "--cfg-options foo.bar: the config has no top-level key 'foo'; it has: "),
 ])
 def test_bad_overrides_name_the_key_and_what_is_valid(options, message):

@@ -88,8 +88,8 @@ def test_demo_on_a_generated_image(tmp_path, tiny_clip_path):
                                        fingerprint=file_fingerprint(tiny_clip_path))]
     assert summary['weights'][0]['id'] == f'file:{file_fingerprint(tiny_clip_path)}'
     backbone = summary['backbone']
-    assert (backbone['width'], backbone['layers'], backbone['patch_size']) == (64, 12, 16)
-    assert backbone['name'] == 'ViT (width 64, 12 layers, patch 16)'
+    assert (backbone['width'], backbone['layers'], backbone['patch_size']) == (128, 12, 16)
+    assert backbone['name'] == 'ViT (width 128, 12 layers, patch 16)'
     rgb = np.asarray(Image.open(image))
     np.testing.assert_array_equal(picture[:90, :130], overlay(rgb, labels.astype(np.int64), class_colors(3)))
 

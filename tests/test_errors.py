@@ -30,7 +30,7 @@ def test_run_cli_reports_ctrl_c_in_one_line(capsys):
 
 def test_run_cli_words_the_message_for_the_script(capsys):
     def main():
-        raise ValueError('use device="cpu"')
+        raise ConfigError('use device="cpu"')
 
     assert run_cli(main, 'demo.py', words=lambda m: m.replace('device="cpu"', '--device cpu')) == 2
     assert capsys.readouterr().err.strip() == 'demo.py: error: use --device cpu'

@@ -24,7 +24,7 @@ import torch
 from mmengine.config import Config
 from PIL import Image
 
-from ..config import load_config
+from ..config import apply_overrides, load_config
 from ..methods import available_methods, method_base  # noqa: F401  (available_methods: part of this API)
 from ..models.text import ClassNameError, flatten_names, parse_class_names, resolve_path
 from .inference import build_segmentor, run_segmentor
@@ -73,8 +73,10 @@ def method_config(method: str = 'sclip', backbone: Optional[str] = None, checkpo
         # A free-form vocabulary has no background class: no class 0 fallback, no area threshold (unless the
         # caller's own overrides below ask for them).
         cfg.model.post_process = [s for s in cfg.model.get('post_process', []) if not _uses_background(s)]
-        if cfg_options:
-            cfg.merge_from_dict(cfg_options)
+        try:
+            apply_overrides(cfg, cfg_options)
+        except ConfigError as exc:
+            raise SegmenterError(str(exc)) from None
     else:
         cfg = _load(config, vfm_checkpoint, cfg_options)
     clip = cfg.model.clip

@@ -78,7 +78,9 @@ def test_method_config_backbones(tmp_path, tiny_clip_path):
 
 
 @pytest.mark.parametrize('options, message', [
-    ({'model.prob_thd': 'banana'}, "model.prob_thd: expected a number, got 'banana'"),
+    ({'model.logit_scale': 'banana'}, "model.logit_scale: expected a number, got 'banana'"),
+    ({'model.post_process': [dict(type='PAMR', step=3)]}, "model.post_process[0].step: unknown key of PAMR (did you "
+                                                          "mean 'steps'?)"),
     ({'model.clip.vfm.patch_sise': 16}, "model.clip.vfm.patch_sise: unknown key of VFMFeatures (did you mean "
                                         "'patch_size'?)"),
 ])
