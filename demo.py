@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import sys
 import time
@@ -77,18 +76,6 @@ def build_parser() -> argparse.ArgumentParser:
     return ap
 
 
-def class_summary(result, colors) -> List[Dict]:
-    """Per class: names, colour, pixel count and share, mean score over its pixels (null when it has none)."""
-    import numpy as np
-
-    shares, means = result.pixel_shares(), result.mean_scores()
-    counts = np.bincount(result.labels.ravel(), minlength=len(result.classes))
-    return [dict(index=i, name=names[0], names=list(names), color=[int(c) for c in colors[i]],
-                 pixels=int(counts[i]), pixel_share=float(shares[i]),
-                 mean_score=None if math.isnan(means[i]) else float(means[i]))
-            for i, names in enumerate(result.classes)]
-
-
 def backbone_summary(seg) -> Dict:
     """The CLIP image encoder as built from the weights: width, depth, heads, patch and input size."""
     visual = seg.model.clip.visual
@@ -138,7 +125,7 @@ def segment_and_save(seg, image_path: str, rgb, classes, out: Path, stem: str, a
     Args:
         model_info: ``backbone`` and ``weights`` entries of the JSON (default: read from ``seg``).
     """
-    from sclip_toolkit.apis.visualize import class_colors, label_picture, render_overlay
+    from sclip_toolkit.apis.visualize import class_colors, class_summary, label_picture, render_overlay
 
     start = time.perf_counter()
     result = seg(rgb, classes)

@@ -203,3 +203,16 @@ def render_comparison(image: np.ndarray, panels: Sequence[Tuple[str, np.ndarray]
     legend = _draw_legend(canvas, legend_top + _line_height(font), texts, colors, font, corners)
     return canvas, dict(panels=boxes, grid=[rows, cols], legend=legend, legend_title=legend_title,
                         legend_shares=with_shares)
+
+
+def class_summary(result, colors: np.ndarray) -> List[Dict]:
+    """Per class: names, colour, pixel count and share, mean score over its pixels (null when it has none).
+
+    The entries of the JSON ``classes`` list that ``demo.py`` and the web app write.
+    """
+    shares, means = result.pixel_shares(), result.mean_scores()
+    counts = np.bincount(result.labels.ravel(), minlength=len(result.classes))
+    return [dict(index=i, name=names[0], names=list(names), color=[int(c) for c in colors[i]],
+                 pixels=int(counts[i]), pixel_share=float(shares[i]),
+                 mean_score=None if math.isnan(means[i]) else float(means[i]))
+            for i, names in enumerate(result.classes)]

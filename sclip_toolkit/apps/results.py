@@ -3,7 +3,6 @@ summaries (the shapes ``demo.py`` writes), and the class and score at a clicked 
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -11,19 +10,6 @@ import numpy as np
 from PIL import Image
 
 from ..apis.visualize import class_colors, render_comparison, render_overlay
-
-
-def class_summary(result, colors: np.ndarray) -> List[Dict]:
-    """Per class: names, colour, pixel count and share, mean score over its pixels (null when it has none).
-
-    The entries of ``demo.py``'s JSON ``classes`` list, field for field.
-    """
-    shares, means = result.pixel_shares(), result.mean_scores()
-    counts = np.bincount(result.labels.ravel(), minlength=len(result.classes))
-    return [dict(index=i, name=names[0], names=list(names), color=[int(c) for c in colors[i]],
-                 pixels=int(counts[i]), pixel_share=float(shares[i]),
-                 mean_score=None if math.isnan(means[i]) else float(means[i]))
-            for i, names in enumerate(result.classes)]
 
 
 def pixel_agreement(panels: Sequence[Tuple[str, np.ndarray]]) -> Dict[str, float]:

@@ -19,7 +19,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
-from .results import PixelLookup, class_summary, legend_html, pixel_agreement, render_run
+from ..apis.visualize import class_summary
+from .results import PixelLookup, legend_html, pixel_agreement, render_run
 from .settings import SettingsError, settings_to_cfg_options
 
 LOG = logging.getLogger('sclip_toolkit.app')
