@@ -182,11 +182,9 @@ def parse_vocabulary(text: Optional[str], class_file: Optional[str], max_classes
             if not ''.join(parts).strip():
                 raise UserError('no classes: type some, e.g. "sky, cloud; tree; person, man, woman", or upload a '
                                 'class-name file')
-            classes = parse_classes(parts)
+            classes = parse_classes(parts, where='class {number}')
     except ClassNameError as exc:
-        message = (_short(str(exc), class_file) if class_file
-                   else str(exc).replace('<class list>:', 'class ').replace(' on line ', ' as class '))
-        raise UserError(message) from None
+        raise UserError(_short(str(exc), class_file) if class_file else str(exc)) from None
     if len(classes) > max_classes:
         raise UserError(f'{len(classes)} classes given; this server takes at most {max_classes} per request '
                         f'(start it with --max-classes N for more)')

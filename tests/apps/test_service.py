@@ -31,8 +31,8 @@ def test_classes_from_text_and_file(tmp_path):
 
 @pytest.mark.parametrize('text, words', [
     ('  ', 'no classes: type some'),
-    ('cat; dog; cat', "class 3: name 'cat' already appears as class 1"),
-    ('cat;; dog', 'class 2: empty line'),
+    ('cat; dog; cat', "class 3: name 'cat' already appears in class 1"),
+    ('cat;; dog', 'class 2 is empty'),
     ('; '.join(f'c{i}' for i in range(11)), '11 classes given; this server takes at most 10'),
 ])
 def test_bad_classes_are_one_line(text, words):
