@@ -290,6 +290,8 @@ def test_sfr_without_class_embeddings_says_what_is_missing(clip):
     (dict(gaussian_std=0), 'gaussian_std must be > 0'),
     (dict(rcs_layers=[]), 'rcs_layers must be a non-empty list'),
     (dict(sfr_pamr_steps=-1), 'sfr_pamr_steps must be an int >= 0'),
+    (dict(sfr_pamr_dilations=[8, 0]), 'sfr_pamr_dilations must be ints >= 1'),
+    (dict(sfr_logit_scale=0), 'sfr_logit_scale must be > 0'),
     (dict(path_check='exact'), 'path_check must be one of'),
     (dict(sfr_dtype='fp64'), 'sfr_dtype must be one of'),
     (dict(sfr_labels='names'), 'sfr_labels must be one of'),

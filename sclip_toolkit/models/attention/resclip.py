@@ -92,8 +92,13 @@ class ResCLIPAttention(FinalAttention):
             raise ValueError(f'ResCLIPAttention temp_thd must be a probability in [0, 1], got {temp_thd!r}')
         if gaussian_std <= 0:
             raise ValueError(f'ResCLIPAttention gaussian_std must be > 0, got {gaussian_std!r}')
+        if not sfr_logit_scale > 0:
+            raise ValueError(f'ResCLIPAttention sfr_logit_scale must be > 0, got {sfr_logit_scale!r}')
         if not isinstance(sfr_pamr_steps, int) or sfr_pamr_steps < 0:
             raise ValueError(f'ResCLIPAttention sfr_pamr_steps must be an int >= 0 (0: off), got {sfr_pamr_steps!r}')
+        if not sfr_pamr_dilations or any(not isinstance(d, int) or d < 1 for d in sfr_pamr_dilations):
+            raise ValueError(f'ResCLIPAttention sfr_pamr_dilations must be ints >= 1, e.g. [8, 16], got '
+                             f'{sfr_pamr_dilations!r}')
         for name, value, valid in (('path_check', path_check, ('reference', 'full')),
                                    ('sfr_dtype', sfr_dtype, ('fp16', 'model')),
                                    ('sfr_labels', sfr_labels, ('query', 'class'))):
@@ -103,8 +108,8 @@ class ResCLIPAttention(FinalAttention):
         self.rcs_layers = tuple(rcs_layers)
         self.rcs_weights = _weights('attn_rcs_weights', attn_rcs_weights)
         self.sfr_weights = _weights('attn_sfr_weights', attn_sfr_weights)
-        self.temp_thd, self.gaussian_std, self.delete_same_entity = float(temp_thd), float(gaussian_std), \
-            bool(delete_same_entity)
+        self.temp_thd, self.gaussian_std = float(temp_thd), float(gaussian_std)
+        self.delete_same_entity = bool(delete_same_entity)
         self.sfr_logit_scale, self.sfr_pamr_steps = float(sfr_logit_scale), sfr_pamr_steps
         self.sfr_pamr_dilations = tuple(sfr_pamr_dilations)
         self.path_check, self.sfr_dtype, self.sfr_labels = path_check, sfr_dtype, sfr_labels
