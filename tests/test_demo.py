@@ -152,7 +152,7 @@ def test_argument_errors_exit_2(argv, message, capsys):
 
 
 @pytest.mark.parametrize('argv,message', [
-    (['--method', 'sclipp'], "unknown method 'sclipp'; valid: clearclip, maskclip, naclip, proxyclip, scclip, sclip"),
+    (['--method', 'sclipp'], "unknown method 'sclipp'; valid: clearclip, maskclip, naclip, proxyclip, resclip, "),
     (['--compare', 'sclip,segformer'], "unknown method 'segformer'; valid: clearclip, maskclip"),
     (['--class-file', 'words'], "class-name file 'words' not found"),
     (['--image', 'missing.png', '--classes', 'a'], "image file 'missing.png' not found"),

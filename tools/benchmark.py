@@ -65,8 +65,8 @@ def _fmt_bytes(n: float) -> str:
 
 def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('--method', default='sclip', help='config name (sclip, naclip, clearclip, scclip, proxyclip) or '
-                                                      'a config path')
+    ap.add_argument('--method', default='sclip',
+                    help='config name (sclip, naclip, clearclip, scclip, proxyclip, resclip) or a config path')
     ap.add_argument('--dataset', default='voc21', help='dataset part of the config name (default voc21)')
     ap.add_argument('--checkpoint', help='CLIP weights file; default: a random full-size model of --preset')
     ap.add_argument('--preset', default='ViT-B/16', help='random model size when no checkpoint: ViT-B/16, tiny, ...')
@@ -134,9 +134,11 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
 
     if not args.memory_only:
         model.keep_scores = True
-        crops = model.inference.encode(model.clip, image)
+        # variants that read the class embeddings (ResCLIP's feedback) get them, as the segmentor gives them
+        text = model.class_embeddings() if model.clip.final_attn.recording(model.clip.num_blocks).text else None
+        crops = model.inference.encode(model.clip, image, text=text)
         n_crops = len(crops.boxes)
-        encode = lambda: model.inference.encode(model.clip, image)  # noqa: E731
+        encode = lambda: model.inference.encode(model.clip, image, text=text)  # noqa: E731
         batched = model.inference.batch_size
         model.inference.batch_size = 1
         results['encode_one_crop_at_a_time_s'] = timed(encode, device, args.repeats)

@@ -37,16 +37,17 @@ def fast_segmenter(tiny_clip_path):
 # ------------------------------------------------------------------------------------------- methods and configs
 def test_methods_and_unknown_name_lists_them():
     methods = available_methods()
-    assert {'sclip', 'naclip', 'clearclip', 'proxyclip', 'scclip', 'vanilla', 'maskclip'} <= set(methods)
+    assert {'sclip', 'naclip', 'clearclip', 'proxyclip', 'scclip', 'resclip', 'vanilla', 'maskclip'} <= set(methods)
     assert methods == sorted(p.stem for p in (CONFIG_DIR / '_base_' / 'methods').glob('*.py'))  # found, not listed
     assert 'proxy' not in methods  # ProxyCLIP's attention is the proxyclip method, not a VFM-less baseline
-    with pytest.raises(SegmenterError, match='unknown method .*clearclip, maskclip, naclip, proxyclip, scclip'):
+    with pytest.raises(SegmenterError,
+                       match='unknown method .*clearclip, maskclip, naclip, proxyclip, resclip, .*scclip'):
         method_config('segformer')
 
 
 @pytest.mark.parametrize('method,attn,short_side', [
     ('sclip', 'SCLIPAttention', 336), ('naclip', 'NACLIPAttention', 336), ('clearclip', 'ClearCLIPAttention', 448),
-    ('proxyclip', 'ProxyAttention', 336), ('scclip', 'SCCLIPAttention', 336),
+    ('proxyclip', 'ProxyAttention', 336), ('scclip', 'SCCLIPAttention', 336), ('resclip', 'ResCLIPAttention', 336),
     ('vanilla', 'VanillaAttention', 336), ('maskclip', 'MaskCLIPAttention', 336)])
 def test_method_config_is_the_method_base_with_free_form_settings(method, attn, short_side):
     cfg = method_config(method)

@@ -32,6 +32,15 @@ def test_benchmark_reports_every_stage(benchmark, capsys):
         assert label in out
 
 
+def test_benchmark_runs_a_variant_that_reads_the_class_embeddings(benchmark, capsys):
+    """ResCLIP's feedback needs the class embeddings in the encoder pass; the benchmark hands them over."""
+    res = benchmark.main(['--method', 'resclip', '--dataset', 'ade20k', '--preset', 'tiny', '--image-size', '64x96',
+                          '--repeats', '1', '--device', 'cpu', '--no-text', '--num-names', '5', '--cfg-options',
+                          'model.text_encoder.templates=single', 'model.inference.crop_size=64',
+                          'model.inference.stride=32'])
+    assert res['per_image_s'] > 0 and 'images/s' in capsys.readouterr().out
+
+
 def test_vit_flops_counts_the_encoder(benchmark, tiny_backbone):
     # 64x64 input, patch 16: 17 tokens of width 128 through 12 blocks
     t, d = 17, 128
