@@ -13,7 +13,7 @@ plain causal open_clip/OpenAI transformer, go through the existing length-groupe
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import List, Optional, Sequence, Tuple
 
 import torch
@@ -47,6 +47,9 @@ class PromptPlan:
     shared: torch.Tensor
     end: torch.Tensor
 
+    def to(self, device: torch.device) -> 'PromptPlan':
+        return PromptPlan(*(getattr(self, f.name).to(device) for f in fields(self)))
+
     def token_counts(self) -> Tuple[int, int, int]:
         """Tokens run by (every prompt at full context, every prompt at its own length, this plan)."""
         n, context = self.tokens.shape
@@ -60,7 +63,7 @@ def plan_prompts(tokenizer, names: Sequence[str], templates: Sequence[str]) -> P
     """Tokenize every prompt and each template's prefix (the text before its first '{}') and match them up."""
     prompts = [t.replace('{}', n) for n in names for t in templates]
     tokens = tokenizer(prompts)
-    prefix_full = tokenizer([t[:t.index('{}')] for t in templates])
+    prefix_full = tokenizer([t.split('{}', 1)[0] for t in templates])
     prefix_len = prefix_full.argmax(dim=-1)  # end-of-text (the largest id) sits right after the prefix
     width = max(int(prefix_len.max()), 1)
     prefix_tokens = prefix_full[:, :width].clone()
@@ -138,7 +141,7 @@ def _project(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 def _prefix_cache(model: nn.Module, plan: PromptPlan, device: torch.device) -> List[Tuple[torch.Tensor, torch.Tensor]]:
     """Every block's (T, H, P, d) keys and values of the template prefixes (positions past a prefix are unused)."""
-    tokens = plan.prefix_tokens.to(device)
+    tokens = plan.prefix_tokens
     width = tokens.shape[1]
     positions = torch.arange(width, device=device).expand_as(tokens)
     mask = torch.ones(width, width, dtype=torch.bool, device=device).tril()[None, None]
@@ -154,16 +157,17 @@ def _encode_rest(model: nn.Module, plan: PromptPlan, cache: List[Tuple[torch.Ten
                  index: torch.Tensor, device: torch.device) -> torch.Tensor:
     """(B, E) embeddings of the shared prompts ``index``: their tokens after the prefix, right-padded.
 
+    ``plan`` and ``index`` are on ``device``.
+
     Under the causal mask no real token sees the padding, and only each prompt's end-of-text output is read.
     """
-    index = index.to(device)
-    template = plan.template.to(device)[index]
-    start = plan.prefix_len.to(device)[template]  # (B,)
-    rest_len = plan.end.to(device)[index] + 1 - start  # (B,), end-of-text is the last token of each
+    template = plan.template[index]
+    start = plan.prefix_len[template]  # (B,)
+    rest_len = plan.end[index] + 1 - start  # (B,), end-of-text is the last token of each
     width, context = plan.prefix_tokens.shape[1], plan.tokens.shape[1]
     offsets = torch.arange(int(rest_len.max()), device=device)
     positions = (start[:, None] + offsets).clamp(max=context - 1)  # (B, R); padding repeats the last position
-    tokens = plan.tokens.to(device)[index[:, None], positions]
+    tokens = plan.tokens[index[:, None], positions]
     prefix_ok = torch.arange(width, device=device) < start[:, None]  # (B, P)
     causal = torch.ones(len(offsets), len(offsets), dtype=torch.bool, device=device).tril()  # (R, R)
     mask = torch.cat([prefix_ok[:, None, :].expand(-1, len(offsets), -1), causal.expand(len(index), -1, -1)],
@@ -190,7 +194,8 @@ def encode_plan(clip, plan: PromptPlan, batch_size: int = 256) -> torch.Tensor:
     rest_len = plan.end + 1 - plan.prefix_len[plan.template]
     shared = plan.shared.nonzero().flatten()
     if len(shared):
-        cache = _prefix_cache(model, plan, device)
+        on_device = plan.to(device)
+        cache = _prefix_cache(model, on_device, device)
         order = shared[torch.argsort(rest_len[shared], stable=True)]
         lengths = rest_len[order].tolist()
         first = 0
@@ -200,7 +205,7 @@ def encode_plan(clip, plan: PromptPlan, batch_size: int = 256) -> torch.Tensor:
                 last += 1
             sel = order[first:last]
             first = last
-            emb = _encode_rest(model, plan, cache, sel, device)
+            emb = _encode_rest(model, on_device, cache, sel.to(device), device)
             if out is None:
                 out = emb.new_empty((len(plan.tokens), emb.shape[1]))
             out[sel.to(out.device)] = emb

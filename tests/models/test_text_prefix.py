@@ -123,3 +123,8 @@ def test_prefix_longer_than_the_context_is_truncated_like_the_tokenizer(tiny_bac
 
 def test_shipped_files_exist():
     assert len(VOCABULARIES) >= 16 and {'openai_imagenet_80', 'single'} <= set(TEMPLATE_SETS)
+
+
+def test_template_without_placeholder_is_the_prompt_itself(tiny_backbone):
+    plan = _check_every_prompt(tiny_backbone, ['cat', 'dog'], ['a photo', 'a photo of a {}.'])
+    assert plan.shared.all() and (plan.end - plan.prefix_len[plan.template])[::2].tolist() == [0, 0]
