@@ -2,12 +2,14 @@
 
     python tools/benchmark.py --method sclip --image-size 336x448 --vocab configs/classnames/cls_voc21.txt
     python tools/benchmark.py --method naclip --num-names 847 --image-size 512x683 --memory-only
+    python tools/benchmark.py --method proxyclip --device cuda --crop-batch-sizes 1 8 32
 
 Prints: weight loading; text embeddings cold (every prompt at the full 77-token context, as the references do,
 and length-grouped) and warm (disk cache); per-image inference with all crops batched vs one crop at a time;
 post-processing; images per second; peak memory with full-resolution scores vs streaming labels; and the image
-encoder's achieved FLOP/s next to a plain matmul's on the same device. Without ``--checkpoint`` it writes a random
-ViT-B/16 in the OpenAI layout (same shapes and cost as the real one).
+encoder's achieved FLOP/s next to a plain matmul's on the same device; with ``--crop-batch-sizes``, images/s with
+that many crops per encoder pass. Without ``--checkpoint`` it writes a random ViT-B/16 in the OpenAI layout (same
+shapes and cost as the real one), and for ProxyCLIP without ``--vfm-checkpoint`` a random DINO of the config's size.
 """
 from __future__ import annotations
 
@@ -22,7 +24,11 @@ import torch
 from sclip_toolkit.config import DictAction, load_config
 from sclip_toolkit.profiling import exact_cpu_memory_accounting, peak_memory
 from sclip_toolkit.models.text import build_text_classifier, flatten_names, parse_class_names
-from sclip_toolkit.testing import write_random_clip
+from sclip_toolkit.testing import write_random_clip, write_random_vfm
+
+# Random VFM sizes per CLIP preset: full-size ViT-B (DINO ViT-B/8: 768 wide, 12 blocks, 224 px) or the tiny test one.
+VFM_SIZES = {'ViT-B/16': dict(embed_dim=768, depth=12, grid=28), 'ViT-L/14': dict(embed_dim=768, depth=12, grid=28),
+             'tiny': {}}
 
 
 def _sync(device: torch.device) -> None:
@@ -59,6 +65,34 @@ def matmul_flops_per_s(device: torch.device, dtype: torch.dtype, n: int = 2048) 
     return 2 * n ** 3 / timed(lambda: a @ b, device, repeats=3)
 
 
+def crop_batch_throughput(model, image: torch.Tensor, sizes: List[int], device: torch.device, repeats: int
+                          ) -> Dict[str, float]:
+    """Per-image time and the bare encoder's rate with ``size`` crops per encoder pass, for each size.
+
+    The image gives ``n`` crops; per image runs them ``size`` at a time (at most ``n``). The encoder alone runs
+    exactly ``size`` crops in one pass, and images/s is its crops/s over ``n``, what a dataset run with crops of
+    several images batched together could reach.
+    """
+    out: Dict[str, float] = {}
+    saved = model.inference.batch_size
+    crops = model.inference.encode(model.clip, image)
+    n_crops = len(crops.boxes)
+    crop_h, crop_w = crops.padded_shape
+    for size in sizes:
+        model.inference.batch_size = size
+        out[f'per_image_bs{size}_s'] = timed(lambda: model.inference.encode(model.clip, image), device, repeats)
+        batch = torch.randn(size, 3, crop_h, crop_w, device=device)
+        with torch.no_grad():
+            model.clip.encode_dense(batch)  # warm-up: kernels and allocator for this shape
+            out[f'encoder_bs{size}_s'] = timed(lambda: model.clip.encode_dense(batch), device, repeats)
+        out[f'images_per_s_bs{size}'] = size / out[f'encoder_bs{size}_s'] / n_crops
+        print(f'{size:3d} crops per pass: image encoder {size / out[f"encoder_bs{size}_s"]:8.1f} crops/s = '
+              f'{out[f"images_per_s_bs{size}"]:7.2f} images/s ({n_crops} crops of {crop_h}x{crop_w} per image); '
+              f'one image, crops {min(size, n_crops)} at a time: {out[f"per_image_bs{size}_s"]:.3f} s')
+    model.inference.batch_size = saved
+    return out
+
+
 def _fmt_bytes(n: float) -> str:
     return f'{n / 2 ** 20:.0f} MiB'
 
@@ -69,6 +103,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
                     help='config name (sclip, naclip, clearclip, scclip, proxyclip, resclip) or a config path')
     ap.add_argument('--dataset', default='voc21', help='dataset part of the config name (default voc21)')
     ap.add_argument('--checkpoint', help='CLIP weights file; default: a random full-size model of --preset')
+    ap.add_argument('--vfm-checkpoint', help='VFM weights file (ProxyCLIP); default: a random one of --preset\'s size')
     ap.add_argument('--preset', default='ViT-B/16', help='random model size when no checkpoint: ViT-B/16, tiny, ...')
     ap.add_argument('--vocab', help='class-name file (default: the config\'s)')
     ap.add_argument('--num-names', type=int, help='use this many names (repeating the vocabulary with suffixes)')
@@ -77,6 +112,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     ap.add_argument('--device', default=None)
     ap.add_argument('--memory-only', action='store_true', help='only the peak-memory comparison')
     ap.add_argument('--no-text', action='store_true', help='skip the text-encoding timings (slow on CPUs)')
+    ap.add_argument('--crop-batch-sizes', type=int, nargs='+', metavar='N',
+                    help='also time the image encoder with N crops per pass (e.g. 1 8 32) and print images/s')
     ap.add_argument('--cfg-options', nargs='+', action=DictAction)
     args = ap.parse_args(argv)
 
@@ -89,6 +126,11 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     if checkpoint is None:
         checkpoint = str(write_random_clip(tmp / 'random_clip.pt', preset=args.preset, dtype=torch.float16))
     cfg = load_config(config, checkpoint=checkpoint, cfg_options=args.cfg_options)
+    if cfg.model.clip.get('vfm') is not None and not cfg.model.clip.vfm.get('checkpoint'):
+        vfm = cfg.model.clip.vfm
+        cfg.model.clip.vfm.checkpoint = args.vfm_checkpoint or str(write_random_vfm(
+            tmp / 'random_vfm.pt', vfm.family, patch_size=vfm.get('patch_size') or 8,
+            **VFM_SIZES.get(args.preset, {})))
     text_cfg = cfg.model.text_encoder
     text_cfg.cache = str(tmp / 'text_cache')
     cfg.model.data_preprocessor.short_side = None  # --image-size is the network input
@@ -161,6 +203,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
               f'time: {per_image_single:.3f} s, {per_image_single / per_image:.2f}x slower)')
         print(f'encoder achieved                {results["encoder_flops_per_s"] / 1e9:8.1f} GFLOP/s   '
               f'(plain {model.clip.dtype} matmul: {results["matmul_flops_per_s"] / 1e9:.1f} GFLOP/s)')
+        if args.crop_batch_sizes:
+            results.update(crop_batch_throughput(model, image, args.crop_batch_sizes, device, args.repeats))
 
     for keep in (True, False):
         model.keep_scores = keep

@@ -1,7 +1,8 @@
 """Finding and reading CLIP checkpoints: OpenAI names (download + SHA-256), local files, open_clip tags.
 
 Checkpoints are read without executing pickled code: plain state dicts go through ``torch.load(weights_only=True)``
-and TorchScript archives (the OpenAI release format) through ``torch.jit.load``, which reads the archive with
+(memory-mapped when the file is in torch.save's zip format, so nothing is read before the model copies it) and
+TorchScript archives (the OpenAI release format) through ``torch.jit.load``, which reads the archive with
 TorchScript's own restricted unpickler.
 """
 from __future__ import annotations
@@ -140,8 +141,8 @@ def load_state_dict(path: str | os.PathLike) -> Dict[str, torch.Tensor]:
     try:
         if is_torchscript_archive(path):
             state = torch.jit.load(str(path), map_location='cpu').state_dict()
-        else:
-            state = torch.load(str(path), map_location='cpu', weights_only=True)
+        else:  # torch.save's zip format can be mapped; the legacy format (torch < 1.6) cannot
+            state = torch.load(str(path), map_location='cpu', weights_only=True, mmap=zipfile.is_zipfile(path))
     except Exception as exc:  # torch raises many types for corrupt / truncated / unsafe files
         msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if 'weights_only' in str(exc) or 'Unsupported global' in str(exc):
