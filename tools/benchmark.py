@@ -83,8 +83,9 @@ def crop_batch_throughput(model, image: torch.Tensor, sizes: List[int], device: 
         out[f'per_image_bs{size}_s'] = timed(lambda: model.inference.encode(model.clip, image), device, repeats)
         batch = torch.randn(size, 3, crop_h, crop_w, device=device)
         with torch.no_grad():
-            model.clip.encode_dense(batch)  # warm-up: kernels and allocator for this shape
-            out[f'encoder_bs{size}_s'] = timed(lambda: model.clip.encode_dense(batch), device, repeats)
+            text = model.class_embeddings()  # for variants that read it (ResCLIP)
+            model.clip.encode_dense(batch, text=text)  # warm-up: kernels and allocator for this shape
+            out[f'encoder_bs{size}_s'] = timed(lambda: model.clip.encode_dense(batch, text=text), device, repeats)
         out[f'images_per_s_bs{size}'] = size / out[f'encoder_bs{size}_s'] / n_crops
         print(f'{size:3d} crops per pass: image encoder {size / out[f"encoder_bs{size}_s"]:8.1f} crops/s = '
               f'{out[f"images_per_s_bs{size}"]:7.2f} images/s ({n_crops} crops of {crop_h}x{crop_w} per image); '

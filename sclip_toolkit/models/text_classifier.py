@@ -8,7 +8,8 @@ import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 
-from .text import TextEmbeddingCache, build_text_classifier, flatten_names, load_templates, parse_class_names
+from .text import TextEmbeddingCache, flatten_names, load_templates, parse_class_names
+from .text_prefix import build_text_classifier_shared_prefix
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,8 @@ class CLIPTextClassifier(nn.Module):
                 disk_key = self.disk_cache.key(clip.checkpoint_id, clip.dtype, clip.device.type, names, self.templates)
                 emb = self.disk_cache.load(disk_key, len(names))
             if emb is None:
-                emb = build_text_classifier(clip, names, self.templates)
+                # each template's prefix once, then the name and suffix per prompt: same values (<= 1e-5)
+                emb = build_text_classifier_shared_prefix(clip, names, self.templates)
                 if self.disk_cache is not None:
                     self.disk_cache.save(disk_key, emb)
             self._memory[key] = ClassEmbeddings(emb.to(clip.device, clip.dtype), query_idx.to(clip.device),

@@ -145,7 +145,7 @@ def test_segmentor_uses_disk_cache(tiny_clip_path, tmp_path, monkeypatch):
     first = MODELS.build(cfg).class_embeddings().names
     assert len(list(tmp_path.glob('*.pt'))) == 1
     calls = []
-    monkeypatch.setattr(text_module, 'build_text_classifier', lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(text_module, 'build_text_classifier_shared_prefix', lambda *a, **k: calls.append(1))
     second = MODELS.build(cfg).class_embeddings().names  # a new process would do the same: read, not encode
     assert not calls
     torch.testing.assert_close(first, second)
