@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument('--alpha', type=float, default=0.55, help='opacity of the class colours (default: 0.55)')
     ap.add_argument('--quiet', action='store_true', help='no progress messages on stderr')
     ap.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries, key=value')
+    ap.add_argument('--max-side', type=int, help='downscale the image first so its longer side is at most this '
+                                                 '(pixels); the outputs are at that size and say so')
+    ap.add_argument('--max-memory', default=None, help='memory for segmenting beyond the model and the image, '
+                                                       'e.g. 2GB (default) or 500MB; larger images are labelled '
+                                                       'in row bands, with the same labels')
     return ap
 
 
@@ -82,7 +87,7 @@ def segment_and_save(seg, image_path: str, rgb, classes, out: Path, stem: str, a
     label_picture(result.labels, colors).save(paths['labels'])
     summary = dict(
         label, method=seg.method, backbone=seg.backbone, checkpoint=seg.checkpoint, device=str(seg.device),
-        classes=class_summary(result, colors),
+        classes=class_summary(result, colors), scores_kept=result.scores is not None,
         outputs={k: str(v) for k, v in paths.items()},
         overlay_layout=layout,
         timing=dict(load_s=round(seg.load_seconds, 3), text_s=round(result.timing['text_s'], 3),
@@ -119,7 +124,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ap.error(f'--compare lists a method twice: {args.compare}')
 
     from sclip_toolkit.apis.segmenter import (EXAMPLE_CLASSES, EXAMPLE_IMAGE, Segmenter, SegmenterError,
-                                              available_methods, load_image, parse_classes)
+                                              available_methods, check_max_side, downscale, load_image,
+                                              parse_bytes, parse_classes)
     from sclip_toolkit.models.checkpoint import CheckpointError
     from sclip_toolkit.models.text import ClassNameError
 
@@ -129,17 +135,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             raise SegmenterError(f'unknown method {unknown[0]!r}; valid: {", ".join(available_methods())}')
         image_path = args.image or str(EXAMPLE_IMAGE)
         rgb = load_image(image_path)
+        max_memory = parse_bytes(args.max_memory, '--max-memory') if args.max_memory is not None else None
+        rgb, original = downscale(rgb, check_max_side(args.max_side, '--max-side'))
+        if original is not None:
+            print(f'demo.py: downscaled {image_path} from {original[1]}x{original[0]} to {rgb.shape[1]}x'
+                  f'{rgb.shape[0]} (--max-side {args.max_side}); the outputs are at the smaller size',
+                  file=sys.stderr)
         classes = parse_classes(Path(args.class_file) if args.class_file else args.classes or EXAMPLE_CLASSES)
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
         stem = Path(image_path).stem
         label = dict(image=str(Path(image_path).resolve()), bundled_example=args.image is None,
                      size=dict(width=int(rgb.shape[1]), height=int(rgb.shape[0])))
+        if original is not None:
+            label['downscaled_from'] = dict(width=int(original[1]), height=int(original[0]), max_side=args.max_side)
         summaries, label_maps = [], []
         for method in methods:
             seg = Segmenter(method, args.backbone, args.device, checkpoint=args.checkpoint,
                             vfm_checkpoint=args.vfm_checkpoint, pretrained=args.pretrained, download=args.download,
-                            cfg_options=args.cfg_options, progress=not args.quiet)
+                            cfg_options=args.cfg_options, progress=not args.quiet,
+                            max_memory=max_memory)
             summary, labels = segment_and_save(seg, image_path, rgb, classes, out, stem, args.alpha, label)
             summaries.append(summary)
             label_maps.append(labels)
