@@ -153,3 +153,28 @@ def test_return_scores(tiny_clip_path):
     np.testing.assert_array_equal(lean.labels, full.labels)
     np.testing.assert_allclose(lean.mean_scores(), full.mean_scores(), rtol=1e-5)
     assert seg(rgb[:100, :100], return_scores=False).scores is None
+
+
+def test_demo_max_side_and_max_memory(tiny_clip_path, tmp_path, capsys):
+    """demo.py --max-side downscales first and says so (stderr and JSON); --max-memory errors name the option."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from PIL import Image
+
+    spec = importlib.util.spec_from_file_location('sclip_demo', Path(__file__).resolve().parents[2] / 'demo.py')
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    Image.fromarray(np.random.RandomState(3).randint(0, 256, (100, 160, 3), dtype=np.uint8)).save(tmp_path / 'a.png')
+    argv = ['--image', str(tmp_path / 'a.png'), '--classes', 'sky; tree', '--checkpoint', str(tiny_clip_path),
+            '--device', 'cpu', '--quiet', '--out', str(tmp_path / 'out')]
+    assert demo.main(argv + ['--max-side', '80', '--max-memory', '512MB']) == 0
+    err = capsys.readouterr().err
+    assert 'downscaled' in err and 'from 160x100 to 80x50 (--max-side 80)' in err
+    summary = json.loads((tmp_path / 'out' / 'a_sclip.json').read_text())
+    assert summary['size'] == dict(width=80, height=50)
+    assert summary['downscaled_from'] == dict(width=160, height=100, max_side=80)
+    assert Image.open(tmp_path / 'out' / 'a_sclip_labels.png').size == (80, 50)
+    assert demo.main(argv + ['--max-memory', 'lots']) == 2
+    assert '--max-memory must be a number of bytes' in capsys.readouterr().err
