@@ -345,8 +345,8 @@ class Segmenter:
         checkpoint / vfm_checkpoint / pretrained / download / config / cfg_options: see :func:`method_config`.
         progress: report the slow steps (weights, text embeddings, crops) on stderr.
         max_memory: bytes (or '2GB', '500MB') that segmenting one image may use beyond the model and the input
-            image (default 2 GiB): full-resolution scores are kept only when they fit a quarter of it, and larger
-            images are labelled in row bands within that quarter. Labels are the same either way.
+            image (default 2 GiB): full-resolution scores are kept only when the dense path fits half of it, and
+            larger images are labelled in row bands within a quarter of it. Labels are the same either way.
         max_side: downscale every input so its longer side is at most this many pixels before segmenting
             (None: never); the result says so (``original_size``, ``notes``).
     """
@@ -427,8 +427,11 @@ class Segmenter:
             self.set_classes(classes)
         text_seconds = self.embed_classes()
         start = time.perf_counter()
-        self.model.keep_scores = return_scores
-        if return_scores is False and not (self.model.can_stream() or self.model.can_band()):
+        keep = return_scores
+        if keep is None:  # scores when the dense path fits the bound (steps such as PAMR included)
+            keep = self.model.dense_bytes(rgb.shape[:2]) <= self.max_memory // 2
+        self.model.keep_scores = keep
+        if not keep and not (self.model.can_stream() or self.model.can_band()):
             self.model.keep_scores = None  # no label-only path for these steps: scores are computed, then dropped
         try:
             with self._crop_progress():

@@ -169,12 +169,20 @@ class OVSegmentor(BaseSegmentor):
         """'dense' (every class's scores kept), 'streamed' (names decoded in chunks, full-size running max) or
         'banded' (rows decoded in bands: nothing of full size but the labels), within ``max_score_bytes``."""
         if not self.keeps_scores(ori_shape):
-            state_fits = ori_shape[0] * ori_shape[1] * 16 <= self.max_score_bytes  # best, index, denominator
+            # best, index, denominator of every pixel, and what the logits-stage steps need over a whole map
+            per_pixel = 16 + sum(s.full_bytes_per_pixel for s in self._steps('logits'))
+            state_fits = ori_shape[0] * ori_shape[1] * per_pixel <= self.max_score_bytes
             return 'streamed' if state_fits or not self.can_band() else 'banded'
         if self.keep_scores is None and not self.can_stream() and self.can_band():
             fits = len(self.text_encoder.names) * ori_shape[0] * ori_shape[1] * 4 <= self.max_score_bytes
             return 'dense' if fits else 'banded'
         return 'dense'
+
+    def dense_bytes(self, ori_shape: Tuple[int, int]) -> int:
+        """About the peak of the dense path: four (names, H0, W0) float32 maps (logits, scaled, softmax, scores) and
+        what the logits-stage steps need over the whole map."""
+        per_pixel = 16 * len(self.text_encoder.names) + sum(s.full_bytes_per_pixel for s in self._steps('logits'))
+        return ori_shape[0] * ori_shape[1] * per_pixel
 
     def band_rows(self, ori_shape: Tuple[int, int]) -> int:
         """Rows per band so that a band's temporaries (with its halo) stay within ``max_score_bytes``."""

@@ -178,3 +178,18 @@ def test_demo_max_side_and_max_memory(tiny_clip_path, tmp_path, capsys):
     assert Image.open(tmp_path / 'out' / 'a_sclip_labels.png').size == (80, 50)
     assert demo.main(argv + ['--max-memory', 'lots']) == 2
     assert '--max-memory must be a number of bytes' in capsys.readouterr().err
+
+
+def test_pamr_memory_counts_in_the_api_choice(tiny_clip_path):
+    """NACLIP's PAMR needs about 1 KiB per pixel over a whole map: the API bands it where the dense path would not
+    fit, with the labels that return_scores=True gives."""
+    from sclip_toolkit.apis import Segmenter
+
+    seg = Segmenter('naclip', checkpoint=str(tiny_clip_path), device='cpu', max_memory='64MB',
+                    cfg_options={'model.text_encoder.templates': 'single'})
+    rgb = np.random.RandomState(4).randint(0, 256, (300, 400, 3), dtype=np.uint8)
+    assert seg.model.dense_bytes((300, 400)) > seg.max_memory // 2
+    lean = seg(rgb, 'sky; tree')
+    full = seg(rgb, return_scores=True)
+    assert lean.scores is None and full.scores is not None
+    np.testing.assert_array_equal(lean.labels, full.labels)

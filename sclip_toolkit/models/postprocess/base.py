@@ -179,7 +179,8 @@ class PostProcessStep(nn.Module):
             whole map, and the large-image path is not used.
         bandable: (scores stage) the step gives the same result on each band of rows by itself (per-pixel
             steps); False: the large-image path counts over every band first (``class_counts``) or is not used.
-        band_bytes_per_pixel: (logits stage) extra memory per pixel of a band that the step needs.
+        band_bytes_per_pixel / full_bytes_per_pixel: (logits stage) extra memory per pixel that the step needs on a
+            band of rows / on the whole map.
     """
 
     stage: str = 'scores'
@@ -189,6 +190,7 @@ class PostProcessStep(nn.Module):
     halo: Optional[int] = None
     bandable: bool = True
     band_bytes_per_pixel: int = 0
+    full_bytes_per_pixel: int = 0
 
     def forward(self, x, ctx: StepContext):
         """Logits stage: (1, Q, H, W) -> (1, Q, H, W). Scores stage: update the :class:`ScoreMap` ``x`` in place."""

@@ -102,8 +102,10 @@ class PAMR(PostProcessStep):
 
     stage = 'logits'
     per_channel = True
-    # bytes per pixel of a band beyond the logits: neighbour weights (K floats) and one band of affinity temporaries
+    # bytes per pixel beyond the logits: in a band, the neighbour weights (16 floats; the affinity is computed on
+    # tiles); over a whole map, also the affinity's temporaries (shifted copies and differences, about 1 KiB)
     band_bytes_per_pixel = 4 * 16
+    full_bytes_per_pixel = 4 * 16 + 1024
 
     def __init__(self, steps: int = 10, dilations: Sequence[int] = (8, 16), chunk: Optional[int] = None):
         super().__init__()
