@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument('--quiet', action='store_true', help='no progress messages on stderr')
     ap.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                     help='override config entries, e.g. model.data_preprocessor.short_side=448')
+    ap.add_argument('--max-side', type=int, help='downscale each image first so its longer side is at most this '
+                                                 '(pixels); the outputs are at that size and say so')
+    ap.add_argument('--max-memory', default=None, help='memory for segmenting beyond the model and the image, '
+                                                       'e.g. 2GB (default) or 500MB; larger images are labelled '
+                                                       'in row bands, with the same labels')
     return ap
 
 
@@ -139,7 +144,7 @@ def segment_and_save(seg, image_path: str, rgb, classes, out: Path, stem: str, a
     summary = dict(
         label, method=seg.method, backbone=model_info['backbone'], checkpoint=seg.checkpoint,
         weights=model_info['weights'], device=str(seg.device), classes=class_summary(result, colors),
-        outputs={k: str(v) for k, v in paths.items()},
+        scores_kept=result.scores is not None, outputs={k: str(v) for k, v in paths.items()},
         overlay_layout=layout,
         timing=dict(load_s=round(seg.load_seconds, 3), text_s=round(result.timing['text_s'], 3),
                     inference_s=round(result.timing['inference_s'], 3),
@@ -268,13 +273,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def run(args: argparse.Namespace, methods: List[str]) -> None:
     """Check everything (methods, classes, weights of every method, the image), then segment and write."""
-    from sclip_toolkit.apis.segmenter import (EXAMPLE_CLASSES, SegmenterError, available_methods, load_image,
-                                              method_config, parse_classes)
+    from sclip_toolkit.apis.segmenter import (EXAMPLE_CLASSES, SegmenterError, available_methods, check_max_side,
+                                              load_image, method_config, parse_bytes, parse_classes)
     from sclip_toolkit.config import parse_cfg_options
     from sclip_toolkit.models.checkpoint import CheckpointError
 
     cfg_options = parse_cfg_options(args.cfg_options)
     check_device(args.device)
+    args.max_memory = parse_bytes(args.max_memory, '--max-memory') if args.max_memory is not None else None
+    check_max_side(args.max_side, '--max-side')
     valid = available_methods()
     unknown = [m for m in methods if m not in valid]
     if unknown:  # before any model is loaded
@@ -295,7 +302,7 @@ def run(args: argparse.Namespace, methods: List[str]) -> None:
     out = Path(args.out)
     created = not out.exists()
     try:
-        summaries, label_maps = segment_all(args, methods, images, first_rgb, classes, out, cfg_options)
+        summaries, label_maps, first_rgb = segment_all(args, methods, images, first_rgb, classes, out, cfg_options)
     except BaseException:
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # a failed run leaves no empty folder behind
@@ -309,31 +316,42 @@ def run(args: argparse.Namespace, methods: List[str]) -> None:
 
 
 def segment_all(args: argparse.Namespace, methods: List[str], images: List[Path], first_rgb, classes, out: Path,
-                cfg_options: Dict) -> Tuple[List[Dict], List]:
-    """Each method (one model in memory at a time) over every image; summaries and label maps of the first image."""
-    from sclip_toolkit.apis.segmenter import Segmenter, load_image
+                cfg_options: Dict) -> Tuple[List[Dict], List, object]:
+    """Each method (one model in memory at a time) over every image; summaries and label maps of the first image,
+    and the first image as segmented (downscaled by --max-side)."""
+    from sclip_toolkit.apis.segmenter import Segmenter, downscale, load_image
 
     summaries, label_maps = [], []
     for method in methods:
         seg = Segmenter(method, args.backbone, args.device, checkpoint=args.checkpoint,
                         vfm_checkpoint=args.vfm_checkpoint, pretrained=args.pretrained, download=args.download,
-                        cfg_options=cfg_options, progress=not args.quiet and len(images) == 1)
+                        cfg_options=cfg_options, progress=not args.quiet and len(images) == 1,
+                        max_memory=args.max_memory)
         model_info = dict(backbone=backbone_summary(seg), weights=weights_summary(seg))
         progress = images
         if len(images) > 1 and not args.quiet:
             from tqdm import tqdm
             progress = tqdm(images, desc=f'{method}: {args.image}', unit='img', file=sys.stderr)
         for i, image in enumerate(progress):
-            rgb = first_rgb if i == 0 else load_image(image)
+            rgb, original = downscale(first_rgb if i == 0 else load_image(image), args.max_side)
+            if original is not None and (i == 0 or len(images) == 1):
+                print(f'demo.py: downscaled {image} from {original[1]}x{original[0]} to {rgb.shape[1]}x'
+                      f'{rgb.shape[0]} (--max-side {args.max_side}); the outputs are at the smaller size',
+                      file=sys.stderr)
+            if i == 0:
+                first_rgb = rgb  # the comparison picture is drawn at the segmented size (--max-side)
             label = dict(image=str(Path(image).resolve()), bundled_example=args.image is None,
                          size=dict(width=int(rgb.shape[1]), height=int(rgb.shape[0])))
+            if original is not None:
+                label['downscaled_from'] = dict(width=int(original[1]), height=int(original[0]),
+                                                max_side=args.max_side)
             summary, labels = segment_and_save(seg, str(image), rgb, classes, out, Path(image).stem, args.alpha,
                                                label, model_info, verbose=len(images) == 1)
             if i == 0:
                 summaries.append(dict(summary, label=label))
                 label_maps.append(labels)
         del seg  # one model in memory at a time
-    return summaries, label_maps
+    return summaries, label_maps, first_rgb
 
 
 def write_comparison(summaries: List[Dict], label_maps: List, rgb, out: Path, stem: str, alpha: float,

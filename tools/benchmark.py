@@ -116,7 +116,15 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     ap.add_argument('--crop-batch-sizes', type=int, nargs='+', metavar='N',
                     help='also time the image encoder with N crops per pass (e.g. 1 8 32) and print images/s')
     ap.add_argument('--cfg-options', nargs='+', action=DictAction)
+    ap.add_argument('--large-images', action='store_true',
+                    help='peak memory of demo.py and the Segmenter API on large photos (--large-sizes x '
+                         '--large-classes), within --max-memory')
+    ap.add_argument('--large-sizes', default='4000,10000', help='square image sides for --large-images')
+    ap.add_argument('--large-classes', default='3,150', help='class counts for --large-images (150: ADE20K)')
+    ap.add_argument('--max-memory', default='2GB', help='the memory bound given to demo and API (--large-images)')
     args = ap.parse_args(argv)
+    if args.large_images:
+        return large_images(args)
 
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     exact_cpu_memory_accounting()
@@ -217,6 +225,85 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     print(f'peak memory of predict, full-resolution scores {_fmt_bytes(results["peak_full_scores_bytes"])}, '
           f'streaming labels {_fmt_bytes(results["peak_streaming_bytes"])} '
           f'({results["peak_streaming_bytes"] / max(results["peak_full_scores_bytes"], 1):.2f}x)')
+    return results
+
+
+def _large_photo(side: int, seed: int = 0):
+    """A (side, side, 3) uint8 photo-like image made quickly: a small random picture blown up with smooth edges."""
+    import cv2
+    import numpy as np
+    small = np.random.RandomState(seed).randint(0, 256, (24, 24, 3), dtype=np.uint8)
+    return cv2.resize(small, (side, side), interpolation=cv2.INTER_LINEAR)
+
+
+def _demo_peak(argv: List[str]) -> float:
+    """Peak resident memory (bytes) of one demo.py process, from the kernel's accounting of the child."""
+    import os
+    import subprocess
+    import sys
+    proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parents[1] / 'demo.py'), *argv],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
+    if status != 0:
+        raise RuntimeError(f'demo.py {" ".join(argv)} failed:\n{out}\n{err[-2000:]}')
+    return usage.ru_maxrss * 1024.0
+
+
+def large_images(args) -> Dict[str, float]:
+    """Peak memory of the Segmenter API (above the level before the call, model loaded and image in memory) and of
+    demo.py (whole process, and above the same process on a 64x64 image) on large square photos."""
+    import os
+    import cv2
+    from sclip_toolkit.apis import Segmenter
+    from sclip_toolkit.apis.segmenter import parse_bytes
+
+    exact_cpu_memory_accounting()
+    tmp = Path(tempfile.mkdtemp(prefix='sclip_large_'))
+    os.environ.setdefault('SCLIP_CACHE_DIR', str(tmp / 'text_cache'))  # shared by the demo processes
+    checkpoint = args.checkpoint or str(write_random_clip(tmp / 'random_clip.pt', preset=args.preset,
+                                                          dtype=torch.float16))
+    ade = Path(__file__).resolve().parents[1] / 'configs' / 'classnames' / 'cls_ade20k.txt'
+    vocabularies = {3: 'sky; tree; road'}
+    options = dict(args.cfg_options or {})
+    cfg_argv = ['--cfg-options', *[f'{k}={v}' for k, v in options.items()]] if options else []
+    results: Dict[str, float] = {}
+    bound = parse_bytes(args.max_memory)
+    print(f'device cpu, method {args.method}, {args.preset if not args.checkpoint else args.checkpoint}, '
+          f'bound {args.max_memory} ({bound / 2 ** 20:.0f} MiB)')
+    seg = Segmenter(args.method, checkpoint=checkpoint, device='cpu', max_memory=bound, cfg_options=options or None)
+    tiny = _large_photo(64)
+    cv2.imwrite(str(tmp / 'tiny.png'), tiny)
+    for n in (int(c) for c in args.large_classes.split(',')):
+        classes = vocabularies.get(n) or [line.strip() for line in ade.read_text().splitlines() if line.strip()][:n]
+        class_file = tmp / f'classes_{n}.txt'
+        class_file.write_text('\n'.join(classes if isinstance(classes, list) else classes.split('; ')) + '\n')
+        seg(tiny, class_file)  # text embeddings into the cache (the demo reads them from there)
+        demo_argv = ['--class-file', str(class_file), '--method', args.method, '--checkpoint', checkpoint,
+                     '--device', 'cpu', '--quiet', '--max-memory', args.max_memory, *cfg_argv]
+        base = _demo_peak(['--image', str(tmp / 'tiny.png'), '--out', str(tmp / 'out_tiny'), *demo_argv])
+        for side in (int(v) for v in args.large_sizes.split(',')):
+            rgb = _large_photo(side)
+            mem: Dict[str, float] = {}
+            start = time.perf_counter()
+            with peak_memory(torch.device('cpu'), mem):
+                result = seg(rgb, class_file)
+            api_s = time.perf_counter() - start
+            kept = 'scores kept' if result.scores is not None else 'labels only'
+            del result
+            path = tmp / f'photo_{side}.png'
+            cv2.imwrite(str(path), rgb[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 1])
+            del rgb
+            start = time.perf_counter()
+            demo = _demo_peak(['--image', str(path), '--out', str(tmp / f'out_{side}_{n}'), *demo_argv])
+            demo_s = time.perf_counter() - start
+            path.unlink()
+            key = f'{side}x{side}_{n}'
+            results[f'api_peak_{key}'], results[f'demo_peak_{key}'] = mem['peak'], demo
+            results[f'demo_peak_above_base_{key}'] = demo - base
+            print(f'{side}x{side}, {n:4d} classes: API peak {_fmt_bytes(mem["peak"])} ({kept}, {api_s:.0f} s); '
+                  f'demo.py peak {_fmt_bytes(demo)} process, {_fmt_bytes(demo - base)} above a 64x64 run '
+                  f'({demo_s:.0f} s)')
     return results
 
 

@@ -3,7 +3,7 @@
     seg = Segmenter('sclip', device='cpu')
     result = seg('photo.jpg', ['sky, cloud', 'tree', 'person, man, woman'])
     result.labels      # (H, W) class index per pixel
-    result.scores      # (C, H, W) class probabilities
+    result.scores      # (C, H, W) class probabilities (None for images too large to keep them; see max_memory)
 
 The model is built from the method's base config (``configs/_base_/methods/<method>.py``: the method's own
 inference settings, no dataset), without the score thresholds (a free-form vocabulary has no background class).
@@ -17,7 +17,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Union
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import torch
@@ -26,6 +26,7 @@ from PIL import Image
 
 from ..config import apply_overrides, load_config
 from ..methods import available_methods, method_base  # noqa: F401  (available_methods: part of this API)
+from ..models.segmentor import label_dtype
 from ..models.text import ClassNameError, flatten_names, parse_class_names, resolve_path
 from .inference import build_segmentor, run_segmentor
 from ..exceptions import ConfigError, ToolkitError
@@ -91,8 +92,8 @@ def method_config(method: str = 'sclip', backbone: Optional[str] = None, checkpo
         clip.vfm.download = download
     # Users write 'a, b' or 'a; b' for synonyms: split on ';' when present, else on ','.
     cfg.model.text_encoder.separator = None
-    # The API returns class scores, whatever their size (the segmentor may otherwise keep only labels).
-    cfg.model.keep_scores = True
+    # The API decides per call whether scores are kept (Segmenter: return_scores, max_memory).
+    cfg.model.keep_scores = None
     return cfg
 
 
@@ -128,6 +129,46 @@ def resolve_device(device: Optional[Union[str, torch.device]]) -> torch.device:
     if dev.type == 'cuda' and not torch.cuda.is_available():
         raise SegmenterError(f'device {device!r} was requested but CUDA is not available here; use device="cpu"')
     return dev
+
+
+# ---------------------------------------------------------------------------------------------------- memory
+DEFAULT_MAX_MEMORY = 2 << 30
+_UNITS = {'': 1, 'B': 1, 'K': 1 << 10, 'KB': 1 << 10, 'KIB': 1 << 10, 'M': 1 << 20, 'MB': 1 << 20, 'MIB': 1 << 20,
+          'G': 1 << 30, 'GB': 1 << 30, 'GIB': 1 << 30}
+
+
+def parse_bytes(value: Union[int, str], what: str = 'max_memory') -> int:
+    """Bytes from an int or a string such as '2GB', '1.5G', '500MB' (binary units)."""
+    if isinstance(value, str):
+        text = value.strip().upper().replace(' ', '')
+        number = text.rstrip('KMGIB')
+        unit = text[len(number):]
+        try:
+            value = float(number) * _UNITS[unit]
+        except (ValueError, KeyError):
+            raise SegmenterError(f"{what} must be a number of bytes or a size such as '2GB' or '500MB', got "
+                                 f"{value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 64 << 20:
+        raise SegmenterError(f'{what} must be at least 64MB, got {value!r}')
+    return int(value)
+
+
+def check_max_side(max_side: Optional[int], what: str = 'max_side') -> Optional[int]:
+    if max_side is not None and (isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 16):
+        raise SegmenterError(f'{what} must be a whole number of pixels >= 16, got {max_side!r}')
+    return max_side
+
+
+def downscale(rgb: np.ndarray, max_side: Optional[int]) -> Tuple[np.ndarray, Optional[Tuple[int, int]]]:
+    """The image with its longer side at most ``max_side`` (area averaging), and its original (H, W) when it was
+    downscaled (else None)."""
+    height, width = rgb.shape[:2]
+    if max_side is None or max(height, width) <= max_side:
+        return rgb, None
+    import cv2
+    scale = max_side / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.ascontiguousarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)), (height, width)
 
 
 # ---------------------------------------------------------------------------------------------------- inputs
@@ -239,17 +280,34 @@ class SegmentationResult:
     """One segmented image.
 
     Attributes:
-        labels: (H, W) int64 class index of every pixel (indices into ``classes``).
-        scores: (C, H, W) float32 class probabilities (the max over each class's names).
+        labels: (H, W) class index of every pixel (indices into ``classes``), in the smallest unsigned/signed
+            integer type that holds them (uint8 up to 256 classes).
+        scores: (C, H, W) float32 class probabilities (the max over each class's names); None when they were not
+            asked for and did not fit the memory bound (see :class:`Segmenter`).
         classes: every class's names, the first being its display name.
-        image: (H, W, 3) uint8 RGB image that was segmented.
+        image: (H, W, 3) uint8 RGB image that was segmented (downscaled when ``max_side`` asked for it).
         timing: seconds spent embedding the names ('text_s') and segmenting ('inference_s').
+        original_size: (H, W) of the input when it was downscaled first (``max_side``), else None.
+        label_score_sums: (C,) sum of the labelled class's score over its pixels, when ``scores`` is None.
     """
     labels: np.ndarray
-    scores: np.ndarray
+    scores: Optional[np.ndarray]
     classes: List[List[str]]
     image: np.ndarray
     timing: Dict[str, float] = field(default_factory=dict)
+    original_size: Optional[Tuple[int, int]] = None
+    label_score_sums: Optional[np.ndarray] = None
+
+    @property
+    def notes(self) -> List[str]:
+        """What a reader of the result should know: a downscaled input, scores left out."""
+        out = []
+        if self.original_size is not None:
+            out.append(f'input downscaled from {self.original_size[1]}x{self.original_size[0]} to '
+                       f'{self.labels.shape[1]}x{self.labels.shape[0]} (max_side); labels are at the smaller size')
+        if self.scores is None:
+            out.append('class scores not kept (they exceed the memory bound; pass return_scores=True to get them)')
+        return out
 
     @property
     def class_names(self) -> List[str]:
@@ -264,8 +322,14 @@ class SegmentationResult:
         """(C,) each class's mean score over the pixels labelled with it (NaN for a class with no pixels)."""
         flat = self.labels.ravel()
         counts = np.bincount(flat, minlength=len(self.classes)).astype(np.float64)
-        chosen = np.take_along_axis(self.scores.reshape(len(self.classes), -1), flat[None], axis=0)[0]
-        sums = np.bincount(flat, weights=chosen, minlength=len(self.classes))
+        if self.scores is None:
+            if self.label_score_sums is None:
+                return np.full(len(self.classes), np.nan)
+            sums = self.label_score_sums
+        else:
+            chosen = np.take_along_axis(self.scores.reshape(len(self.classes), -1), flat[None].astype(np.intp),
+                                        axis=0)[0]
+            sums = np.bincount(flat, weights=chosen, minlength=len(self.classes))
         with np.errstate(invalid='ignore', divide='ignore'):
             return np.where(counts > 0, sums / counts, np.nan)
 
@@ -283,13 +347,21 @@ class Segmenter:
         classes: the vocabulary to start with (see :func:`parse_classes`); may instead be given to each call.
         checkpoint / vfm_checkpoint / pretrained / download / config / cfg_options: see :func:`method_config`.
         progress: report the slow steps (weights, text embeddings, crops) on stderr.
+        max_memory: bytes (or '2GB', '500MB') that segmenting one image may use beyond the model and the input
+            image (default 2 GiB): full-resolution scores are kept only when the dense path fits half of it, and
+            larger images are labelled in row bands within a quarter of it. Labels are the same either way.
+        max_side: downscale every input so its longer side is at most this many pixels before segmenting
+            (None: never); the result says so (``original_size``, ``notes``).
     """
 
     def __init__(self, method: str = 'sclip', backbone: Optional[str] = None, device: Optional[str] = None,
                  classes: Optional[ClassesLike] = None, checkpoint: Optional[str] = None,
                  vfm_checkpoint: Optional[str] = None, pretrained: Optional[str] = None, download: bool = True,
-                 config: Optional[str] = None, cfg_options: Optional[dict] = None, progress: bool = False):
+                 config: Optional[str] = None, cfg_options: Optional[dict] = None, progress: bool = False,
+                 max_memory: Union[int, str, None] = None, max_side: Optional[int] = None):
         self.progress = progress
+        self.max_memory = parse_bytes(max_memory, 'max_memory') if max_memory is not None else DEFAULT_MAX_MEMORY
+        self.max_side = check_max_side(max_side)
         self.device = resolve_device(device)
         self.cfg = method_config(method, backbone, checkpoint, vfm_checkpoint, pretrained, download, config,
                                  cfg_options)
@@ -301,6 +373,7 @@ class Segmenter:
         start = time.perf_counter()
         self._say(f'loading {self.method} ({self.checkpoint or self.backbone}) on {self.device} ...')
         self.model = build_segmentor(self.cfg, self.device)
+        self.model.max_score_bytes = self.max_memory // 4
         self.load_seconds = time.perf_counter() - start
         self._say(f'loaded {self.method} in {self.load_seconds:.1f} s')
         if classes is not None:
@@ -338,25 +411,51 @@ class Segmenter:
         return seconds
 
     @torch.no_grad()
-    def __call__(self, image: ImageInput, classes: Optional[ClassesLike] = None) -> SegmentationResult:
+    def __call__(self, image: ImageInput, classes: Optional[ClassesLike] = None, return_scores: Optional[bool] = None,
+                 max_side: Optional[int] = None) -> SegmentationResult:
         """Segment one image.
 
         Args:
             image: a path, PIL image or RGB array (see :func:`load_image`).
             classes: the vocabulary for this and later calls (default: the current one).
+            return_scores: True: always return the (C, H, W) scores (their memory is not bounded); False: never;
+                None: when they fit the memory bound (``max_memory``).
+            max_side: as the constructor's, for this call.
         """
         rgb = load_image(image)
+        rgb, original = downscale(rgb, check_max_side(max_side) if max_side is not None else self.max_side)
+        if original is not None:
+            self._say(f'downscaled {original[1]}x{original[0]} to {rgb.shape[1]}x{rgb.shape[0]} (max_side)')
         if classes is not None:
             self.set_classes(classes)
         text_seconds = self.embed_classes()
         start = time.perf_counter()
-        with self._crop_progress():
-            sample = run_segmentor(self.model, self.cfg, [np.ascontiguousarray(rgb[..., ::-1])])[0]
+        keep = return_scores
+        if keep is None:  # scores when the dense path fits the bound (steps such as PAMR included)
+            keep = self.model.dense_bytes(rgb.shape[:2]) <= self.max_memory // 2
+        self.model.keep_scores = keep
+        if not keep and not (self.model.can_stream() or self.model.can_band()):
+            self.model.keep_scores = None  # no label-only path for these steps: scores are computed, then dropped
+        try:
+            with self._crop_progress():
+                # a reversed view, not a copy: the pipeline copies it into its own tensor anyway
+                sample = run_segmentor(self.model, self.cfg, [rgb[..., ::-1]])[0]
+        finally:
+            self.model.keep_scores = None
         seconds = time.perf_counter() - start
-        labels = sample.pred_sem_seg.data[0].cpu().numpy().astype(np.int64)
-        scores = sample.seg_logits.data.float().cpu().numpy()
+        labels = sample.pred_sem_seg.data[0].cpu()
+        labels = labels.to(label_dtype(len(self.classes))).numpy()
+        scores = sums = None
+        if 'seg_logits' in sample and return_scores is not False:
+            scores = sample.seg_logits.data.float().cpu().numpy()
+        elif 'seg_logits' in sample:  # computed but not wanted: keep what the summaries need
+            chosen = sample.seg_logits.data.float().gather(0, sample.pred_sem_seg.data.long())[0].double()
+            sums = torch.bincount(sample.pred_sem_seg.data[0].flatten().long(), weights=chosen.flatten(),
+                                  minlength=len(self.classes)).cpu().numpy()
+        elif 'label_score_sums' in sample:
+            sums = sample.label_score_sums.cpu().numpy()
         return SegmentationResult(labels, scores, [list(c) for c in self.classes], rgb,
-                                  dict(text_s=text_seconds, inference_s=seconds))
+                                  dict(text_s=text_seconds, inference_s=seconds), original, sums)
 
     @contextmanager
     def _crop_progress(self) -> Iterator[None]:

@@ -61,6 +61,19 @@ def overlay(image: np.ndarray, labels: np.ndarray, colors: np.ndarray, alpha: fl
         raise ValueError(f'image {image.shape[:2]} and label map {labels.shape} differ in size')
     if not 0 <= alpha <= 1:
         raise ValueError(f'alpha must be in [0, 1], got {alpha}')
+    out = np.empty(image.shape, dtype=np.uint8)
+    # rows in bands of about 1M pixels: float temporaries stay small whatever the image size (same result)
+    band = max(1, (1 << 20) // max(1, image.shape[1]))
+    for r0 in range(0, image.shape[0], band):
+        r1 = min(image.shape[0], r0 + band)
+        out[r0:r1] = _overlay_rows(image[r0:r1], labels[r0:r1], labels[r1:r1 + 1], colors, alpha, edges,
+                                   desaturate)
+    return out
+
+
+def _overlay_rows(image: np.ndarray, labels: np.ndarray, below: np.ndarray, colors: np.ndarray, alpha: float,
+                  edges: bool, desaturate: bool) -> np.ndarray:
+    """:func:`overlay` of a band of rows; ``below`` is the label row under the band (empty at the bottom)."""
     base = image.astype(np.float32)
     if desaturate:
         base = np.repeat(base @ np.array([0.299, 0.587, 0.114], dtype=np.float32), 3).reshape(base.shape)
@@ -68,6 +81,8 @@ def overlay(image: np.ndarray, labels: np.ndarray, colors: np.ndarray, alpha: fl
     if edges:
         border = np.zeros(labels.shape, dtype=bool)
         border[:-1] |= labels[:-1] != labels[1:]
+        if len(below):
+            border[-1] |= labels[-1] != below[0]
         border[:, :-1] |= labels[:, :-1] != labels[:, 1:]
         out[border] = 0.3 * out[border] + 0.7 * 255
     return np.round(out).clip(0, 255).astype(np.uint8)

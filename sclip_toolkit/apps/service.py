@@ -261,7 +261,7 @@ class SegmentationService:
                 raise UserError(f'{method}: {_app_flags(str(exc))}') from None
             report((i + 0.3) / len(methods), f'{method}: segmenting {width}x{height}')
             with entry.lock:
-                result = entry.segmenter(rgb, classes)
+                result = entry.segmenter(rgb, classes, return_scores=True)  # the page shows per-pixel scores
             results.append(result)
             entries.append(entry)
             timings.append(dict(load_s=round(load_s, 3), text_s=round(result.timing['text_s'], 3),

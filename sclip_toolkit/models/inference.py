@@ -14,6 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
+from .banding import resize_rows
+
 Box = Tuple[int, int, int, int]
 
 
@@ -62,11 +64,15 @@ def pad_amounts(size: int, multiple: int) -> Tuple[int, int]:
     return total // 2, total - total // 2
 
 
+def grid_map(feats: torch.Tensor, text: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
+    """Cosine logits (B, Q, h, w) on the patch grid: features (B, h*w, E) x names (Q, E)."""
+    logits = feats @ text.t().to(feats.dtype)  # (B, N, Q)
+    return logits.permute(0, 2, 1).reshape(feats.shape[0], -1, *grid)
+
+
 def grid_logits(feats: torch.Tensor, text: torch.Tensor, grid: Tuple[int, int], size) -> torch.Tensor:
     """Cosine logits (B, Q, *size): features (B, h*w, E) x names (Q, E), reshaped to the grid, bilinear upsampling."""
-    logits = feats @ text.t().to(feats.dtype)  # (B, N, Q)
-    logits = logits.permute(0, 2, 1).reshape(feats.shape[0], -1, *grid)
-    return F.interpolate(logits, size=tuple(size), mode='bilinear', align_corners=False)
+    return F.interpolate(grid_map(feats, text, grid), size=tuple(size), mode='bilinear', align_corners=False)
 
 
 class WindowInference(nn.Module):
@@ -108,9 +114,17 @@ class WindowInference(nn.Module):
         padded = (crop_h + top + bottom, crop_w + left + right)
         return CropFeatures(boxes, torch.cat(feats), grid, padded, (top, left), (height, width))
 
+    def source(self, crops: CropFeatures, text: torch.Tensor) -> torch.Tensor:
+        """The logits (1, Q', h, w) that the last bilinear resize takes to the original size."""
+        raise NotImplementedError
+
     def decode(self, crops: CropFeatures, text: torch.Tensor, ori_shape: Tuple[int, int]) -> torch.Tensor:
         """Raw cosine logits (1, Q', H0, W0) for the names ``text`` (Q', E) at the original size."""
-        raise NotImplementedError
+        return F.interpolate(self.source(crops, text), size=ori_shape, mode='bilinear', align_corners=False)
+
+    def decode_rows(self, source: torch.Tensor, ori_shape: Tuple[int, int], rows: Tuple[int, int]) -> torch.Tensor:
+        """Rows ``[r0, r1)`` (1, Q', r1 - r0, W0) of :meth:`decode`, from its :meth:`source` (see ``banding``)."""
+        return resize_rows(source, ori_shape, rows)
 
     def extra_repr(self) -> str:
         return f'batch_size={self.batch_size}, pad_multiple={self.pad_multiple}'
@@ -141,7 +155,7 @@ class SlideInference(WindowInference):
     def windows(self, height: int, width: int) -> List[Box]:
         return slide_windows(height, width, self.crop_size, self.stride)
 
-    def decode(self, crops: CropFeatures, text: torch.Tensor, ori_shape: Tuple[int, int]) -> torch.Tensor:
+    def source(self, crops: CropFeatures, text: torch.Tensor) -> torch.Tensor:
         height, width = crops.image_shape
         top, left = crops.pad_offset
         dtype = torch.float32 if self.accumulate_dtype == 'fp32' else crops.feats.dtype
@@ -153,7 +167,7 @@ class SlideInference(WindowInference):
                 total[:, y1:y2, x1:x2] += crop_logits[:, top:top + y2 - y1, left:left + x2 - x1]
                 count[:, y1:y2, x1:x2] += 1
         assert (count > 0).all(), 'sliding windows left pixels uncovered'
-        return F.interpolate((total / count)[None], size=ori_shape, mode='bilinear', align_corners=False)
+        return (total / count)[None]
 
     def extra_repr(self) -> str:
         return f'crop_size={self.crop_size}, stride={self.stride}, {super().extra_repr()}'
@@ -177,14 +191,13 @@ class WholeInference(WindowInference):
     def windows(self, height: int, width: int) -> List[Box]:
         return [(0, height, 0, width)]
 
-    def decode(self, crops: CropFeatures, text: torch.Tensor, ori_shape: Tuple[int, int]) -> torch.Tensor:
+    def source(self, crops: CropFeatures, text: torch.Tensor) -> torch.Tensor:
         height, width = crops.image_shape
         top, left = crops.pad_offset
         if self.resize == 'direct' and crops.padded_shape == (height, width):
-            return grid_logits(crops.feats, text, crops.grid, ori_shape)
+            return grid_map(crops.feats, text, crops.grid)
         logits = grid_logits(crops.feats, text, crops.grid, crops.padded_shape)
-        return F.interpolate(logits[:, :, top:top + height, left:left + width], size=ori_shape, mode='bilinear',
-                             align_corners=False)
+        return logits[:, :, top:top + height, left:left + width]
 
     def extra_repr(self) -> str:
         return f'resize={self.resize}, {super().extra_repr()}'

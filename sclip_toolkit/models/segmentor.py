@@ -6,6 +6,7 @@ scores-stage steps -> labels (and scores).
 """
 from __future__ import annotations
 
+import dataclasses
 from typing import List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -17,12 +18,18 @@ from mmseg.structures import SegDataSample
 from ..exceptions import ConfigError, ToolkitError
 from . import preprocessor  # noqa: F401  (registers OVSDataPreProcessor)
 from .clip import CLIPBackbone
+from .banding import row_bands
 from .inference import CropFeatures, grid_logits
-from .postprocess import DenseScores, StepContext, StreamedScores, StreamingUnsupported, build_steps
+from .postprocess import BandedScores, DenseScores, StepContext, StreamedScores, StreamingUnsupported, build_steps
 from .text_classifier import ClassEmbeddings, CLIPTextClassifier
 
 # CLIP normalisation, no resize: configs set the references' short side (data_preprocessor.short_side).
 DEFAULT_PREPROCESSOR = dict(type='OVSDataPreProcessor', short_side=None)
+
+
+def label_dtype(num_classes: int) -> torch.dtype:
+    """The smallest integer type that holds class indices 0 .. num_classes - 1."""
+    return torch.uint8 if num_classes <= 256 else torch.int16 if num_classes <= 1 << 15 else torch.int32
 
 
 class SegmentationError(ToolkitError, RuntimeError):
@@ -56,6 +63,9 @@ class OVSegmentor(BaseSegmentor):
         keep_scores: store full-resolution class scores in ``seg_logits`` (True), or only the label map, decoding
             names in chunks so memory stays bounded for large vocabularies (False); None: keep them when the
             (names x H x W) float32 scores fit in ``max_score_bytes``.
+        max_score_bytes: memory for scores. Without kept scores, an image whose full-size running maximum does
+            not fit either is labelled in row bands of this size (:meth:`banded_labels`; labels in the smallest
+            integer type, no ``seg_logits``), when every step allows it (:meth:`can_band`).
         region_generator: optional config of a region-mask generator; its masks reach the attention variant and
             the post-processing steps.
     """
@@ -145,6 +155,83 @@ class OVSegmentor(BaseSegmentor):
             step(scores, ctx)
         return scores
 
+    # ------------------------------------------------------------------ large images
+    def can_band(self) -> bool:
+        """Whether labels can be computed in row bands: the inference exposes the map its last resize starts from,
+        every logits-stage step says how many rows of context it needs, every scores-stage step is bandable."""
+        from .inference import WindowInference
+        source = getattr(type(self.inference), 'source', None)
+        return (source is not None and source is not WindowInference.source
+                and all(s.halo is not None for s in self._steps('logits'))
+                and all(s.bandable for s in self._steps('scores')))
+
+    def label_path(self, ori_shape: Tuple[int, int]) -> str:
+        """'dense' (every class's scores kept), 'streamed' (names decoded in chunks, full-size running max) or
+        'banded' (rows decoded in bands: nothing of full size but the labels), within ``max_score_bytes``."""
+        if not self.keeps_scores(ori_shape):
+            # best, index, denominator of every pixel, and what the logits-stage steps need over a whole map
+            per_pixel = 16 + sum(s.full_bytes_per_pixel for s in self._steps('logits'))
+            state_fits = ori_shape[0] * ori_shape[1] * per_pixel <= self.max_score_bytes
+            return 'streamed' if state_fits or not self.can_band() else 'banded'
+        if self.keep_scores is None and not self.can_stream() and self.can_band():
+            fits = len(self.text_encoder.names) * ori_shape[0] * ori_shape[1] * 4 <= self.max_score_bytes
+            return 'dense' if fits else 'banded'
+        return 'dense'
+
+    def dense_bytes(self, ori_shape: Tuple[int, int]) -> int:
+        """About the peak of the dense path: four (names, H0, W0) float32 maps (logits, scaled, softmax, scores) and
+        what the logits-stage steps need over the whole map."""
+        per_pixel = 16 * len(self.text_encoder.names) + sum(s.full_bytes_per_pixel for s in self._steps('logits'))
+        return ori_shape[0] * ori_shape[1] * per_pixel
+
+    def band_rows(self, ori_shape: Tuple[int, int]) -> int:
+        """Rows per band so that a band's temporaries (with its halo) stay within ``max_score_bytes``."""
+        names, classes = len(self.text_encoder.names), self.num_classes
+        halo = sum(s.halo for s in self._steps('logits'))
+        # per pixel: logits, scaled, exp/softmax, float64 blend of the resize (2 x 8 bytes); class probs x 2;
+        # the steps' own needs (PAMR: neighbour weights, and 3 copies of the logits it refines)
+        per_pixel = names * (4 * 3 + 16) + classes * 8 + sum(s.band_bytes_per_pixel for s in self._steps('logits'))
+        per_pixel += names * 12 * bool(halo)
+        rows = self.max_score_bytes // max(1, per_pixel * ori_shape[1]) - 2 * halo
+        return int(max(rows, 1 if not halo else min(halo, ori_shape[0])))
+
+    def banded_labels(self, crops: CropFeatures, ctx: StepContext, meta: dict
+                      ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """Label map (1, H0, W0) computed band by band at the original size, in the smallest integer type that holds
+        the class count, and (C,) the sum of the labelled class's score over its pixels (float64)."""
+        emb = self.class_embeddings()
+        height, width = ctx.ori_shape
+        source = self.inference.source(crops, emb.names)  # (1, Q, h, w): the map before the last resize
+        steps = self._steps('logits')
+        halo = sum(s.halo for s in steps)
+        rows = self.band_rows(ctx.ori_shape)
+        dtype = torch.float32 if self.score_dtype == 'fp32' else self.clip.dtype
+
+        def bands():
+            for r0, r1 in row_bands(height, rows):
+                a, b = max(0, r0 - halo), min(height, r1 + halo)
+                logits = self.inference.decode_rows(source, ctx.ori_shape, (a, b))
+                band_ctx = dataclasses.replace(ctx, rows=(a, b))
+                for step in steps:
+                    logits = step(logits, band_ctx)
+                logits = logits[0, :, r0 - a:r1 - a].to(dtype)
+                probs = emb.reduce((self.logit_scale * logits).softmax(dim=0))
+                del logits
+                self._check_finite(probs, meta)
+                yield (r0, r1), DenseScores(probs)
+
+        scores = BandedScores(emb.num_classes, bands)
+        for step in self._steps('scores'):
+            step(scores, ctx)
+        labels = torch.empty((height, width), dtype=label_dtype(emb.num_classes), device=source.device)
+        sums = torch.zeros(emb.num_classes, dtype=torch.float64, device=source.device)
+        for (r0, r1), band in scores.replayed():
+            band_labels = band.labels()[0]
+            labels[r0:r1] = band_labels
+            chosen = band.probs.gather(0, band_labels[None])[0].double()
+            sums += torch.bincount(band_labels.flatten(), weights=chosen.flatten(), minlength=emb.num_classes)
+        return labels[None], sums
+
     def can_stream(self) -> bool:
         return (all(s.per_channel for s in self._steps('logits'))
                 and all(s.streamable for s in self._steps('scores')))
@@ -193,7 +280,12 @@ class OVSegmentor(BaseSegmentor):
         text = self.class_embeddings() if self.clip.final_attn.recording(self.clip.num_blocks).text else None
         crops = self.inference.encode(self.clip, image, text=text, regions=regions)
         ctx = StepContext(image=image, ori_shape=ori_shape, regions=regions)
-        if not self.keeps_scores(ori_shape):
+        path = self.label_path(ori_shape)
+        if path == 'banded':
+            labels, sums = self.banded_labels(crops, ctx, meta)
+            sample.set_field(sums, 'label_score_sums')
+            return labels
+        if path == 'streamed':
             scores = self.streamed_scores(crops, ctx)
             self._check_finite(scores.best, meta)
             return scores.labels()

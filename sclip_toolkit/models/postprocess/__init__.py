@@ -1,8 +1,9 @@
 """Post-processing steps, one registered class each (importing this package registers them)."""
-from .base import (DenseScores, PostProcessStep, ScoreMap, StepContext, StreamedScores, StreamingUnsupported,
-                   build_steps)
+from .base import (BandedScores, DenseScores, PostProcessStep, ScoreMap, StepContext, StreamedScores,
+                   StreamingUnsupported, build_steps)
 from .pamr import PAMR, pamr, pamr_affinity
 from .thresholds import AreaThreshold, ProbThreshold, Renormalize
 
-__all__ = ['DenseScores', 'PostProcessStep', 'ScoreMap', 'StepContext', 'StreamedScores', 'StreamingUnsupported',
-           'build_steps', 'PAMR', 'pamr', 'pamr_affinity', 'AreaThreshold', 'ProbThreshold', 'Renormalize']
+__all__ = ['BandedScores', 'DenseScores', 'PostProcessStep', 'ScoreMap', 'StepContext', 'StreamedScores',
+           'StreamingUnsupported', 'build_steps', 'PAMR', 'pamr', 'pamr_affinity', 'AreaThreshold', 'ProbThreshold',
+           'Renormalize']

@@ -14,7 +14,7 @@ A step works at one of two stages:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
+from typing import Callable, Iterator, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -34,10 +34,13 @@ class StepContext:
         image: the preprocessed input (1, 3, h, w) the encoder saw (the guidance image of PAMR).
         ori_shape: (H0, W0), the size of the logits and labels.
         regions: region masks from a region generator, when one is configured.
+        rows: (r0, r1) when the step sees a band of rows [r0, r1) of the (H0, W0) map (the large-image path);
+            None: the whole map.
     """
     image: torch.Tensor
     ori_shape: Tuple[int, int]
     regions: object = None
+    rows: Optional[Tuple[int, int]] = None
 
 
 class ScoreMap:
@@ -70,6 +73,14 @@ class ScoreMap:
     def set_background(self, where: torch.Tensor) -> None:
         """Label 0 wherever ``where`` (H, W) bool is set, whatever later steps do to the scores."""
         self.background = where if self.background is None else self.background | where
+
+    def background_below(self, threshold: float) -> None:
+        """Label 0 wherever the best class's score is below ``threshold``."""
+        self.set_background(self.top() < threshold)
+
+    def class_counts(self) -> torch.Tensor:
+        """(C,) int64: pixels whose best class (:meth:`argmax`, background ignored) is each class."""
+        return torch.bincount(self.argmax().flatten(), minlength=self.num_classes)
 
     def labels(self) -> torch.Tensor:
         """The final label map (1, H, W) int64."""
@@ -164,12 +175,22 @@ class PostProcessStep(nn.Module):
         streamable: (scores stage) the step uses only the :class:`ScoreMap` methods.
         uses_background: the step assumes class 0 is a background class (the API leaves such steps out for
             free-form vocabularies).
+        halo: (logits stage) rows of context the step needs on each side of a band of rows; None: it needs the
+            whole map, and the large-image path is not used.
+        bandable: (scores stage) the step gives the same result on each band of rows by itself (per-pixel
+            steps); False: the large-image path counts over every band first (``class_counts``) or is not used.
+        band_bytes_per_pixel / full_bytes_per_pixel: (logits stage) extra memory per pixel that the step needs on a
+            band of rows / on the whole map.
     """
 
     stage: str = 'scores'
     per_channel: bool = False
     streamable: bool = True
     uses_background: bool = False
+    halo: Optional[int] = None
+    bandable: bool = True
+    band_bytes_per_pixel: int = 0
+    full_bytes_per_pixel: int = 0
 
     def forward(self, x, ctx: StepContext):
         """Logits stage: (1, Q, H, W) -> (1, Q, H, W). Scores stage: update the :class:`ScoreMap` ``x`` in place."""
@@ -192,3 +213,57 @@ def build_steps(cfgs) -> nn.ModuleList:
         raise ValueError(f'post_process: every logits-stage step must come before the scores-stage steps '
                          f'(logits are turned into scores once); got {[type(s).__name__ for s in steps]}')
     return steps
+
+
+class BandedScores(ScoreMap):
+    """The class scores of a large image as a series of row bands, never all in memory (the large-image path).
+
+    Steps see one map: per-pixel operations (dropping classes, background below a threshold, renormalising) are
+    recorded and replayed on each band when it is computed; :meth:`class_counts` makes a pass over every band.
+    ``argmax``/``top`` of the whole map are refused: a step that needs them sets ``bandable = False``.
+
+    Args:
+        num_classes: C.
+        bands: a callable yielding ((r0, r1), ScoreMap of those rows) for every band, recomputed on each call.
+    """
+
+    def __init__(self, num_classes: int, bands: Callable[[], Iterator[Tuple[Tuple[int, int], ScoreMap]]]):
+        super().__init__(num_classes)
+        self.bands, self.ops = bands, []
+
+    def drop_classes(self, drop: torch.Tensor) -> None:
+        self.ops.append(('drop_classes', drop.clone()))
+
+    def renormalize(self) -> None:
+        self.ops.append(('renormalize',))
+
+    def background_below(self, threshold: float) -> None:
+        self.ops.append(('background_below', threshold))
+
+    def set_background(self, where: torch.Tensor) -> None:
+        self.ops.append(('set_background', where))
+
+    def replay(self, band: ScoreMap, rows: Tuple[int, int]) -> ScoreMap:
+        """Apply the recorded operations to the map of rows ``rows``; returns it."""
+        for name, *args in self.ops:
+            if name == 'set_background':
+                band.set_background(args[0][rows[0]:rows[1]])
+            else:
+                getattr(band, name)(*args)
+        return band
+
+    def replayed(self) -> Iterator[Tuple[Tuple[int, int], ScoreMap]]:
+        for rows, band in self.bands():
+            yield rows, self.replay(band, rows)
+
+    def class_counts(self) -> torch.Tensor:
+        counts = torch.zeros(self.num_classes, dtype=torch.long)
+        for _, band in self.replayed():
+            counts += band.class_counts().cpu()
+        return counts
+
+    def argmax(self) -> torch.Tensor:
+        raise StreamingUnsupported('a step read the whole score map on the large-image path; give it bandable = '
+                                   'False, or use ScoreMap.class_counts / background_below')
+
+    top = argmax

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
+from ..banding import resize_rows
 from .base import PostProcessStep, StepContext
 
 
@@ -39,8 +40,24 @@ def pamr_affinity(image: torch.Tensor, dilations: Sequence[int]) -> torch.Tensor
     return logits.softmax(dim=1)
 
 
+def banded_affinity(image: torch.Tensor, dilations: Sequence[int], tile: int = 256) -> torch.Tensor:
+    """:func:`pamr_affinity` computed on ``tile`` x ``tile`` pieces (same values, a fraction of the temporaries).
+
+    A pixel's weights read the guide image within ``max(dilations)`` pixels, so each piece is computed from itself
+    plus that margin; at the image border the piece ends where the image does, as the replicate padding expects.
+    """
+    (height, width), reach = image.shape[-2:], max(dilations)
+    out = image.new_empty((image.shape[0], 8 * len(dilations), height, width))
+    for r0 in range(0, height, tile):
+        r1, a, b = min(height, r0 + tile), max(0, r0 - reach), min(height, r0 + tile + reach)
+        for c0 in range(0, width, tile):
+            c1, c, d = min(width, c0 + tile), max(0, c0 - reach), min(width, c0 + tile + reach)
+            out[..., r0:r1, c0:c1] = pamr_affinity(image[..., a:b, c:d], dilations)[..., r0 - a:r1 - a, c0 - c:c1 - c]
+    return out
+
+
 def pamr(image: torch.Tensor, masks: torch.Tensor, steps: int = 10, dilations: Sequence[int] = (8, 16),
-         chunk: Optional[int] = None) -> torch.Tensor:
+         chunk: Optional[int] = None, affinity_tile: Optional[int] = None) -> torch.Tensor:
     """Pixel-Adaptive Mask Refinement (Araslanov & Roth, CVPR 2020), as used by SCLIP/NACLIP/SC-CLIP.
 
     Each step replaces a pixel's scores by the affinity-weighted sum of its 8 neighbours at every dilation (the
@@ -50,10 +67,12 @@ def pamr(image: torch.Tensor, masks: torch.Tensor, steps: int = 10, dilations: S
     Args:
         image: guidance image (B, 3, H, W).
         masks: scores to refine (B, Q, h, w); resized to (H, W) first (bilinear, align_corners=True).
+        affinity_tile: compute the neighbour weights on tiles of this size (bounds memory; same result).
     """
     image = image.float()
     masks = F.interpolate(masks.float(), size=image.shape[-2:], mode='bilinear', align_corners=True)
-    weights = pamr_affinity(image, dilations)  # (B, K, H, W)
+    weights = pamr_affinity(image, dilations) if affinity_tile is None else \
+        banded_affinity(image, dilations, affinity_tile)  # (B, K, H, W)
     offsets = [o for d in dilations for o in _neighbour_offsets(d)]
     # Replicate padding by the largest dilation, then slicing, reads the same clamped neighbours as padding by each
     # dilation; one pad per step instead of one per neighbour.
@@ -83,6 +102,10 @@ class PAMR(PostProcessStep):
 
     stage = 'logits'
     per_channel = True
+    # bytes per pixel beyond the logits: in a band, the neighbour weights (16 floats; the affinity is computed on
+    # tiles); over a whole map, also the affinity's temporaries (shifted copies and differences, about 1 KiB)
+    band_bytes_per_pixel = 4 * 16
+    full_bytes_per_pixel = 4 * 16 + 1024
 
     def __init__(self, steps: int = 10, dilations: Sequence[int] = (8, 16), chunk: Optional[int] = None):
         super().__init__()
@@ -94,9 +117,19 @@ class PAMR(PostProcessStep):
             raise ValueError(f'PAMR chunk must be None or an int >= 1, got {chunk!r}')
         self.steps, self.dilations, self.chunk = steps, tuple(dilations), chunk
 
+    @property
+    def halo(self) -> int:
+        """Rows of context a band needs on each side: every step reads at most ``max(dilations)`` rows away."""
+        return self.steps * max(self.dilations)
+
     def forward(self, logits: torch.Tensor, ctx: StepContext) -> torch.Tensor:
-        guide = F.interpolate(ctx.image.float(), size=ctx.ori_shape, mode='bilinear', align_corners=False)
-        return pamr(guide, logits.float(), self.steps, self.dilations, self.chunk)
+        if ctx.rows is None:
+            guide = F.interpolate(ctx.image.float(), size=ctx.ori_shape, mode='bilinear', align_corners=False)
+            return pamr(guide, logits.float(), self.steps, self.dilations, self.chunk)
+        # a band of rows (the large-image path): its guide rows only, and the weights tile by tile (about 1 KiB of
+        # temporaries per pixel of a tile)
+        guide = resize_rows(ctx.image.float(), ctx.ori_shape, ctx.rows)
+        return pamr(guide, logits.float(), self.steps, self.dilations, self.chunk, affinity_tile=256)
 
     def extra_repr(self) -> str:
         return f'steps={self.steps}, dilations={self.dilations}, chunk={self.chunk}'

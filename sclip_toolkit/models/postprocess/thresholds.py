@@ -24,7 +24,7 @@ class AreaThreshold(PostProcessStep):
         self.threshold = float(threshold)
 
     def forward(self, scores: ScoreMap, ctx: StepContext) -> None:
-        counts = torch.bincount(scores.argmax().flatten(), minlength=scores.num_classes).float()
+        counts = scores.class_counts().float()
         counts[0] = 0
         drop = counts <= self.threshold * counts.sum()
         drop[0] = False
@@ -48,7 +48,7 @@ class ProbThreshold(PostProcessStep):
 
     def forward(self, scores: ScoreMap, ctx: StepContext) -> None:
         if self.threshold > 0:
-            scores.set_background(scores.top() < self.threshold)
+            scores.background_below(self.threshold)
 
     def extra_repr(self) -> str:
         return f'threshold={self.threshold}'
