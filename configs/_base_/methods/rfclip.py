@@ -13,8 +13,9 @@ model = dict(
               final_attn=dict(type='RFCLIPAttention', sink_channels='vit-b16', strategy='vanilla')),
     text_encoder=dict(type='CLIPTextClassifier', separator=', ', templates='openai_imagenet_80'),
     inference=dict(type='SlideInference', crop_size=224, stride=112),
-    # the reference's constructor defaults (0, 0, 0); every dataset config sets its own values
-    head=dict(type='RFCLIPHead', global_semantics_weight=0.0, mean_vector_weight=0.0, h_threshold=0.0,
+    # every dataset config sets its own values; this base (what the API and demo use for a free-form vocabulary)
+    # takes Context-59's, mid-range among the reference's configs (its constructor's zeros would turn the head off)
+    head=dict(type='RFCLIPHead', global_semantics_weight=0.25, mean_vector_weight=0.04, h_threshold=0.09,
               global_source='image'),
     logit_scale=40,
     post_process=[],
