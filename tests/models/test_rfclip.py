@@ -100,7 +100,7 @@ def test_layer_mean_key_key_attention_matches_a_per_head_loop(tiny_backbone):
     x = torch.randn(1, 7, 128)
     kk = [torch.randn(1, 2, 7, 7).softmax(dim=-1) for _ in range(3)]
     with torch.no_grad():
-        out = RFCLIPAttention()._layer_mean_attention(block, x, kk)
+        out = RFCLIPAttention()._layer_mean_attention(block, x, sum(m[..., 1:, 1:] for m in kk), len(kk))
         qkv = F.linear(block.ln_1(x[0]), block.attn.in_proj_weight, block.attn.in_proj_bias)
         k, v = qkv[:, 128:256], qkv[:, 256:]
         heads = []

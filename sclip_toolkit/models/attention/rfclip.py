@@ -52,12 +52,13 @@ def feature_denoising(x: torch.Tensor, grid: Tuple[int, int], channels: Sequence
     shifted = f - f.min(dim=-1, keepdim=True).values
     share = shifted / shifted.sum(dim=-1, keepdim=True).clamp(min=1e-8)
     sink = share[..., list(channels)].max(dim=-1).values > sigma * (1.0 / d)  # (B, N)
-    fmap = f.transpose(1, 2).reshape(b, d, h, w)
-    box = torch.full((d, 1, 3, 3), 1 / 9, dtype=torch.float32, device=x.device).to(x.dtype)
-    mean = F.conv2d(fmap, box, padding=1, groups=d)
-    denoised = torch.where(sink.view(b, 1, h, w), mean, fmap).reshape(b, d, h * w).transpose(1, 2)
+    # the reference's depthwise 3x3 convolution with weights 1/9 is a zero-padded 3x3 average pool; on the
+    # channels-last view of the tokens it needs no transposed copy of the stream
+    grid_view = f.reshape(b, h, w, d).permute(0, 3, 1, 2)
+    mean = F.avg_pool2d(grid_view, 3, stride=1, padding=1, count_include_pad=True).permute(0, 2, 3, 1)
+    mean = mean.reshape(b, h * w, d)
     out = x.clone()
-    out[:, 1:] = (1 - alpha) * f + alpha * denoised
+    out[:, 1:] = (1 - alpha) * f + alpha * torch.where(sink[..., None], mean, f)
     return out
 
 
@@ -176,26 +177,33 @@ class RFCLIPAttention(FinalAttention):
         return feature_denoising(x, ctx.grid, self.channels(x.shape[-1]), self.denoise_sigma, self.denoise_alpha)
 
     def run_block(self, index: int, block: nn.Module, x: torch.Tensor, ctx: AttnContext) -> torch.Tensor:
-        """An intermediate block: (refocused) attention, residual + FFN, denoising; keeps its key-key map."""
+        """An intermediate block: (refocused) attention, residual + FFN, denoising; adds its key-key map (patch
+        rows and columns) to a running sum, so memory does not grow with depth."""
         q, k, v = qkv_projection(block, x)
-        attn = softmax_attention(q, k)
         if self.strategy == 'refocus':
-            attn = refocus_attention(attn, self.refocus_threshold, self.refocus_beta)
-        x = residual_and_ffn(block, x, block.attn.out_proj(merge_heads(attn @ v)), True, True)
+            mixed = refocus_attention(softmax_attention(q, k), self.refocus_threshold, self.refocus_beta) @ v
+        else:  # the same softmax(q k^T / sqrt(d)) v, fused
+            mixed = F.scaled_dot_product_attention(q, k, v)
+        x = residual_and_ffn(block, x, block.attn.out_proj(merge_heads(mixed)), True, True)
         x = self._denoise(x, ctx)
-        ctx.state.setdefault('rfclip_kk', []).append(softmax_attention(k, k))
+        kk = softmax_attention(k, k)[..., 1:, 1:]
+        ctx.state['rfclip_kk'] = kk if index == 0 else ctx.state['rfclip_kk'] + kk
+        ctx.state['rfclip_layers'] = index + 1
         ctx.state.setdefault('rfclip_guide', []).append(x)
         return x
 
-    def _layer_mean_attention(self, block: nn.Module, x: torch.Tensor, kk: list) -> torch.Tensor:
-        """Patch tokens (B, N, D): the mean of every layer's key-key map (CLS dropped) on ``x``'s values."""
+    def _layer_mean_attention(self, block: nn.Module, x: torch.Tensor, kk_sum, layers: int) -> torch.Tensor:
+        """Patch tokens (B, N, D): the mean over ``layers`` earlier key-key maps (their patch part summed in
+        ``kk_sum``, or None) and the last block's on ``x``, applied to ``x``'s values."""
         _, k, v = qkv_projection(block, x)
-        maps = torch.stack([m[..., 1:, 1:] for m in (*kk, softmax_attention(k, k))]).mean(dim=0)
+        last = softmax_attention(k, k)[..., 1:, 1:]
+        maps = (last if kk_sum is None else kk_sum + last) / (layers + 1)
         return block.attn.out_proj(merge_heads(maps @ v[..., 1:, :]))
 
     def forward(self, block: nn.Module, x: torch.Tensor, ctx: AttnContext) -> Tuple[torch.Tensor, Tuple[int, int]]:
-        kk, guide = ctx.state.get('rfclip_kk', []), list(ctx.state.get('rfclip_guide', []))
-        if len(kk) != len(ctx.blocks) - 1:
+        kk, layers = ctx.state.get('rfclip_kk'), ctx.state.get('rfclip_layers', 0)
+        guide = list(ctx.state.get('rfclip_guide', []))
+        if layers != len(ctx.blocks) - 1:
             raise RuntimeError('RFCLIPAttention needs every earlier block run through run_block (recording())')
         last = self._denoise(block(x), ctx)  # the stock last block: its CLS is the global embedding
         guide.append(last)
@@ -203,8 +211,9 @@ class RFCLIPAttention(FinalAttention):
         cls = visual.ln_post(last[:, 0])
         ctx.extras['cls'] = cls @ visual.proj.to(cls.dtype)
         mean_guide = torch.stack(guide).mean(dim=0)
-        first = self._layer_mean_attention(block, feature_enhancing(x, mean_guide, self.enhance_beta), kk)
-        second = self._layer_mean_attention(block, feature_enhancing(mean_guide, mean_guide, self.enhance_beta), kk)
+        first = self._layer_mean_attention(block, feature_enhancing(x, mean_guide, self.enhance_beta), kk, layers)
+        second = self._layer_mean_attention(block, feature_enhancing(mean_guide, mean_guide, self.enhance_beta), kk,
+                                            layers)
         return torch.stack([first, second]).mean(dim=0), ctx.grid
 
     def extra_repr(self) -> str:
