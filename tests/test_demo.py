@@ -13,8 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sclip_toolkit.apis.segmenter import EXAMPLE_IMAGE, available_methods
-from sclip_toolkit.apis.visualize import class_colors, overlay
+from sclip_toolkit.apis.segmenter import EXAMPLE_IMAGE
+from sclip_toolkit.apis.visualize import MARGIN, class_colors, overlay
+from sclip_toolkit.methods import available_methods
 from sclip_toolkit.models.checkpoint import file_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -152,7 +153,7 @@ def test_argument_errors_exit_2(argv, message, capsys):
 
 
 @pytest.mark.parametrize('argv,message', [
-    (['--method', 'sclipp'], "unknown method 'sclipp'; valid: clearclip, maskclip, naclip, proxyclip, resclip, "),
+    (['--method', 'sclipp'], f"unknown method 'sclipp'; valid: {', '.join(available_methods())}"),
     (['--compare', 'sclip,segformer'], "unknown method 'segformer'; valid: clearclip, maskclip"),
     (['--class-file', 'words'], "class-name file 'words' not found"),
     (['--image', 'missing.png', '--classes', 'a'], "image file 'missing.png' not found"),

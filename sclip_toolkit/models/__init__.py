@@ -2,6 +2,7 @@
 from .attention import AttnContext, FinalAttention, Recording, attention_variants, build_attention, register_attention
 from .attention import ProxyAttention, SCCLIPAttention  # noqa: F401  (registration)
 from .clip import CLIPBackbone
+from .heads import ClassifierHead, CosineHead, RFCLIPHead
 from .inference import SlideInference, WholeInference
 from .postprocess import PAMR, AreaThreshold, PostProcessStep, ProbThreshold, Renormalize
 from .segmentor import OVSegmentor
@@ -9,6 +10,7 @@ from .text_classifier import ClassEmbeddings, CLIPTextClassifier
 from .vfm import VFMFeatures
 
 __all__ = ['AttnContext', 'FinalAttention', 'Recording', 'attention_variants', 'build_attention',
-           'register_attention', 'ProxyAttention', 'SCCLIPAttention', 'CLIPBackbone', 'SlideInference',
+           'register_attention', 'ProxyAttention', 'SCCLIPAttention', 'CLIPBackbone', 'ClassifierHead', 'CosineHead',
+           'RFCLIPHead', 'SlideInference',
            'WholeInference', 'PAMR', 'AreaThreshold', 'PostProcessStep', 'ProbThreshold', 'Renormalize',
            'OVSegmentor', 'ClassEmbeddings', 'CLIPTextClassifier', 'VFMFeatures']

@@ -177,12 +177,16 @@ class CLIPBackbone(nn.Module):
         return visual.ln_pre(x), grid
 
     def encode_dense(self, image: torch.Tensor, final_attn: Optional[FinalAttention] = None, text: Any = None,
-                     regions: Any = None) -> Tuple[torch.Tensor, Tuple[int, int]]:
+                     regions: Any = None, extras: Optional[Dict[str, torch.Tensor]] = None
+                     ) -> Tuple[torch.Tensor, Tuple[int, int]]:
         """Dense patch embeddings (B, h'*w', E), not normalised, and their grid (h', w').
 
-        All blocks but the last run unchanged; the last one runs ``final_attn`` (default: the configured variant).
+        All blocks but the last run unchanged, except those the variant takes over (``recording().run_blocks``,
+        run through its ``run_block``); the last one runs ``final_attn`` (default: the configured variant).
         What the variant reads (earlier blocks' outputs, q/k/v or attention maps, VFM features, the class
         embeddings ``text``, region masks ``regions``) is recorded in this same pass, as its ``recording()`` asks.
+        When ``extras`` is a dict, it receives the variant's per-image outputs besides the tokens
+        (``AttnContext.extras``, e.g. 'cls' (B, E)).
         """
         self.apply_precision()
         final_attn = final_attn or self.final_attn
@@ -196,14 +200,19 @@ class CLIPBackbone(nn.Module):
         hidden = {i % len(blocks) for i in wants.hidden}
         qkv = {i % len(blocks) for i in (*wants.qkv, *wants.attn)}
         attn = {i % len(blocks) for i in wants.attn}
+        own = {i % len(blocks) for i in wants.run_blocks}
         for i, block in enumerate(blocks[:-1]):
-            if i in qkv:
+            if i in own:
+                x = final_attn.run_block(i, block, x, ctx)
+            elif i in qkv:
                 x, ctx.records[i] = run_block_recorded(block, x, with_attn=i in attn)
             else:
                 x = block(x)
             if i in hidden:
                 ctx.hidden[i] = x
         tokens, out_grid = final_attn(blocks[-1], x, ctx)
+        if extras is not None:
+            extras.update(ctx.extras)
         tokens = self.visual.ln_post(tokens)
         return tokens @ self.visual.proj.to(tokens.dtype), out_grid
 

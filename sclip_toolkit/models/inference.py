@@ -2,12 +2,13 @@
 
 ``SlideInference`` runs overlapping crops (the references' slide mode) and averages their logits; ``WholeInference``
 runs the image in one pass. Both split the work in two so that names can be decoded in chunks: :meth:`encode`
-computes every window's features once, :meth:`decode` turns them into logits for any (subset of) names.
+computes every window's features once, :meth:`decode` turns them into logits for any (subset of) names, through the
+segmentor's classification head (``models/heads.py``; default: cosine similarity).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, List, Sequence, Tuple, Union
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
@@ -28,6 +29,8 @@ class CropFeatures:
         feats: (n_windows, N, E) features on a ``grid`` (h, w).
         padded_shape: the (padded) window size the features were computed on; pad_offset: (top, left) padding.
         image_shape: the input image size (H, W).
+        extras: per-window tensors (n_windows, ...) for the classification head: what the attention variant handed
+            on (``AttnContext.extras``) and what the head's ``prepare`` added.
     """
     boxes: List[Box]
     feats: torch.Tensor
@@ -35,6 +38,11 @@ class CropFeatures:
     padded_shape: Tuple[int, int]
     pad_offset: Tuple[int, int]
     image_shape: Tuple[int, int]
+    extras: Dict[str, torch.Tensor] = field(default_factory=dict)
+
+    def extras_of(self, start: int, stop: int) -> Dict[str, torch.Tensor]:
+        """The extras of windows ``start:stop``."""
+        return {key: value[start:stop] for key, value in self.extras.items()}
 
 
 def pair(value: Union[int, Sequence[int]]) -> Tuple[int, int]:
@@ -64,15 +72,19 @@ def pad_amounts(size: int, multiple: int) -> Tuple[int, int]:
     return total // 2, total - total // 2
 
 
-def grid_map(feats: torch.Tensor, text: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
-    """Cosine logits (B, Q, h, w) on the patch grid: features (B, h*w, E) x names (Q, E)."""
-    logits = feats @ text.t().to(feats.dtype)  # (B, N, Q)
+def grid_map(feats: torch.Tensor, text: torch.Tensor, grid: Tuple[int, int], head: Optional[nn.Module] = None,
+             extras: Optional[Dict[str, torch.Tensor]] = None) -> torch.Tensor:
+    """Logits (B, Q, h, w) on the patch grid: features (B, h*w, E) x names (Q, E) (cosine, or the classification
+    ``head`` given the windows' ``extras``)."""
+    logits = feats @ text.t().to(feats.dtype) if head is None else head(feats, text, extras or {})  # (B, N, Q)
     return logits.permute(0, 2, 1).reshape(feats.shape[0], -1, *grid)
 
 
-def grid_logits(feats: torch.Tensor, text: torch.Tensor, grid: Tuple[int, int], size) -> torch.Tensor:
-    """Cosine logits (B, Q, *size): features (B, h*w, E) x names (Q, E), reshaped to the grid, bilinear upsampling."""
-    return F.interpolate(grid_map(feats, text, grid), size=tuple(size), mode='bilinear', align_corners=False)
+def grid_logits(feats: torch.Tensor, text: torch.Tensor, grid: Tuple[int, int], size, head: Optional[nn.Module] = None,
+                extras: Optional[Dict[str, torch.Tensor]] = None) -> torch.Tensor:
+    """Logits (B, Q, *size): :func:`grid_map`, upsampled bilinearly."""
+    return F.interpolate(grid_map(feats, text, grid, head, extras), size=tuple(size), mode='bilinear',
+                         align_corners=False)
 
 
 class WindowInference(nn.Module):
@@ -106,21 +118,26 @@ class WindowInference(nn.Module):
         # A window smaller than one patch would give no token at all: pad it (bottom/right) up to one patch.
         bottom += max(0, clip.patch_size - (crop_h + top + bottom))
         right += max(0, clip.patch_size - (crop_w + left + right))
-        feats, grid = [], None
+        feats, grid, extras = [], None, []
         for start in range(0, len(boxes), self.batch_size):
             crops = torch.cat([image[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in boxes[start:start + self.batch_size]])
-            part, grid = clip.encode_dense(F.pad(crops, (left, right, top, bottom)), text=text, regions=regions)
+            extras.append({})
+            part, grid = clip.encode_dense(F.pad(crops, (left, right, top, bottom)), text=text, regions=regions,
+                                           extras=extras[-1])
             feats.append(part / part.norm(dim=-1, keepdim=True))
         padded = (crop_h + top + bottom, crop_w + left + right)
-        return CropFeatures(boxes, torch.cat(feats), grid, padded, (top, left), (height, width))
+        extras = {key: torch.cat([e[key] for e in extras]) for key in extras[0]}
+        return CropFeatures(boxes, torch.cat(feats), grid, padded, (top, left), (height, width), extras)
 
-    def source(self, crops: CropFeatures, text: torch.Tensor) -> torch.Tensor:
-        """The logits (1, Q', h, w) that the last bilinear resize takes to the original size."""
+    def source(self, crops: CropFeatures, text: torch.Tensor, head: Optional[nn.Module] = None) -> torch.Tensor:
+        """The logits (1, Q', h, w) that the last bilinear resize takes to the original size (cosine, or through the
+        classification ``head``, which then gets all names)."""
         raise NotImplementedError
 
-    def decode(self, crops: CropFeatures, text: torch.Tensor, ori_shape: Tuple[int, int]) -> torch.Tensor:
-        """Raw cosine logits (1, Q', H0, W0) for the names ``text`` (Q', E) at the original size."""
-        return F.interpolate(self.source(crops, text), size=ori_shape, mode='bilinear', align_corners=False)
+    def decode(self, crops: CropFeatures, text: torch.Tensor, ori_shape: Tuple[int, int],
+               head: Optional[nn.Module] = None) -> torch.Tensor:
+        """Raw logits (1, Q', H0, W0) for the names ``text`` (Q', E) at the original size."""
+        return F.interpolate(self.source(crops, text, head), size=ori_shape, mode='bilinear', align_corners=False)
 
     def decode_rows(self, source: torch.Tensor, ori_shape: Tuple[int, int], rows: Tuple[int, int]) -> torch.Tensor:
         """Rows ``[r0, r1)`` (1, Q', r1 - r0, W0) of :meth:`decode`, from its :meth:`source` (see ``banding``)."""
@@ -155,14 +172,16 @@ class SlideInference(WindowInference):
     def windows(self, height: int, width: int) -> List[Box]:
         return slide_windows(height, width, self.crop_size, self.stride)
 
-    def source(self, crops: CropFeatures, text: torch.Tensor) -> torch.Tensor:
+    def source(self, crops: CropFeatures, text: torch.Tensor, head: Optional[nn.Module] = None) -> torch.Tensor:
         height, width = crops.image_shape
         top, left = crops.pad_offset
         dtype = torch.float32 if self.accumulate_dtype == 'fp32' else crops.feats.dtype
         total = crops.feats.new_zeros((text.shape[0], height, width), dtype=dtype)
         count = crops.feats.new_zeros((1, height, width), dtype=dtype)
         for start in range(0, len(crops.boxes), self.batch_size):
-            part = grid_logits(crops.feats[start:start + self.batch_size], text, crops.grid, crops.padded_shape)
+            stop = start + self.batch_size
+            part = grid_logits(crops.feats[start:stop], text, crops.grid, crops.padded_shape, head,
+                               crops.extras_of(start, stop))
             for (y1, y2, x1, x2), crop_logits in zip(crops.boxes[start:start + self.batch_size], part.to(dtype)):
                 total[:, y1:y2, x1:x2] += crop_logits[:, top:top + y2 - y1, left:left + x2 - x1]
                 count[:, y1:y2, x1:x2] += 1
@@ -191,12 +210,12 @@ class WholeInference(WindowInference):
     def windows(self, height: int, width: int) -> List[Box]:
         return [(0, height, 0, width)]
 
-    def source(self, crops: CropFeatures, text: torch.Tensor) -> torch.Tensor:
+    def source(self, crops: CropFeatures, text: torch.Tensor, head: Optional[nn.Module] = None) -> torch.Tensor:
         height, width = crops.image_shape
         top, left = crops.pad_offset
         if self.resize == 'direct' and crops.padded_shape == (height, width):
-            return grid_map(crops.feats, text, crops.grid)
-        logits = grid_logits(crops.feats, text, crops.grid, crops.padded_shape)
+            return grid_map(crops.feats, text, crops.grid, head, crops.extras)
+        logits = grid_logits(crops.feats, text, crops.grid, crops.padded_shape, head, crops.extras)
         return logits[:, :, top:top + height, left:left + width]
 
     def extra_repr(self) -> str:

@@ -1,7 +1,7 @@
 """The one registered segmentor: wiring of the parts that the config builds.
 
 image -> ``region_generator`` (optional) -> ``inference`` (windows -> ``clip`` dense features) -> logits per name
-(``text_encoder``) -> logits-stage ``post_process`` steps -> softmax over names, max over each class's names ->
+(``text_encoder`` names, ``head``: cosine by default) -> logits-stage ``post_process`` steps -> softmax over names, max over each class's names ->
 scores-stage steps -> labels (and scores).
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ from mmseg.registry import MODELS
 from mmseg.structures import SegDataSample
 
 from ..exceptions import ConfigError, ToolkitError
+from . import heads  # noqa: F401  (registers the classification heads)
 from . import preprocessor  # noqa: F401  (registers OVSDataPreProcessor)
 from .clip import CLIPBackbone
 from .banding import row_bands
@@ -68,12 +69,15 @@ class OVSegmentor(BaseSegmentor):
             integer type, no ``seg_logits``), when every step allows it (:meth:`can_band`).
         region_generator: optional config of a region-mask generator; its masks reach the attention variant and
             the post-processing steps.
+        head: config of the classification head turning window features into name logits (``CosineHead``, the
+            default; ``RFCLIPHead``); see ``models/heads.py``.
     """
 
     def __init__(self, clip: dict, text_encoder: Optional[dict] = None, inference: Optional[dict] = None,
                  post_process: Sequence[dict] = (), logit_scale: float = 40.0, score_dtype: str = 'fp32',
                  keep_scores: Optional[bool] = None, max_score_bytes: int = 1 << 28,
-                 region_generator: Optional[dict] = None, data_preprocessor: Optional[dict] = None, init_cfg=None):
+                 region_generator: Optional[dict] = None, data_preprocessor: Optional[dict] = None, init_cfg=None,
+                 head: Optional[dict] = None):
         super().__init__(data_preprocessor=_build(data_preprocessor or DEFAULT_PREPROCESSOR, 'data_preprocessor'),
                          init_cfg=init_cfg)
         self.clip: CLIPBackbone = _build(clip, 'clip')
@@ -82,6 +86,7 @@ class OVSegmentor(BaseSegmentor):
         self.inference = _build(inference or dict(type='SlideInference'), 'inference')
         self.post_process = build_steps([_build(c, f'post_process[{i}]') for i, c in enumerate(post_process or [])])
         self.region_generator = _build(region_generator, 'region_generator') if region_generator else None
+        self.head = _build(head or dict(type='CosineHead'), 'head')
         if score_dtype not in ('fp32', 'model'):
             raise ConfigError(f"model.score_dtype must be 'fp32' or 'model', got {score_dtype!r}")
         self.logit_scale, self.score_dtype = float(logit_scale), score_dtype
@@ -108,7 +113,7 @@ class OVSegmentor(BaseSegmentor):
 
     def logits(self, crops: CropFeatures, text: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         """Name logits (Q', H0, W0) for the names ``text`` (Q', E), after the logits-stage steps, in the score dtype."""
-        logits = self.inference.decode(crops, text, ctx.ori_shape)
+        logits = self.inference.decode(crops, text, ctx.ori_shape, head=self.head)
         for step in self._steps('logits'):
             logits = step(logits, ctx)
         return logits[0].to(torch.float32 if self.score_dtype == 'fp32' else self.clip.dtype)
@@ -201,7 +206,7 @@ class OVSegmentor(BaseSegmentor):
         the class count, and (C,) the sum of the labelled class's score over its pixels (float64)."""
         emb = self.class_embeddings()
         height, width = ctx.ori_shape
-        source = self.inference.source(crops, emb.names)  # (1, Q, h, w): the map before the last resize
+        source = self.inference.source(crops, emb.names, self.head)  # (1, Q, h, w): the map before the last resize
         steps = self._steps('logits')
         halo = sum(s.halo for s in steps)
         rows = self.band_rows(ctx.ori_shape)
@@ -233,7 +238,7 @@ class OVSegmentor(BaseSegmentor):
         return labels[None], sums
 
     def can_stream(self) -> bool:
-        return (all(s.per_channel for s in self._steps('logits'))
+        return (not self.head.needs_all_names and all(s.per_channel for s in self._steps('logits'))
                 and all(s.streamable for s in self._steps('scores')))
 
     def keeps_scores(self, ori_shape: Tuple[int, int]) -> bool:
@@ -242,8 +247,8 @@ class OVSegmentor(BaseSegmentor):
         if self.keep_scores is not None:
             if not self.keep_scores and not self.can_stream():
                 raise StreamingUnsupported(
-                    f'keep_scores=False decodes names in chunks, but post_process '
-                    f'{[type(s).__name__ for s in self.post_process]} has a step that needs every class at once')
+                    f'keep_scores=False decodes names in chunks, but the head ({type(self.head).__name__}) or '
+                    f'post_process {[type(s).__name__ for s in self.post_process]} needs every class at once')
             return bool(self.keep_scores)
         fits = len(self.text_encoder.names) * ori_shape[0] * ori_shape[1] * 4 <= self.max_score_bytes
         return fits or not self.can_stream()
@@ -279,6 +284,7 @@ class OVSegmentor(BaseSegmentor):
         regions = self.region_generator(image, meta) if self.region_generator is not None else None
         text = self.class_embeddings() if self.clip.final_attn.recording(self.clip.num_blocks).text else None
         crops = self.inference.encode(self.clip, image, text=text, regions=regions)
+        self.head.prepare(self.clip, image, crops)
         ctx = StepContext(image=image, ori_shape=ori_shape, regions=regions)
         path = self.label_path(ori_shape)
         if path == 'banded':

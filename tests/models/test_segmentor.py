@@ -9,6 +9,8 @@ from mmseg.registry import MODELS
 
 from sclip_toolkit.apis import available_methods, build_segmentor, run_segmentor
 from sclip_toolkit.config import load_config
+from sclip_toolkit.models.attention import build_attention
+from sclip_toolkit.testing import PRESETS
 
 from ..conftest import assert_parity
 
@@ -187,9 +189,12 @@ def test_every_method_gives_finite_scores_on_flat_images(tiny_clip_path, tmp_pat
     vfm = None
     if method_config(method).model.clip.get('vfm') is not None:
         vfm = str(write_random_vfm(tmp_path / 'dino.pth', 'dino'))
-    seg = Segmenter(method, checkpoint=str(tiny_clip_path), vfm_checkpoint=vfm, device='cpu',
-                    cfg_options={'model.data_preprocessor.short_side': 64,
-                                 'model.text_encoder.templates': ['a photo of a {}.']})
+    options = {'model.data_preprocessor.short_side': 64, 'model.text_encoder.templates': ['a photo of a {}.']}
+    attn = method_config(method).model.clip.final_attn  # settings it needs on the tiny tower (RF-CLIP's channels)
+    tiny = PRESETS['tiny']
+    for key, value in build_attention(attn).settings_for(tiny['vision_width'], tiny['vision_layers']).items():
+        options[f'model.clip.final_attn.{key}'] = value
+    seg = Segmenter(method, checkpoint=str(tiny_clip_path), vfm_checkpoint=vfm, device='cpu', cfg_options=options)
     result = seg(image, 'wall; sky; grass')
     assert np.isfinite(result.scores).all()
     np.testing.assert_allclose(result.scores.max(0) <= 1 + 1e-6, True)

@@ -32,7 +32,9 @@ def _text(backbone, num_names: int = 3) -> ClassEmbeddings:
 
 
 def _run(backbone, name, images, **kw):
-    variant = build_attention(name)
+    # settings a variant needs on this tiny tower (e.g. RF-CLIP's sink channels, which are ViT-B/16's by default)
+    settings = attention_variants()[name].settings_for(backbone.visual.conv1.out_channels, backbone.num_blocks)
+    variant = build_attention(dict(type=name, **settings))
     with torch.no_grad():
         return backbone.encode_dense(images, variant, text=_text(backbone), **kw)
 

@@ -47,3 +47,13 @@ def test_vit_flops_counts_the_encoder(benchmark, tiny_backbone):
     per_block = 2 * t * (4 * d * d + 8 * d * d) + 4 * t * t * d
     want = 2 * 16 * 3 * 16 * 16 * d + 12 * per_block + 2 * t * d * 32
     assert benchmark.vit_flops(tiny_backbone, 64, 64) == want
+
+
+def test_benchmark_runs_a_method_with_a_head_that_needs_every_name(benchmark, capsys):
+    """RF-CLIP: the head's per-image work is part of the encode time, and there is no streaming path to measure."""
+    res = benchmark.main(['--method', 'rfclip', '--preset', 'tiny', '--image-size', '96x128', '--repeats', '1',
+                          '--device', 'cpu', '--no-text', '--cfg-options', 'model.text_encoder.templates=single',
+                          'model.clip.final_attn.sink_channels=[0,27,31,54,71,79,105,118]'])
+    out = capsys.readouterr().out
+    assert res['per_image_s'] > 0 and res['peak_full_scores_bytes'] > 0 and 'peak_streaming_bytes' not in res
+    assert 'no streaming path: RFCLIPHead' in out

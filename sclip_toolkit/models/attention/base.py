@@ -6,7 +6,10 @@ every variant loads the same checkpoint. Most variants only override :meth:`Fina
 per-head ``q, k, v`` of shape (B, heads, T, d) to the mixed values (B, heads, T, d). Variants that change the token
 set (ProxyCLIP, SC-CLIP) override :meth:`FinalAttention.forward`. What a variant reads besides the tokens (earlier
 blocks' outputs, their q/k or attention maps, VFM features, the class embeddings) it declares in
-:meth:`FinalAttention.recording`; the encoder records all of it in the same forward pass.
+:meth:`FinalAttention.recording`; the encoder records all of it in the same forward pass. A variant that changes
+earlier blocks too (RF-CLIP) names them in ``Recording.run_blocks``; the encoder then calls its
+:meth:`FinalAttention.run_block` for those blocks instead of their stock forward. Per-image outputs besides the
+patch tokens (e.g. a CLS embedding for the classification head) go to ``AttnContext.extras``.
 
 Shapes: B batch, T = 1 + h*w tokens (CLS first, patches row-major), D width, d = D / heads.
 """
@@ -62,14 +65,17 @@ class Recording:
         qkv: blocks whose per-head q, k, v (B, heads, T, d) it reads.
         attn: blocks whose attention maps softmax(q k^T / sqrt(d)) (B, heads, T, T) it reads.
         text: whether it needs the class embeddings (e.g. a first segmentation fed back into the attention).
+        run_blocks: blocks (before the last) whose forward the variant takes over: the encoder calls
+            ``run_block(index, block, x, ctx)`` for them instead of ``block(x)``.
     """
     hidden: Tuple[int, ...] = ()
     qkv: Tuple[int, ...] = ()
     attn: Tuple[int, ...] = ()
     text: bool = False
+    run_blocks: Tuple[int, ...] = ()
 
     def blocks(self) -> set:
-        return set(self.hidden) | set(self.qkv) | set(self.attn)
+        return set(self.hidden) | set(self.qkv) | set(self.attn) | set(self.run_blocks)
 
 
 @dataclass
@@ -95,6 +101,9 @@ class AttnContext:
         vfm_feats: a vision foundation model's patch features (B, C, I, J), when one is configured.
         text: the class embeddings (:class:`~sclip_toolkit.models.text_classifier.ClassEmbeddings`), when asked for.
         regions: region masks from a region generator, when one is configured.
+        state: the variant's own scratch space for one forward pass (what ``run_block`` keeps for ``forward``).
+        extras: per-image outputs (B, ...) the variant hands on besides the patch tokens (e.g. 'cls' (B, E));
+            the window inference keeps them per crop for the classification head.
     """
     grid: Tuple[int, int]
     blocks: Sequence[nn.Module] = ()
@@ -105,6 +114,8 @@ class AttnContext:
     vfm_feats: Optional[torch.Tensor] = None
     text: Any = None
     regions: Any = None
+    state: Dict[str, Any] = field(default_factory=dict)
+    extras: Dict[str, torch.Tensor] = field(default_factory=dict)
 
     def block_output(self, index: int) -> torch.Tensor:
         """Output (B, T, D) of block ``index`` (negative counts from the end), recorded in this forward pass."""
@@ -198,6 +209,16 @@ class FinalAttention(nn.Module):
     def recording(self, num_blocks: int) -> Recording:
         """What the variant reads from the forward pass (default: nothing but the last block's input)."""
         return Recording()
+
+    @classmethod
+    def settings_for(cls, width: int, num_blocks: int) -> Dict[str, Any]:
+        """Settings that let the variant run on a vision tower of this width and depth when its defaults cannot
+        (e.g. channel indices of ViT-B/16 on a tiny test model); default: none needed."""
+        return {}
+
+    def run_block(self, index: int, block: nn.Module, x: torch.Tensor, ctx: AttnContext) -> torch.Tensor:
+        """Run block ``index`` (listed in ``Recording.run_blocks``) on ``x`` (B, T, D); return its output (B, T, D)."""
+        raise NotImplementedError(f'{type(self).__name__} lists block {index} in run_blocks but has no run_block()')
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ctx: AttnContext) -> torch.Tensor:
         raise NotImplementedError(f'{type(self).__name__} must override attend() or forward()')

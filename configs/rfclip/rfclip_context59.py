@@ -1,0 +1,5 @@
+# RF-CLIP on PASCAL Context without background (59 classes). The reference's cfg_context59.py. Unset values are the
+# method's (configs/_base_/methods/rfclip.py: short side 336, crops 224/112, tau 40, PAMR off).
+_base_ = ['../_base_/datasets/context59.py', '../_base_/methods/rfclip.py']
+model = dict(text_encoder=dict(class_names='configs/classnames/cls_context59.txt'),
+             head=dict(global_semantics_weight=0.25, mean_vector_weight=0.04, h_threshold=0.09))
