@@ -102,11 +102,22 @@ class WindowInference(nn.Module):
         right += max(0, clip.patch_size - (crop_w + left + right))
         feats, grid = [], None
         for start in range(0, len(boxes), self.batch_size):
-            crops = torch.cat([image[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in boxes[start:start + self.batch_size]])
-            part, grid = clip.encode_dense(F.pad(crops, (left, right, top, bottom)), text=text, regions=regions)
+            batch = boxes[start:start + self.batch_size]
+            crops = torch.cat([image[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in batch])
+            part, grid = clip.encode_dense(F.pad(crops, (left, right, top, bottom)), text=text,
+                                           regions=self._window_regions(regions, (height, width), batch,
+                                                                        (top, bottom, left, right)))
             feats.append(part / part.norm(dim=-1, keepdim=True))
         padded = (crop_h + top + bottom, crop_w + left + right)
         return CropFeatures(boxes, torch.cat(feats), grid, padded, (top, left), (height, width))
+
+    @staticmethod
+    def _window_regions(regions: Any, size: Tuple[int, int], boxes: List[Box], pad: Tuple[int, int, int, int]):
+        """The region ids (n, h, w) of ``boxes``, padded like the crops, from a region map with ``window()``
+        (:class:`~sclip_toolkit.models.regions.RegionMap`); anything else is passed on as it is."""
+        if regions is None or not hasattr(regions, 'window'):
+            return regions
+        return torch.stack([regions.window(size, box, pad) for box in boxes])
 
     def decode(self, crops: CropFeatures, text: torch.Tensor, ori_shape: Tuple[int, int]) -> torch.Tensor:
         """Raw cosine logits (1, Q', H0, W0) for the names ``text`` (Q', E) at the original size."""

@@ -2,6 +2,7 @@
 from .base import (AttnContext, BlockRecord, FinalAttention, Recording, attention_variants, build_attention,
                    merge_heads, qkv_projection, register_attention, residual_and_ffn, run_block_recorded,
                    split_heads)
+from .corrclip import CorrCLIPAttention
 from .proxy import ProxyAttention
 from .scclip import SCCLIPAttention
 from .variants import (ClearCLIPAttention, MaskCLIPAttention, NACLIPAttention, SCLIPAttention, VanillaAttention,
@@ -9,5 +10,5 @@ from .variants import (ClearCLIPAttention, MaskCLIPAttention, NACLIPAttention, S
 
 __all__ = ['AttnContext', 'BlockRecord', 'FinalAttention', 'Recording', 'attention_variants', 'build_attention',
            'merge_heads', 'qkv_projection', 'register_attention', 'residual_and_ffn', 'run_block_recorded',
-           'split_heads', 'ProxyAttention', 'SCCLIPAttention', 'ClearCLIPAttention', 'MaskCLIPAttention',
+           'split_heads', 'CorrCLIPAttention', 'ProxyAttention', 'SCCLIPAttention', 'ClearCLIPAttention', 'MaskCLIPAttention',
            'NACLIPAttention', 'SCLIPAttention', 'VanillaAttention', 'gaussian_window_bias']

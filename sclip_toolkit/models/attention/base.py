@@ -94,7 +94,9 @@ class AttnContext:
         records: q/k/v and attention maps of earlier blocks, by block index.
         vfm_feats: a vision foundation model's patch features (B, C, I, J), when one is configured.
         text: the class embeddings (:class:`~sclip_toolkit.models.text_classifier.ClassEmbeddings`), when asked for.
-        regions: region masks from a region generator, when one is configured.
+        regions: region ids of each input image (B, H, W) at its pixel size, when a region generator is configured
+            (the inference cuts them per window, padding gets its own id).
+        embedded: the first block's input (B, T, D) (patch embedding, CLS, positions, ln_pre).
     """
     grid: Tuple[int, int]
     blocks: Sequence[nn.Module] = ()
@@ -105,6 +107,7 @@ class AttnContext:
     vfm_feats: Optional[torch.Tensor] = None
     text: Any = None
     regions: Any = None
+    embedded: Optional[torch.Tensor] = None
 
     def block_output(self, index: int) -> torch.Tensor:
         """Output (B, T, D) of block ``index`` (negative counts from the end), recorded in this forward pass."""
@@ -181,11 +184,13 @@ class FinalAttention(nn.Module):
     """Base class: the last block with a replaceable attention; returns patch tokens only.
 
     Subclasses set the class attributes ``keep_residual`` / ``keep_ffn`` (their defaults; a config may override
-    them) and override :meth:`attend`, or :meth:`forward` when they change the token set.
+    them) and override :meth:`attend`, or :meth:`forward` when they change the token set. A variant that combines
+    several token sets after normalising each (CorrCLIP) applies ``ln_post`` itself and sets ``applies_ln_post``.
     """
 
     keep_residual: bool = True
     keep_ffn: bool = True
+    applies_ln_post: bool = False
     alias: str = ''
 
     def __init__(self, keep_residual: Optional[bool] = None, keep_ffn: Optional[bool] = None):

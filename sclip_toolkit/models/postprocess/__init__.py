@@ -2,7 +2,8 @@
 from .base import (DenseScores, PostProcessStep, ScoreMap, StepContext, StreamedScores, StreamingUnsupported,
                    build_steps)
 from .pamr import PAMR, pamr, pamr_affinity
+from .regions import RegionVote, region_vote
 from .thresholds import AreaThreshold, ProbThreshold, Renormalize
 
 __all__ = ['DenseScores', 'PostProcessStep', 'ScoreMap', 'StepContext', 'StreamedScores', 'StreamingUnsupported',
-           'build_steps', 'PAMR', 'pamr', 'pamr_affinity', 'AreaThreshold', 'ProbThreshold', 'Renormalize']
+           'build_steps', 'PAMR', 'pamr', 'pamr_affinity', 'RegionVote', 'region_vote', 'AreaThreshold', 'ProbThreshold', 'Renormalize']

@@ -45,12 +45,14 @@ class ScoreMap:
 
     ``argmax`` and ``top`` give the best class and its score under the current scores; ``drop_classes`` zeroes
     classes; ``set_background`` forces label 0 where a mask is set (kept through later changes to the scores);
-    ``renormalize`` divides by the per-pixel sum.
+    ``renormalize`` divides by the per-pixel sum; ``set_labels`` replaces the label map itself (a step that
+    corrects labels, not scores: the scores stay as they are).
     """
 
     def __init__(self, num_classes: int):
         self.num_classes = num_classes
         self.background: Optional[torch.Tensor] = None
+        self.fixed_labels: Optional[torch.Tensor] = None
 
     def argmax(self) -> torch.Tensor:
         """(H, W) int64: the best class (first on ties) under the current scores."""
@@ -71,9 +73,16 @@ class ScoreMap:
         """Label 0 wherever ``where`` (H, W) bool is set, whatever later steps do to the scores."""
         self.background = where if self.background is None else self.background | where
 
+    def set_labels(self, labels: torch.Tensor) -> None:
+        """Make ``labels`` (H, W) int64 the final label map; later background masks still apply on top."""
+        self.fixed_labels, self.background = labels, None
+
+    def _base_labels(self) -> torch.Tensor:
+        return self.fixed_labels.clone() if self.fixed_labels is not None else self.argmax().clone()
+
     def labels(self) -> torch.Tensor:
         """The final label map (1, H, W) int64."""
-        labels = self.argmax().clone()
+        labels = self._base_labels()
         if self.background is not None:
             labels[self.background] = 0
         return labels[None]
@@ -149,7 +158,7 @@ class StreamedScores(ScoreMap):
         self.normalized = True  # changes no label; a later read of the scores is refused
 
     def labels(self) -> torch.Tensor:
-        labels = self.argmax()  # a new tensor: no copy needed
+        labels = self._base_labels()
         if self.background is not None:
             labels[self.background] = 0
         return labels[None]
