@@ -2,12 +2,16 @@
 
     python tools/benchmark.py --method sclip --image-size 336x448 --vocab configs/classnames/cls_voc21.txt
     python tools/benchmark.py --method naclip --num-names 847 --image-size 512x683 --memory-only
+    python tools/benchmark.py --method corrclip --stages --compare proxyclip --no-text
 
 Prints: weight loading; text embeddings cold (every prompt at the full 77-token context, as the references do,
 and length-grouped) and warm (disk cache); per-image inference with all crops batched vs one crop at a time;
 post-processing; images per second; peak memory with full-resolution scores vs streaming labels; and the image
 encoder's achieved FLOP/s next to a plain matmul's on the same device. Without ``--checkpoint`` it writes a random
-ViT-B/16 in the OpenAI layout (same shapes and cost as the real one).
+ViT-B/16 in the OpenAI layout (same shapes and cost as the real one). ``--stages`` instead times one image by stage
+(region masks, VFM, CLIP, correlation, decoding, correction; sclip_toolkit/stage_timing.py) for the method and the
+``--compare`` methods on the same random weights: without ``--vfm-checkpoint`` a random full-size DINO ViT-B/8, and
+for SAM 2 region generators without ``--sam2-checkpoint`` a random SAM 2 of ``--sam2-size`` (default tiny).
 """
 from __future__ import annotations
 
@@ -78,7 +82,14 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     ap.add_argument('--memory-only', action='store_true', help='only the peak-memory comparison')
     ap.add_argument('--no-text', action='store_true', help='skip the text-encoding timings (slow on CPUs)')
     ap.add_argument('--cfg-options', nargs='+', action=DictAction)
+    ap.add_argument('--stages', action='store_true', help='per-stage time of one image (masks, VFM, CLIP, ...)')
+    ap.add_argument('--compare', nargs='*', default=[], help='with --stages: more methods timed on the same weights')
+    ap.add_argument('--vfm-checkpoint', help='VFM weights; default: a random full-size DINO ViT-B/8')
+    ap.add_argument('--sam2-checkpoint', help='SAM 2 weights; default: a random SAM 2 of --sam2-size')
+    ap.add_argument('--sam2-size', default='tiny', help='SAM 2 size for the random model (tiny, small, ...)')
     args = ap.parse_args(argv)
+    if args.stages:
+        return stages_main(args)
 
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     exact_cpu_memory_accounting()
@@ -171,6 +182,43 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
           f'streaming labels {_fmt_bytes(results["peak_streaming_bytes"])} '
           f'({results["peak_streaming_bytes"] / max(results["peak_full_scores_bytes"], 1):.2f}x)')
     return results
+
+
+def stages_main(args) -> Dict[str, Dict[str, float]]:
+    """``--stages``: one image's time by stage for ``--method`` and each ``--compare`` method, same weights."""
+    from sclip_toolkit.stage_timing import clip_input, image_file, print_stage_table, random_sam2, stage_times
+
+    from sclip_toolkit.apis import build_segmentor
+    from sclip_toolkit.models.regions import SAM2Masks
+    from sclip_toolkit.testing import write_random_vfm
+
+    device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    height, width = (int(v) for v in args.image_size.lower().split('x'))
+    tmp = Path(tempfile.mkdtemp(prefix='sclip_bench_'))
+    checkpoint = args.checkpoint or str(write_random_clip(tmp / 'random_clip.pt', preset=args.preset,
+                                                          dtype=torch.float16))
+    vfm = args.vfm_checkpoint or str(write_random_vfm(tmp / 'dino_vitb8.pth', 'dino', embed_dim=768, depth=12,
+                                                      patch_size=8, grid=28))
+    path = image_file(tmp, height, width)
+    rows = {}
+    for method in [args.method, *args.compare]:
+        config = method if method.endswith('.py') else f'{method}/{method}_{args.dataset}'
+        cfg = load_config(config, checkpoint=checkpoint, vfm_checkpoint=vfm, cfg_options=args.cfg_options)
+        cfg.model.text_encoder.cache = str(tmp / 'text_cache')
+        cfg.model.data_preprocessor.short_side = None  # the image is the network input
+        model = build_segmentor(cfg, device)
+        if isinstance(model.region_generator, SAM2Masks):
+            model.region_generator = SAM2Masks(
+                size=args.sam2_size, checkpoint=args.sam2_checkpoint, cache_dir=tmp / 'regions',
+                model=None if args.sam2_checkpoint else random_sam2(args.sam2_size))
+        image = clip_input(path).to(device)
+        meta = dict(img_path=str(path), ori_shape=(height, width))
+        model.class_embeddings()  # text once, outside the timings
+        rows[method] = stage_times(model, image, meta)
+        print(f'{method}: {config}, {model.clip.checkpoint_id}, input {tuple(image.shape[-2:])}, '
+              f'{len(model.inference.windows(*image.shape[-2:]))} windows', flush=True)
+    print_stage_table(rows)
+    return rows
 
 
 if __name__ == '__main__':
