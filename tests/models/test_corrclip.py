@@ -276,3 +276,28 @@ def test_sam2_masks_match_reference(case, segmentors, tmp_path):
     cached = list((tmp_path / 'cache').glob(f'SAM2Masks-*/{case["stem"]}.npz'))
     assert len(cached) == 1 and (np.load(cached[0])['instance_mask'] == ids).all()
     _compare(case, sample.seg_logits.data.numpy(), sample.pred_sem_seg.data[0].numpy(), f'sam2_{case["stem"]}')
+
+
+def test_configs_carry_the_reference_settings_and_class_files():
+    import hashlib
+
+    from sclip_toolkit.config import load_config
+    from sclip_toolkit.methods import available_methods
+    assert 'corrclip' in available_methods()
+    sha = {'voc21': '9ea46c7f2084', 'voc20': 'dd9755431039', 'context60': '5666dc439704', 'context59': '106c0f1f2c9c',
+           'coco_object': '6d0d48b09798', 'coco_stuff164k': 'c39fe2dd982f', 'cityscapes': '8dba4f1e3eee',
+           'ade20k': '09ac710c57fc'}
+    thresholds = {'voc21': 0.2, 'context60': 0.15, 'coco_object': 0.25}
+    for dataset, digest in sha.items():
+        model = load_config(f'configs/corrclip/corrclip_{dataset}.py').model
+        names = Path(model.text_encoder.class_names)
+        assert names.name.endswith('__corrclip.txt')
+        assert hashlib.sha256(names.read_bytes()).hexdigest().startswith(digest), dataset  # byte for byte
+        steps = [s['type'] for s in model.post_process]
+        assert steps[-1] == 'RegionVote' and ('ProbThreshold' in steps) == (dataset in thresholds), dataset
+        if dataset in thresholds:
+            assert model.post_process[0]['threshold'] == thresholds[dataset]
+        short, crop = (448, 224) if dataset == 'cityscapes' else (448 if dataset == 'ade20k' else 336, 336)
+        assert (model.data_preprocessor.short_side, model.inference.crop_size) == (short, crop), dataset
+        assert (model.clip.name, model.clip.pretrained) == ('ViT-B-16-quickgelu', 'metaclip_fullcc')
+        assert model.clip.vfm.output == 'qk' and model.region_generator.type == 'SAM2Masks'
