@@ -301,3 +301,22 @@ def test_configs_carry_the_reference_settings_and_class_files():
         assert (model.data_preprocessor.short_side, model.inference.crop_size) == (short, crop), dataset
         assert (model.clip.name, model.clip.pretrained) == ('ViT-B-16-quickgelu', 'metaclip_fullcc')
         assert model.clip.vfm.output == 'qk' and model.region_generator.type == 'SAM2Masks'
+
+
+def test_sam2_weights_missing_offline_says_where_they_go(monkeypatch, tmp_path):
+    from sclip_toolkit.models.checkpoint import CheckpointError
+    from sclip_toolkit.models.regions import SAM2Masks
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
+    monkeypatch.setattr(torch.hub, '_hub_dir', None, raising=False)
+    gen = SAM2Masks(size='small', download=False)
+    with pytest.raises(CheckpointError) as err:
+        gen.weights_path()
+    message = str(err.value)
+    assert 'sam2_hiera_small.pt' in message and str(tmp_path / 'torch' / 'hub' / 'checkpoints') in message
+    assert 'https://dl.fbaipublicfiles.com/segment_anything_2/072824/sam2_hiera_small.pt' in message
+    assert 'model.region_generator.checkpoint' in message
+    with pytest.raises(CheckpointError, match='does not exist'):
+        SAM2Masks(checkpoint=str(tmp_path / 'nope.pt'))
+    with pytest.raises(Exception, match='unknown SAM 2 model'):
+        SAM2Masks(size='huge')
+    assert SAM2Masks(size='tiny', model=torch.nn.Linear(2, 2)).state_dict() == {}  # SAM 2 is not segmentor state

@@ -91,7 +91,8 @@ class SAM2Masks(RegionGenerator):
                             stability_score_thresh=float(stability_score_thresh),
                             multimask_output=bool(multimask_output), points_per_batch=int(points_per_batch))
         self._given = model is not None
-        self._model = model  # not a registered submodule: SAM 2 is not part of the segmentor's state dict
+        # kept outside nn.Module's registry: SAM 2 is not part of the segmentor's state dict or its .to()
+        object.__setattr__(self, '_model', model)
         self._generator = None
 
     def setting(self) -> dict:
@@ -132,7 +133,7 @@ class SAM2Masks(RegionGenerator):
             if model is None:
                 model = sam2.build_sam.build_sam2(self.config_name, str(self.weights_path()), device=str(device),
                                                   apply_postprocessing=False)
-            self._model = model.to(device).eval()
+            object.__setattr__(self, '_model', model.to(device).eval())
             self._generator = sam2.automatic_mask_generator.SAM2AutomaticMaskGenerator(self._model, **self.options)
         return self._generator
 
