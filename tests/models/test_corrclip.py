@@ -320,3 +320,18 @@ def test_sam2_weights_missing_offline_says_where_they_go(monkeypatch, tmp_path):
     with pytest.raises(Exception, match='unknown SAM 2 model'):
         SAM2Masks(size='huge')
     assert SAM2Masks(size='tiny', model=torch.nn.Linear(2, 2)).state_dict() == {}  # SAM 2 is not segmentor state
+
+
+def test_original_rgb_from_the_file_or_rebuilt_from_the_input(tmp_path):
+    from sclip_toolkit.models.regions import original_rgb
+    from sclip_toolkit.models.vfm import CLIP_MEAN, CLIP_STD
+    rgb = np.random.RandomState(2).randint(0, 256, (30, 40, 3), dtype=np.uint8)
+    path = tmp_path / 'p.png'
+    cv2.imwrite(str(path), rgb[:, :, ::-1])
+    image = (torch.from_numpy(rgb).permute(2, 0, 1).float()[None] / 255 - torch.tensor(CLIP_MEAN).view(1, 3, 1, 1)) \
+        / torch.tensor(CLIP_STD).view(1, 3, 1, 1)
+    assert (original_rgb(image, dict(img_path=str(path))) == rgb).all()  # read from the file (PIL, RGB)
+    rebuilt = original_rgb(image, dict(ori_shape=(30, 40)))  # API arrays: no file
+    assert rebuilt.dtype == np.uint8 and np.abs(rebuilt.astype(int) - rgb).max() <= 1
+    resized = original_rgb(F.interpolate(image, size=(60, 80), mode='bilinear'), dict(ori_shape=(30, 40)))
+    assert resized.shape == (30, 40, 3)
