@@ -38,3 +38,23 @@ def test_vit_flops_counts_the_encoder(benchmark, tiny_backbone):
     per_block = 2 * t * (4 * d * d + 8 * d * d) + 4 * t * t * d
     want = 2 * 16 * 3 * 16 * 16 * d + 12 * per_block + 2 * t * d * 32
     assert benchmark.vit_flops(tiny_backbone, 64, 64) == want
+
+
+def test_stages_time_masks_vfm_clip_correlation_and_correction(benchmark, capsys, tmp_path):
+    """--stages on tiny random models: CorrCLIP (file masks, found by the benchmark image's name) next to ProxyCLIP."""
+    import numpy as np
+
+    from sclip_toolkit.testing import write_random_vfm
+    dino = write_random_vfm(tmp_path / 'dino.pth', 'dino')
+    np.savez_compressed(tmp_path / 'bench_64x96.npz', instance_mask=np.repeat(np.arange(6), 1024).reshape(64, 96))
+    rows = benchmark.main(['--method', 'corrclip', '--compare', 'proxyclip', '--stages', '--preset', 'tiny',
+                           '--image-size', '64x96', '--device', 'cpu', '--vfm-checkpoint', str(dino),
+                           '--cfg-options', 'model.text_encoder.templates=single', 'model.inference.crop_size=64',
+                           'model.region_generator.type=PrecomputedMasks',
+                           f'model.region_generator.folder={tmp_path}'])
+    out = capsys.readouterr().out
+    assert {'masks', 'masks_cached', 'vfm', 'clip', 'correlation', 'decode', 'correction', 'total'} <= set(
+        rows['corrclip'])
+    assert 'masks' not in rows['proxyclip'] and rows['proxyclip']['vfm'] > 0
+    assert all(v >= 0 for row in rows.values() for v in row.values())
+    assert 'per-image seconds by stage' in out and 'corrclip' in out and 'proxyclip' in out
