@@ -338,20 +338,25 @@ class Segmenter:
         return seconds
 
     @torch.no_grad()
-    def __call__(self, image: ImageInput, classes: Optional[ClassesLike] = None) -> SegmentationResult:
+    def __call__(self, image: ImageInput, classes: Optional[ClassesLike] = None,
+                 source: Optional[str] = None) -> SegmentationResult:
         """Segment one image.
 
         Args:
             image: a path, PIL image or RGB array (see :func:`load_image`).
             classes: the vocabulary for this and later calls (default: the current one).
+            source: the file an array came from, for parts keyed by file name (precomputed region masks); a path
+                given as ``image`` is its own source.
         """
         rgb = load_image(image)
+        if source is None and isinstance(image, (str, os.PathLike)):
+            source = str(image)
         if classes is not None:
             self.set_classes(classes)
         text_seconds = self.embed_classes()
         start = time.perf_counter()
         with self._crop_progress():
-            sample = run_segmentor(self.model, self.cfg, [np.ascontiguousarray(rgb[..., ::-1])])[0]
+            sample = run_segmentor(self.model, self.cfg, [np.ascontiguousarray(rgb[..., ::-1])], [source])[0]
         seconds = time.perf_counter() - start
         labels = sample.pred_sem_seg.data[0].cpu().numpy().astype(np.int64)
         scores = sample.seg_logits.data.float().cpu().numpy()
