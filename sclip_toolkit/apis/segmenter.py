@@ -52,13 +52,15 @@ def method_config(method: str = 'sclip', backbone: Optional[str] = None, checkpo
     Args:
         method: see :func:`available_methods`; ignored when ``config`` is given.
         backbone: OpenAI release ('ViT-B/16', 'ViT-L/14', ...), an open_clip architecture when ``pretrained`` is an
-            open_clip tag, or a checkpoint file (then the same as ``checkpoint=``); None: the config's (ViT-B/16
-            in every method base). A backbone-specific base (``vitl14/<method>.py``) is used when one exists:
-            SC-CLIP's layer indices depend on the depth.
+            open_clip tag, or a checkpoint file (then the same as ``checkpoint=``); None: the config's (OpenAI
+            ViT-B/16 in every method base but CorrCLIP's, which uses MetaCLIP ViT-B/16 through open_clip). A
+            backbone-specific base (``vitl14/<method>.py``) is used when one exists: SC-CLIP's layer indices depend
+            on the depth.
         checkpoint: CLIP checkpoint file in the OpenAI layout; its architecture is read from the tensors, so pass
             the matching ``backbone`` name too when the method's settings depend on it (SC-CLIP with ViT-L/14).
         vfm_checkpoint: the vision foundation model's checkpoint (ProxyCLIP).
-        pretrained: 'openai', or an open_clip pretrained tag; None: the config's ('openai').
+        pretrained: 'openai', or an open_clip pretrained tag; None: the config's ('openai'; CorrCLIP:
+            'metaclip_fullcc').
         download: fetch missing official weights when online.
         config: any config file or name ('sclip_voc21') to use instead of the method base; its thresholds stay.
         cfg_options: further overrides, as ``--cfg-options`` (dotted keys).

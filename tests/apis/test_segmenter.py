@@ -40,7 +40,8 @@ def test_methods_and_unknown_name_lists_them():
     assert {'sclip', 'naclip', 'clearclip', 'proxyclip', 'scclip', 'vanilla', 'maskclip'} <= set(methods)
     assert methods == sorted(p.stem for p in (CONFIG_DIR / '_base_' / 'methods').glob('*.py'))  # found, not listed
     assert 'proxy' not in methods  # ProxyCLIP's attention is the proxyclip method, not a VFM-less baseline
-    with pytest.raises(SegmenterError, match='unknown method .*clearclip, maskclip, naclip, proxyclip, scclip'):
+    with pytest.raises(SegmenterError,
+                       match='unknown method .*clearclip, corrclip, maskclip, naclip, proxyclip, scclip'):
         method_config('segformer')
 
 
