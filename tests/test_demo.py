@@ -152,8 +152,9 @@ def test_argument_errors_exit_2(argv, message, capsys):
 
 
 @pytest.mark.parametrize('argv,message', [
-    (['--method', 'sclipp'], "unknown method 'sclipp'; valid: clearclip, maskclip, naclip, proxyclip, scclip, sclip"),
-    (['--compare', 'sclip,segformer'], "unknown method 'segformer'; valid: clearclip, maskclip"),
+    (['--method', 'sclipp'],
+     "unknown method 'sclipp'; valid: clearclip, corrclip, maskclip, naclip, proxyclip, scclip, sclip"),
+    (['--compare', 'sclip,segformer'], "unknown method 'segformer'; valid: clearclip, corrclip, maskclip"),
     (['--class-file', 'words'], "class-name file 'words' not found"),
     (['--image', 'missing.png', '--classes', 'a'], "image file 'missing.png' not found"),
     (['--classes', 'a; a'], "class 2 of --classes: name 'a' already appears in class 1 of --classes"),
