@@ -335,3 +335,11 @@ def test_original_rgb_from_the_file_or_rebuilt_from_the_input(tmp_path):
     assert rebuilt.dtype == np.uint8 and np.abs(rebuilt.astype(int) - rgb).max() <= 1
     resized = original_rgb(F.interpolate(image, size=(60, 80), mode='bilinear'), dict(ori_shape=(30, 40)))
     assert resized.shape == (30, 40, 3)
+
+
+def test_grid_regions_need_no_weights():
+    from sclip_toolkit.models.regions import GridRegions
+    region = GridRegions(cell=2)(torch.zeros(1, 3, 8, 8), dict(ori_shape=(3, 5)))
+    assert region.ids.tolist() == [[1, 1, 2, 2, 3], [1, 1, 2, 2, 3], [4, 4, 5, 5, 6]]
+    with pytest.raises(ValueError, match='cell must be an int'):
+        GridRegions(cell=0)
