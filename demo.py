@@ -133,7 +133,7 @@ def segment_and_save(seg, image_path: str, rgb, classes, out: Path, stem: str, a
     from sclip_toolkit.apis.visualize import class_colors, class_summary, label_picture, render_overlay
 
     start = time.perf_counter()
-    result = seg(rgb, classes)
+    result = seg(rgb, classes, source=image_path)
     colors = class_colors(len(result.classes))
     picture, layout = render_overlay(rgb, result.labels, result.class_names, colors, result.pixel_shares(), alpha)
     paths = dict(overlay=out / f'{stem}_{seg.method}_overlay.png', labels=out / f'{stem}_{seg.method}_labels.png')

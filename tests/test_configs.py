@@ -19,7 +19,7 @@ from sclip_toolkit.testing import write_random_vfm
 
 from .datasets.layouts import make_layout
 
-METHODS = ('sclip', 'naclip', 'clearclip', 'proxyclip', 'scclip', 'resclip', 'rfclip')
+METHODS = ('sclip', 'naclip', 'clearclip', 'proxyclip', 'scclip', 'resclip', 'rfclip', 'corrclip')
 DATASETS_ = ('voc21', 'voc20', 'context60', 'context59', 'coco_object', 'coco_stuff164k', 'coco_stuff10k',
              'cityscapes', 'ade20k', 'context459', 'ade847')
 CONFIGS = available_configs()

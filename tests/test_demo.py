@@ -154,7 +154,7 @@ def test_argument_errors_exit_2(argv, message, capsys):
 
 @pytest.mark.parametrize('argv,message', [
     (['--method', 'sclipp'], f"unknown method 'sclipp'; valid: {', '.join(available_methods())}"),
-    (['--compare', 'sclip,segformer'], "unknown method 'segformer'; valid: clearclip, maskclip"),
+    (['--compare', 'sclip,segformer'], "unknown method 'segformer'; valid: clearclip, corrclip, maskclip"),
     (['--class-file', 'words'], "class-name file 'words' not found"),
     (['--image', 'missing.png', '--classes', 'a'], "image file 'missing.png' not found"),
     (['--classes', 'a; a'], "class 2 of --classes: name 'a' already appears in class 1 of --classes"),

@@ -3,6 +3,7 @@
     python tools/benchmark.py --method sclip --image-size 336x448 --vocab configs/classnames/cls_voc21.txt
     python tools/benchmark.py --method naclip --num-names 847 --image-size 512x683 --memory-only
     python tools/benchmark.py --method proxyclip --device cuda --crop-batch-sizes 1 8 32
+    python tools/benchmark.py --method corrclip --stages --compare proxyclip --no-text
 
 Prints: weight loading; text embeddings cold (every prompt at the full 77-token context, as the references do,
 and length-grouped) and warm (disk cache); per-image inference with all crops batched vs one crop at a time;
@@ -10,6 +11,9 @@ post-processing; images per second; peak memory with full-resolution scores vs s
 encoder's achieved FLOP/s next to a plain matmul's on the same device; with ``--crop-batch-sizes``, images/s with
 that many crops per encoder pass. Without ``--checkpoint`` it writes a random ViT-B/16 in the OpenAI layout (same
 shapes and cost as the real one), and for ProxyCLIP without ``--vfm-checkpoint`` a random DINO of the config's size.
+``--stages`` instead times one image by stage (region masks, VFM, CLIP, correlation, decoding, correction; sclip_toolkit/stage_timing.py) for the method and the
+``--compare`` methods on the same random weights: without ``--vfm-checkpoint`` a random full-size DINO ViT-B/8, and
+for SAM 2 region generators without ``--sam2-checkpoint`` a random SAM 2 of ``--sam2-size`` (default tiny).
 """
 from __future__ import annotations
 
@@ -122,9 +126,15 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     ap.add_argument('--large-sizes', default='4000,10000', help='square image sides for --large-images')
     ap.add_argument('--large-classes', default='3,150', help='class counts for --large-images (150: ADE20K)')
     ap.add_argument('--max-memory', default='2GB', help='the memory bound given to demo and API (--large-images)')
+    ap.add_argument('--stages', action='store_true', help='per-stage time of one image (masks, VFM, CLIP, ...)')
+    ap.add_argument('--compare', nargs='*', default=[], help='with --stages: more methods timed on the same weights')
+    ap.add_argument('--sam2-checkpoint', help='SAM 2 weights; default: a random SAM 2 of --sam2-size')
+    ap.add_argument('--sam2-size', default='tiny', help='SAM 2 size for the random model (tiny, small, ...)')
     args = ap.parse_args(argv)
     if args.large_images:
         return large_images(args)
+    if args.stages:
+        return stages_main(args)
 
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     exact_cpu_memory_accounting()
@@ -314,6 +324,43 @@ def large_images(args) -> Dict[str, float]:
                   f'demo.py peak {_fmt_bytes(demo)} process, {_fmt_bytes(demo - base)} above a 64x64 run '
                   f'({demo_s:.0f} s)')
     return results
+
+
+def stages_main(args) -> Dict[str, Dict[str, float]]:
+    """``--stages``: one image's time by stage for ``--method`` and each ``--compare`` method, same weights."""
+    from sclip_toolkit.stage_timing import clip_input, image_file, print_stage_table, random_sam2, stage_times
+
+    from sclip_toolkit.apis import build_segmentor
+    from sclip_toolkit.models.regions import SAM2Masks
+    from sclip_toolkit.testing import write_random_vfm
+
+    device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    height, width = (int(v) for v in args.image_size.lower().split('x'))
+    tmp = Path(tempfile.mkdtemp(prefix='sclip_bench_'))
+    checkpoint = args.checkpoint or str(write_random_clip(tmp / 'random_clip.pt', preset=args.preset,
+                                                          dtype=torch.float16))
+    vfm = args.vfm_checkpoint or str(write_random_vfm(tmp / 'dino_vitb8.pth', 'dino', embed_dim=768, depth=12,
+                                                      patch_size=8, grid=28))
+    path = image_file(tmp, height, width)
+    rows = {}
+    for method in [args.method, *args.compare]:
+        config = method if method.endswith('.py') else f'{method}/{method}_{args.dataset}'
+        cfg = load_config(config, checkpoint=checkpoint, vfm_checkpoint=vfm, cfg_options=args.cfg_options)
+        cfg.model.text_encoder.cache = str(tmp / 'text_cache')
+        cfg.model.data_preprocessor.short_side = None  # the image is the network input
+        model = build_segmentor(cfg, device)
+        if isinstance(model.region_generator, SAM2Masks):
+            model.region_generator = SAM2Masks(
+                size=args.sam2_size, checkpoint=args.sam2_checkpoint, cache_dir=tmp / 'regions',
+                model=None if args.sam2_checkpoint else random_sam2(args.sam2_size))
+        image = clip_input(path).to(device)
+        meta = dict(img_path=str(path), ori_shape=(height, width))
+        model.class_embeddings()  # text once, outside the timings
+        rows[method] = stage_times(model, image, meta)
+        print(f'{method}: {config}, {model.clip.checkpoint_id}, input {tuple(image.shape[-2:])}, '
+              f'{len(model.inference.windows(*image.shape[-2:]))} windows', flush=True)
+    print_stage_table(rows)
+    return rows
 
 
 if __name__ == '__main__':

@@ -64,8 +64,17 @@ fi
 
 # mmcv's own imports (cv2, mmengine, addict, ...) come first, so that the check below tests only its compiled ops;
 # mmsegmentation waits until mmcv is in place (its dependency on mmcv would make pip build one without ops).
-say "installing requirements.txt except mmcv and mmsegmentation"
-pip_install -q -r <(grep -v -E '^(mmcv|mmsegmentation)[=<>~ ]' "$ROOT/requirements.txt")
+say "installing requirements.txt except mmcv, mmsegmentation and sam2"
+pip_install -q -r <(grep -v -E '^(mmcv|mmsegmentation|sam2)[=<>~ ]' "$ROOT/requirements.txt")
+
+# sam2 (CorrCLIP's SAM 2 masks) is a source distribution whose build requires torch: built against the venv's torch
+# (--no-build-isolation; an isolated build would download a second torch with CUDA) and without its optional CUDA
+# op (SAM2_BUILD_CUDA=0; only used for hole filling, which CorrCLIP's settings leave off).
+if ! "$VPY" -c 'import importlib.metadata as m; assert m.version("sam2") == "'"$(req_line sam2 | cut -d= -f3)"'"' \
+     >/dev/null 2>&1; then
+  say "installing $(req_line sam2) (no CUDA op, built against the installed torch)"
+  SAM2_BUILD_CUDA=0 pip_install -q --no-build-isolation "$(req_line sam2)"
+fi
 
 if ! "$VPY" -c 'import mmcv, mmcv._ext; assert mmcv.__version__ == "'$MMCV_VERSION'"' >/dev/null 2>&1; then
   mkdir -p "$WHEELS"
@@ -95,7 +104,8 @@ fi
 
 say "installing mmsegmentation and the toolkit (editable)"
 # mmcv's own dependencies (addict, yapf, ...) are listed in requirements.txt; the pin keeps pip from replacing it.
-pip_install -q -r "$ROOT/requirements.txt" -e "$ROOT[test]"
+# sam2 is left out: it was installed above, and this line would build its sdist in an isolated environment.
+pip_install -q -r <(grep -v -E '^sam2[=<>~ ]' "$ROOT/requirements.txt") -e "$ROOT[test]"
 
 "$VPY" -c 'import mmcv._ext, mmseg, open_clip, sclip_toolkit'
 echo "$want_stamp" > "$STAMP"

@@ -47,12 +47,19 @@ def prepare_inputs(cfg: Config, image: ImageLike) -> dict:
 
 
 @torch.no_grad()
-def run_segmentor(model: torch.nn.Module, cfg: Config, images: Sequence[ImageLike]) -> List[SegDataSample]:
-    """Segment images one by one through the config's pipeline; returns the filled data samples."""
+def run_segmentor(model: torch.nn.Module, cfg: Config, images: Sequence[ImageLike],
+                  sources: Optional[Sequence[Optional[str]]] = None) -> List[SegDataSample]:
+    """Segment images one by one through the config's pipeline; returns the filled data samples.
+
+    ``sources``: for arrays, the file each came from (or None), recorded as the sample's ``img_path`` so that parts
+    keyed by file name (precomputed region masks, the region cache) find it.
+    """
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     out = []
-    for image in images:
-        batch = model.data_preprocessor(
-            {k: [v] for k, v in prepare_inputs(cfg, image).items()}, training=False)
+    for i, image in enumerate(images):
+        data = prepare_inputs(cfg, image)
+        if sources is not None and sources[i] is not None and isinstance(image, np.ndarray):
+            data['data_samples'].set_metainfo(dict(img_path=str(sources[i])))
+        batch = model.data_preprocessor({k: [v] for k, v in data.items()}, training=False)
         out.extend(model.predict(batch['inputs'], batch['data_samples']))
     return out

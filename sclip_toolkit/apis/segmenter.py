@@ -53,13 +53,15 @@ def method_config(method: str = 'sclip', backbone: Optional[str] = None, checkpo
     Args:
         method: see :func:`available_methods`; ignored when ``config`` is given.
         backbone: OpenAI release ('ViT-B/16', 'ViT-L/14', ...), an open_clip architecture when ``pretrained`` is an
-            open_clip tag, or a checkpoint file (then the same as ``checkpoint=``); None: the config's (ViT-B/16
-            in every method base). A backbone-specific base (``vitl14/<method>.py``) is used when one exists:
-            SC-CLIP's layer indices depend on the depth.
+            open_clip tag, or a checkpoint file (then the same as ``checkpoint=``); None: the config's (OpenAI
+            ViT-B/16 in every method base but CorrCLIP's, which uses MetaCLIP ViT-B/16 through open_clip). A
+            backbone-specific base (``vitl14/<method>.py``) is used when one exists: SC-CLIP's layer indices depend
+            on the depth.
         checkpoint: CLIP checkpoint file in the OpenAI layout; its architecture is read from the tensors, so pass
             the matching ``backbone`` name too when the method's settings depend on it (SC-CLIP with ViT-L/14).
         vfm_checkpoint: the vision foundation model's checkpoint (ProxyCLIP).
-        pretrained: 'openai', or an open_clip pretrained tag; None: the config's ('openai').
+        pretrained: 'openai', or an open_clip pretrained tag; None: the config's ('openai'; CorrCLIP:
+            'metaclip_fullcc').
         download: fetch missing official weights when online.
         config: any config file or name ('sclip_voc21') to use instead of the method base; its thresholds stay.
         cfg_options: further overrides, as ``--cfg-options`` (dotted keys).
@@ -412,7 +414,7 @@ class Segmenter:
 
     @torch.no_grad()
     def __call__(self, image: ImageInput, classes: Optional[ClassesLike] = None, return_scores: Optional[bool] = None,
-                 max_side: Optional[int] = None) -> SegmentationResult:
+                 max_side: Optional[int] = None, source: Optional[str] = None) -> SegmentationResult:
         """Segment one image.
 
         Args:
@@ -421,8 +423,12 @@ class Segmenter:
             return_scores: True: always return the (C, H, W) scores (their memory is not bounded); False: never;
                 None: when they fit the memory bound (``max_memory``).
             max_side: as the constructor's, for this call.
+            source: the file an array came from, for parts keyed by file name (precomputed region masks); a path
+                given as ``image`` is its own source.
         """
         rgb = load_image(image)
+        if source is None and isinstance(image, (str, os.PathLike)):
+            source = str(image)
         rgb, original = downscale(rgb, check_max_side(max_side) if max_side is not None else self.max_side)
         if original is not None:
             self._say(f'downscaled {original[1]}x{original[0]} to {rgb.shape[1]}x{rgb.shape[0]} (max_side)')
@@ -439,7 +445,7 @@ class Segmenter:
         try:
             with self._crop_progress():
                 # a reversed view, not a copy: the pipeline copies it into its own tensor anyway
-                sample = run_segmentor(self.model, self.cfg, [rgb[..., ::-1]])[0]
+                sample = run_segmentor(self.model, self.cfg, [rgb[..., ::-1]], [source])[0]
         finally:
             self.model.keep_scores = None
         seconds = time.perf_counter() - start

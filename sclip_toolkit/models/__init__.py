@@ -4,13 +4,15 @@ from .attention import ProxyAttention, SCCLIPAttention  # noqa: F401  (registrat
 from .clip import CLIPBackbone
 from .heads import ClassifierHead, CosineHead, RFCLIPHead
 from .inference import SlideInference, WholeInference
-from .postprocess import PAMR, AreaThreshold, PostProcessStep, ProbThreshold, Renormalize
+from .postprocess import PAMR, AreaThreshold, PostProcessStep, ProbThreshold, RegionVote, Renormalize
+from .regions import PrecomputedMasks, RegionGenerator, RegionMap, SAM2Masks
 from .segmentor import OVSegmentor
 from .text_classifier import ClassEmbeddings, CLIPTextClassifier
 from .vfm import VFMFeatures
 
 __all__ = ['AttnContext', 'FinalAttention', 'Recording', 'attention_variants', 'build_attention',
            'register_attention', 'ProxyAttention', 'SCCLIPAttention', 'CLIPBackbone', 'ClassifierHead', 'CosineHead',
-           'RFCLIPHead', 'SlideInference',
-           'WholeInference', 'PAMR', 'AreaThreshold', 'PostProcessStep', 'ProbThreshold', 'Renormalize',
+           'RFCLIPHead', 'SlideInference', 'WholeInference', 'PAMR', 'AreaThreshold', 'PostProcessStep',
+           'ProbThreshold', 'RegionVote', 'Renormalize', 'PrecomputedMasks', 'RegionGenerator', 'RegionMap',
+           'SAM2Masks',
            'OVSegmentor', 'ClassEmbeddings', 'CLIPTextClassifier', 'VFMFeatures']

@@ -195,6 +195,7 @@ class CLIPBackbone(nn.Module):
         wants = final_attn.recording(len(blocks))
         ctx = AttnContext(grid=grid, blocks=blocks, visual=self.visual, image=image,
                           text=text if wants.text else None, regions=regions)
+        ctx.embedded = x
         if self.vfm is not None:
             ctx.vfm_feats = self.vfm(image)
         hidden = {i % len(blocks) for i in wants.hidden}
@@ -213,7 +214,8 @@ class CLIPBackbone(nn.Module):
         tokens, out_grid = final_attn(blocks[-1], x, ctx)
         if extras is not None:
             extras.update(ctx.extras)
-        tokens = self.visual.ln_post(tokens)
+        if not final_attn.applies_ln_post:
+            tokens = self.visual.ln_post(tokens)
         return tokens @ self.visual.proj.to(tokens.dtype), out_grid
 
     # ------------------------------------------------------------------ text

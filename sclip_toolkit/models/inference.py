@@ -120,14 +120,25 @@ class WindowInference(nn.Module):
         right += max(0, clip.patch_size - (crop_w + left + right))
         feats, grid, extras = [], None, []
         for start in range(0, len(boxes), self.batch_size):
-            crops = torch.cat([image[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in boxes[start:start + self.batch_size]])
+            batch = boxes[start:start + self.batch_size]
+            crops = torch.cat([image[:, :, y1:y2, x1:x2] for y1, y2, x1, x2 in batch])
             extras.append({})
-            part, grid = clip.encode_dense(F.pad(crops, (left, right, top, bottom)), text=text, regions=regions,
+            part, grid = clip.encode_dense(F.pad(crops, (left, right, top, bottom)), text=text,
+                                           regions=self._window_regions(regions, (height, width), batch,
+                                                                        (top, bottom, left, right)),
                                            extras=extras[-1])
             feats.append(part / part.norm(dim=-1, keepdim=True))
         padded = (crop_h + top + bottom, crop_w + left + right)
         extras = {key: torch.cat([e[key] for e in extras]) for key in extras[0]}
         return CropFeatures(boxes, torch.cat(feats), grid, padded, (top, left), (height, width), extras)
+
+    @staticmethod
+    def _window_regions(regions: Any, size: Tuple[int, int], boxes: List[Box], pad: Tuple[int, int, int, int]):
+        """The region ids (n, h, w) of ``boxes``, padded like the crops, from a region map with ``window()``
+        (:class:`~sclip_toolkit.models.regions.RegionMap`); anything else is passed on as it is."""
+        if regions is None or not hasattr(regions, 'window'):
+            return regions
+        return torch.stack([regions.window(size, box, pad) for box in boxes])
 
     def source(self, crops: CropFeatures, text: torch.Tensor, head: Optional[nn.Module] = None) -> torch.Tensor:
         """The logits (1, Q', h, w) that the last bilinear resize takes to the original size (cosine, or through the

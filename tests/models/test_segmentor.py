@@ -187,13 +187,16 @@ def test_every_method_gives_finite_scores_on_flat_images(tiny_clip_path, tmp_pat
     if picture == 'two_colours':
         image[:, 160:] = (30, 200, 90)
     vfm = None
-    if method_config(method).model.clip.get('vfm') is not None:
+    base = method_config(method).model
+    if base.clip.get('vfm') is not None:
         vfm = str(write_random_vfm(tmp_path / 'dino.pth', 'dino'))
     options = {'model.data_preprocessor.short_side': 64, 'model.text_encoder.templates': ['a photo of a {}.']}
     attn = method_config(method).model.clip.final_attn  # settings it needs on the tiny tower (RF-CLIP's channels)
     tiny = PRESETS['tiny']
     for key, value in build_attention(attn).settings_for(tiny['vision_width'], tiny['vision_layers']).items():
         options[f'model.clip.final_attn.{key}'] = value
+    if base.get('region_generator') is not None:  # regions without mask weights
+        options['model.region_generator'] = dict(type='GridRegions', cell=40)
     seg = Segmenter(method, checkpoint=str(tiny_clip_path), vfm_checkpoint=vfm, device='cpu', cfg_options=options)
     result = seg(image, 'wall; sky; grass')
     assert np.isfinite(result.scores).all()

@@ -57,3 +57,24 @@ def test_benchmark_runs_a_method_with_a_head_that_needs_every_name(benchmark, ca
     out = capsys.readouterr().out
     assert res['per_image_s'] > 0 and res['peak_full_scores_bytes'] > 0 and 'peak_streaming_bytes' not in res
     assert 'no streaming path: RFCLIPHead' in out
+
+
+def test_stages_time_masks_vfm_clip_correlation_and_correction(benchmark, capsys, tmp_path):
+    """--stages on tiny random models: CorrCLIP (file masks, found by the benchmark image's name) next to ProxyCLIP."""
+    import numpy as np
+
+    from sclip_toolkit.testing import write_random_vfm
+    dino = write_random_vfm(tmp_path / 'dino.pth', 'dino')
+    np.savez_compressed(tmp_path / 'bench_64x96.npz', instance_mask=np.repeat(np.arange(6), 1024).reshape(64, 96))
+    rows = benchmark.main(['--method', 'corrclip', '--compare', 'proxyclip', '--stages', '--preset', 'tiny',
+                           '--image-size', '64x96', '--device', 'cpu', '--vfm-checkpoint', str(dino),
+                           '--cfg-options', 'model.text_encoder.templates=single', 'model.inference.crop_size=64',
+                           'model.inference.stride=32',
+                           'model.region_generator.type=PrecomputedMasks',
+                           f'model.region_generator.folder={tmp_path}'])
+    out = capsys.readouterr().out
+    assert {'masks', 'masks_cached', 'vfm', 'clip', 'correlation', 'decode', 'correction', 'total'} <= set(
+        rows['corrclip'])
+    assert rows['proxyclip']['vfm'] > 0 and rows['corrclip']['correlation'] > 0
+    assert all(v >= 0 for row in rows.values() for v in row.values())
+    assert 'per-image seconds by stage' in out and 'corrclip' in out and 'proxyclip' in out

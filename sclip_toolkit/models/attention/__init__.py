@@ -2,6 +2,7 @@
 from .base import (AttnContext, BlockRecord, FinalAttention, Recording, attention_variants, build_attention,
                    merge_heads, qkv_projection, register_attention, residual_and_ffn, run_block_recorded,
                    split_heads)
+from .corrclip import CorrCLIPAttention
 from .proxy import ProxyAttention
 from .resclip import ResCLIPAttention
 from .rfclip import RFCLIPAttention
@@ -11,6 +12,6 @@ from .variants import (ClearCLIPAttention, MaskCLIPAttention, NACLIPAttention, S
 
 __all__ = ['AttnContext', 'BlockRecord', 'FinalAttention', 'Recording', 'attention_variants', 'build_attention',
            'merge_heads', 'qkv_projection', 'register_attention', 'residual_and_ffn', 'run_block_recorded',
-           'split_heads', 'ProxyAttention', 'ResCLIPAttention', 'RFCLIPAttention', 'SCCLIPAttention',
-           'ClearCLIPAttention', 'MaskCLIPAttention', 'NACLIPAttention', 'SCLIPAttention', 'VanillaAttention',
-           'gaussian_window_bias']
+           'split_heads', 'CorrCLIPAttention', 'ProxyAttention', 'ResCLIPAttention', 'RFCLIPAttention',
+           'SCCLIPAttention', 'ClearCLIPAttention', 'MaskCLIPAttention', 'NACLIPAttention', 'SCLIPAttention',
+           'VanillaAttention', 'gaussian_window_bias']

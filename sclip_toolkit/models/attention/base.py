@@ -100,7 +100,9 @@ class AttnContext:
         records: q/k/v and attention maps of earlier blocks, by block index.
         vfm_feats: a vision foundation model's patch features (B, C, I, J), when one is configured.
         text: the class embeddings (:class:`~sclip_toolkit.models.text_classifier.ClassEmbeddings`), when asked for.
-        regions: region masks from a region generator, when one is configured.
+        regions: region ids of each input image (B, H, W) at its pixel size, when a region generator is configured
+            (the inference cuts them per window, padding gets its own id).
+        embedded: the first block's input (B, T, D) (patch embedding, CLS, positions, ln_pre).
         state: the variant's own scratch space for one forward pass (what ``run_block`` keeps for ``forward``).
         extras: per-image outputs (B, ...) the variant hands on besides the patch tokens (e.g. 'cls' (B, E));
             the window inference keeps them per crop for the classification head.
@@ -114,6 +116,7 @@ class AttnContext:
     vfm_feats: Optional[torch.Tensor] = None
     text: Any = None
     regions: Any = None
+    embedded: Optional[torch.Tensor] = None
     state: Dict[str, Any] = field(default_factory=dict)
     extras: Dict[str, torch.Tensor] = field(default_factory=dict)
 
@@ -192,11 +195,13 @@ class FinalAttention(nn.Module):
     """Base class: the last block with a replaceable attention; returns patch tokens only.
 
     Subclasses set the class attributes ``keep_residual`` / ``keep_ffn`` (their defaults; a config may override
-    them) and override :meth:`attend`, or :meth:`forward` when they change the token set.
+    them) and override :meth:`attend`, or :meth:`forward` when they change the token set. A variant that combines
+    several token sets after normalising each (CorrCLIP) applies ``ln_post`` itself and sets ``applies_ln_post``.
     """
 
     keep_residual: bool = True
     keep_ffn: bool = True
+    applies_ln_post: bool = False
     alias: str = ''
 
     def __init__(self, keep_residual: Optional[bool] = None, keep_ffn: Optional[bool] = None):

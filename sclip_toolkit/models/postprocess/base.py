@@ -48,12 +48,14 @@ class ScoreMap:
 
     ``argmax`` and ``top`` give the best class and its score under the current scores; ``drop_classes`` zeroes
     classes; ``set_background`` forces label 0 where a mask is set (kept through later changes to the scores);
-    ``renormalize`` divides by the per-pixel sum.
+    ``renormalize`` divides by the per-pixel sum; ``set_labels`` replaces the label map itself (a step that
+    corrects labels, not scores: the scores stay as they are).
     """
 
     def __init__(self, num_classes: int):
         self.num_classes = num_classes
         self.background: Optional[torch.Tensor] = None
+        self.fixed_labels: Optional[torch.Tensor] = None
 
     def argmax(self) -> torch.Tensor:
         """(H, W) int64: the best class (first on ties) under the current scores."""
@@ -82,9 +84,16 @@ class ScoreMap:
         """(C,) int64: pixels whose best class (:meth:`argmax`, background ignored) is each class."""
         return torch.bincount(self.argmax().flatten(), minlength=self.num_classes)
 
+    def set_labels(self, labels: torch.Tensor) -> None:
+        """Make ``labels`` (H, W) int64 the final label map; later background masks still apply on top."""
+        self.fixed_labels, self.background = labels, None
+
+    def _base_labels(self) -> torch.Tensor:
+        return self.fixed_labels.clone() if self.fixed_labels is not None else self.argmax().clone()
+
     def labels(self) -> torch.Tensor:
         """The final label map (1, H, W) int64."""
-        labels = self.argmax().clone()
+        labels = self._base_labels()
         if self.background is not None:
             labels[self.background] = 0
         return labels[None]
@@ -160,7 +169,7 @@ class StreamedScores(ScoreMap):
         self.normalized = True  # changes no label; a later read of the scores is refused
 
     def labels(self) -> torch.Tensor:
-        labels = self.argmax()  # a new tensor: no copy needed
+        labels = self._base_labels()
         if self.background is not None:
             labels[self.background] = 0
         return labels[None]

@@ -57,6 +57,8 @@ class VFMFeatures(nn.Module):
         pos_interp: DINOv2 only: dict(offset=float, antialias=bool) overriding the hub's rule (offset 0.1 without
             registers; size-based antialiased with registers).
         input_mean / input_std: normalisation of the incoming images, on [0, 1] pixels (default: CLIP's).
+        output: 'features' (block ``layer``'s normalised output) or 'qk' (plain ViTs: the sum of block ``layer``'s
+            query and key projections, CorrCLIP's correlation features).
         download: fetch the official file when it is not cached (needs internet).
     """
 
@@ -64,9 +66,14 @@ class VFMFeatures(nn.Module):
                  registers: Optional[int] = None, checkpoint: Optional[str] = None, layer: int = -1,
                  img_size: Optional[int] = None, num_heads: Optional[int] = None, pos_interp: Optional[dict] = None,
                  input_mean: Sequence[float] = CLIP_MEAN, input_std: Sequence[float] = CLIP_STD,
-                 download: bool = True):
+                 download: bool = True, output: str = 'features'):
         super().__init__()
         self.family = check_family(family)
+        if output not in ('features', 'qk'):
+            raise ValueError(f"VFMFeatures output must be 'features' or 'qk', got {output!r}")
+        if output == 'qk' and family == 'sam':
+            raise ValueError("VFMFeatures output='qk' is for plain ViTs (dino, dinov2, mae), not sam")
+        self.output = output
         if img_size is not None and family != 'mae':
             raise ValueError(f'img_size is for MAE (its fixed input size); {family} takes the crop as it is'
                              + (' and SAM resizes it to its own image size' if family == 'sam' else ''))
@@ -126,12 +133,14 @@ class VFMFeatures(nn.Module):
 
         I, J = H // p, W // p for DINO / DINOv2; the fixed grid img_size // p for SAM and MAE.
         """
+        if self.output == 'qk':
+            return self.trunk(self.preprocess(image), self.layer, output='qk')
         return self.trunk(self.preprocess(image), self.layer)
 
     def extra_repr(self) -> str:
         s = self.spec
         return (f'family={self.family}, width={s.embed_dim}, depth={s.depth}, heads={s.num_heads}, '
-                f'patch={s.patch_size}, layer={self.layer}, checkpoint={self.checkpoint_id}')
+                f'patch={s.patch_size}, layer={self.layer}, output={self.output}, checkpoint={self.checkpoint_id}')
 
 
 __all__ = ['VFMFeatures', 'VFMSpec', 'FAMILIES', 'spec_from_state']

@@ -172,9 +172,13 @@ class ViTTrunk(nn.Module):
         offset = rule.get('offset', 0.0) if rule['mode'] == 'scale_factor' else 0.0
         return resize_grid_embedding(src, grid, offset, rule.get('antialias', False)).to(dtype)
 
-    def forward(self, x: torch.Tensor, layer: int = -1) -> torch.Tensor:
-        """Patch features (B, D, h, w) of images (B, 3, H, W): the final norm on block ``layer``'s output, CLS and
-        registers dropped (DINO's / DINOv2's ``get_intermediate_layers``, MAE's ``forward_features``)."""
+    def forward(self, x: torch.Tensor, layer: int = -1, output: str = 'features') -> torch.Tensor:
+        """Patch features (B, D, h, w) of images (B, 3, H, W), CLS and registers dropped.
+
+        ``output='features'``: the final norm on block ``layer``'s output (DINO's / DINOv2's
+        ``get_intermediate_layers``, MAE's ``forward_features``). ``output='qk'``: the sum of block ``layer``'s
+        query and key projections (all heads, biases included), as CorrCLIP reads DINO's last block.
+        """
         vit = self.vit
         x = vit.patch_embed.proj(x)  # (B, D, h, w); a conv, so sizes that are not multiples of the patch floor
         b, dim, h, w = x.shape
@@ -183,7 +187,14 @@ class ViTTrunk(nn.Module):
         x = x + self.pos_embed_for((h, w), x.dtype)
         if self.register_tokens is not None:  # DINOv2 inserts registers after the positional embedding
             x = torch.cat([x[:, :1], self.register_tokens.to(x.dtype).expand(b, -1, -1), x[:, 1:]], dim=1)
-        x = vit.blocks[:_block_range(layer, len(vit.blocks))](x)
+        count = _block_range(layer, len(vit.blocks))
+        if output == 'qk':
+            x = vit.blocks[:count - 1](x)
+            last = vit.blocks[count - 1]
+            q, k, _ = last.attn.qkv(last.norm1(x)).chunk(3, dim=-1)
+            x = (q + k)[:, 1 + self.spec.registers:]
+            return x.transpose(1, 2).reshape(b, dim, h, w)
+        x = vit.blocks[:count](x)
         x = vit.norm(x)[:, 1 + self.spec.registers:]
         return x.transpose(1, 2).reshape(b, dim, h, w)
 

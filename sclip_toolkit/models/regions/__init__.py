@@ -1,0 +1,8 @@
+"""Region generators: an image -> integer region ids at its original size (see :mod:`.base` for the interface)."""
+from .base import PAD_ID, RegionGenerator, RegionMap, original_rgb, region_cache_root
+from .grid import GridRegions
+from .precomputed import PrecomputedMasks
+from .sam2 import SAM2Masks, paint_masks
+
+__all__ = ['PAD_ID', 'RegionGenerator', 'RegionMap', 'original_rgb', 'region_cache_root', 'GridRegions', 'PrecomputedMasks',
+           'SAM2Masks', 'paint_masks']
