@@ -23,7 +23,12 @@ from sclip_toolkit.apis.results_table import DATASET_LABELS, STANDARD_DATASETS, 
 from sclip_toolkit.config import CONFIG_DIR, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
-METHODS = ('sclip', 'naclip', 'clearclip', 'proxyclip', 'scclip')
+
+
+def evaluable_methods() -> List[str]:
+    """The methods (found from their base configs) that have per-dataset configs configs/<method>/<method>_*.py."""
+    from sclip_toolkit.methods import available_methods
+    return [m for m in available_methods() if any((CONFIG_DIR / m).glob(f'{m}_*.py'))]
 
 
 def parse_pairs(args: argparse.Namespace) -> Tuple[List[str], List[str], List[Tuple[str, str]]]:
@@ -117,7 +122,8 @@ def run_pair(method: str, dataset: str, args: argparse.Namespace) -> Tuple[Optio
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-    parser.add_argument('--methods', nargs='+', default=list(METHODS), help=f'rows (default: {" ".join(METHODS)})')
+    methods = evaluable_methods()
+    parser.add_argument('--methods', nargs='+', default=methods, help=f'rows (default: {" ".join(methods)})')
     parser.add_argument('--datasets', nargs='+', default=list(STANDARD_DATASETS),
                         help=f'columns (default: the 8 standard ones: {" ".join(STANDARD_DATASETS)})')
     parser.add_argument('--pairs', nargs='+', help='explicit METHOD:DATASET pairs instead of methods x datasets')
