@@ -215,28 +215,6 @@ def check_weights(method: str, cfg, download: bool) -> None:
         raise CheckpointError(f'{method}: {exc}') from None
 
 
-def check_device(device: Optional[str]) -> None:
-    """--device: cpu, cuda or cuda:N, present on this machine."""
-    import torch
-
-    from sclip_toolkit.apis.segmenter import SegmenterError
-
-    if device in (None, 'auto'):
-        return
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        dev = None
-    if dev is None or dev.type not in ('cpu', 'cuda'):
-        raise SegmenterError(f'--device {device}: not a device; use --device cpu, cuda or cuda:N (default: cuda when '
-                             f'available, else cpu)')
-    if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise SegmenterError(f'--device {device}: CUDA is not available here; use --device cpu')
-    if dev.type == 'cuda' and dev.index is not None and dev.index >= torch.cuda.device_count():
-        raise SegmenterError(f'--device {device}: this machine has {torch.cuda.device_count()} GPU(s); use --device '
-                             f'cuda:0 .. cuda:{torch.cuda.device_count() - 1}')
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Parse the arguments (errors exit 2 at once, before anything heavy is imported), then run."""
     ap = build_parser()
@@ -276,10 +254,11 @@ def run(args: argparse.Namespace, methods: List[str]) -> None:
     from sclip_toolkit.apis.segmenter import (EXAMPLE_CLASSES, SegmenterError, available_methods, check_max_side,
                                               load_image, method_config, parse_bytes, parse_classes)
     from sclip_toolkit.config import parse_cfg_options
+    from sclip_toolkit.devices import check_cli_device
     from sclip_toolkit.models.checkpoint import CheckpointError
 
     cfg_options = parse_cfg_options(args.cfg_options)
-    check_device(args.device)
+    check_cli_device(args.device)
     args.max_memory = parse_bytes(args.max_memory, '--max-memory') if args.max_memory is not None else None
     check_max_side(args.max_side, '--max-side')
     valid = available_methods()

@@ -25,6 +25,7 @@ from mmseg.registry import HOOKS, METRICS
 from .. import evaluation  # noqa: F401  (registers ResumableTestLoop)
 from ..config import load_config, resolve_config_path
 from ..datasets.base import check_dataset_config
+from ..devices import check_cli_device
 from ..exceptions import ConfigError
 
 METRICS_FILE = 'metrics.json'
@@ -188,26 +189,12 @@ def select_device(device: Optional[str], launcher: str = 'none') -> Optional[tor
     Returns:
         The device, or None for the runner's default (CUDA when available, else CPU).
     """
-    if device in (None, '', 'auto'):
-        return None
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        dev = None
-    if dev is None or dev.type not in ('cpu', 'cuda'):
-        raise ValueError(f'--device {device}: not a device; use --device cpu, cuda or cuda:N (default: cuda when '
-                         f'available, else cpu)')
-    if dev.type == 'cuda':
-        if not torch.cuda.is_available():
-            raise ValueError(f'--device {device} was given but CUDA is not available here; use --device cpu')
-        if dev.index is not None:
-            if launcher != 'none':
-                raise ValueError(f'--device {device}: under torchrun each process takes the GPU of its local rank; '
-                                 f'give --device cuda (or choose GPUs with CUDA_VISIBLE_DEVICES)')
-            if dev.index >= torch.cuda.device_count():
-                raise ValueError(f'--device {device}: this machine has {torch.cuda.device_count()} GPU(s) (cuda:0 .. '
-                                 f'cuda:{torch.cuda.device_count() - 1})')
-            torch.cuda.set_device(dev.index)  # the runner puts the model on the current CUDA device
+    dev = check_cli_device(device)
+    if dev is not None and dev.type == 'cuda' and dev.index is not None:
+        if launcher != 'none':
+            raise ConfigError(f'--device {device}: under torchrun each process takes the GPU of its local rank; '
+                              f'give --device cuda (or choose GPUs with CUDA_VISIBLE_DEVICES)')
+        torch.cuda.set_device(dev.index)  # the runner puts the model on the current CUDA device
     return dev
 
 
