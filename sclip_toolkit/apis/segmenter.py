@@ -26,7 +26,7 @@ from PIL import Image
 
 from ..config import apply_overrides, load_config
 from ..methods import available_methods, method_base  # noqa: F401  (available_methods: part of this API)
-from ..models.segmentor import label_dtype
+from ..models.label_paths import label_dtype
 from ..models.text import ClassNameError, flatten_names, parse_class_names, resolve_path
 from .inference import build_segmentor, run_segmentor
 from ..exceptions import ConfigError, ToolkitError
