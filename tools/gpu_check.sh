@@ -30,10 +30,10 @@ PARITY_TESTS=(tests/models/test_segmentor.py::test_parity_with_reference_outputs
 
 if [ "$DRY_RUN" = 1 ]; then
   DEVICE=cpu
-  # tiny inputs: one parity case per precision, a tiny random CLIP, one 96x128 image in 64-px crops, one template
+  # tiny inputs: one parity case per precision, a tiny random CLIP, one 96x128 image (one window), one template
   PARITY_FILTER=(-k "test_parity_with_reference_outputs and sclip")
   BENCH_ARGS=(--preset tiny --image-size 96x128 --repeats 1 --no-text
-              --cfg-options model.text_encoder.templates=single model.inference.crop_size=64 model.inference.stride=32)
+              --cfg-options model.text_encoder.templates=single)
 else
   DEVICE=cuda
   if ! "$PYTHON" -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
