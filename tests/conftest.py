@@ -115,3 +115,21 @@ def _exact_fp32_on_cuda():
         yield
     finally:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+def sub_grid(n: int, stride: int) -> list:
+    """Rows (or columns) of a stored reference sub-grid: every stride-th one plus the last (the borders matter)."""
+    return sorted(set(range(0, n, stride)) | {n - 1})
+
+
+def segment_random_image(model, cfg, height: int, width: int, seed: int, folder: Path):
+    """Class scores (C, H, W) of the cross-check image ``RandomState(seed)`` of that size, written as an RGB PNG and
+    read through the config's pipeline, as the references read the same file with cv2 (BGR)."""
+    import cv2
+    import numpy as np
+
+    from sclip_toolkit.apis import run_segmentor
+    rgb = np.random.RandomState(seed).randint(0, 256, (height, width, 3), dtype=np.uint8)
+    path = folder / f'img_{height}x{width}.png'
+    cv2.imwrite(str(path), rgb[:, :, ::-1])
+    return run_segmentor(model, cfg, [str(path)])[0].seg_logits.data.float().numpy()

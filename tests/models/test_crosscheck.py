@@ -12,14 +12,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
-from sclip_toolkit.apis import build_segmentor, run_segmentor
+from sclip_toolkit.apis import build_segmentor
 from sclip_toolkit.config import load_config
 
-from ..conftest import parity_fixture
+from ..conftest import parity_fixture, segment_random_image, sub_grid
 from .test_segmentor import NACLIP_VOC21_NO_PAMR
 
 DATA = Path(__file__).resolve().parents[1] / 'data' / 'crosscheck'
@@ -34,11 +33,6 @@ CONFIGS: dict[str, tuple[str, dict]] = {
     'clearclip': ('configs/clearclip/clearclip_voc21.py', {}),
     'proxyclip': ('configs/proxyclip/proxyclip_voc21.py', {}),
 }
-
-
-def _sub_grid(n: int, stride: int) -> list[int]:
-    """Rows (or columns) of the stored sub-grid: every stride-th one plus the last (the borders matter)."""
-    return sorted(set(range(0, n, stride)) | {n - 1})
 
 
 @pytest.fixture(scope='module')
@@ -65,7 +59,7 @@ def test_fixture_files_match_their_description():
     for case in CASES['cases']:
         ref = np.load(DATA / case['file'])
         assert ref.dtype == np.float32
-        assert ref.shape == (21, len(_sub_grid(case['height'], stride)), len(_sub_grid(case['width'], stride)))
+        assert ref.shape == (21, len(sub_grid(case['height'], stride)), len(sub_grid(case['width'], stride)))
         # post-softmax class scores (max over each class's queries): in [0, 1], not all equal
         assert 0.0 <= ref.min() and ref.max() <= 1.0 and ref.std() > 1e-3
 
@@ -76,14 +70,9 @@ def test_fixture_files_match_their_description():
 def test_matches_reference_implementation(case, segmentors, tmp_path):
     cfg, model = segmentors(case['method'])
     h, w = case['height'], case['width']
-    rgb = np.random.RandomState(case['seed']).randint(0, 256, (h, w, 3), dtype=np.uint8)
-    path = tmp_path / f"img_{h}x{w}.png"
-    cv2.imwrite(str(path), rgb[:, :, ::-1])  # the references read the same RGB PNG with cv2 (BGR)
-
-    sample = run_segmentor(model, cfg, [str(path)])[0]
-    scores = sample.seg_logits.data.float().numpy()
+    scores = segment_random_image(model, cfg, h, w, case['seed'], tmp_path)
     assert scores.shape == (21, h, w)
-    rows, cols = _sub_grid(h, CASES['stride']), _sub_grid(w, CASES['stride'])
+    rows, cols = sub_grid(h, CASES['stride']), sub_grid(w, CASES['stride'])
     ours = scores[:, rows][:, :, cols]
     ref = np.load(DATA / case['file'])
 

@@ -7,20 +7,19 @@ import logging
 from collections import Counter
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
-from sclip_toolkit.apis import build_segmentor, run_segmentor
+from sclip_toolkit.apis import build_segmentor
 from sclip_toolkit.config import load_config
 from sclip_toolkit.models import CLIPBackbone
 from sclip_toolkit.models.attention import AttnContext, ResCLIPAttention, build_attention, resclip
 from sclip_toolkit.models.attention.resclip_sfr import patch_labels, same_entity_paths, sfr_matrix
 from sclip_toolkit.models.text_classifier import ClassEmbeddings
 
-from ..conftest import parity_fixture
+from ..conftest import parity_fixture, segment_random_image, sub_grid
 from ..test_config_settings import flat
 
 DATA = Path(__file__).resolve().parents[1] / 'data' / 'crosscheck_resclip'
@@ -330,10 +329,6 @@ def test_base_attention_is_one_cfg_option_away():
 
 
 # ---------------------------------------------------------------------------------------------- cross-check
-def _sub_grid(n: int, stride: int) -> list:
-    return sorted(set(range(0, n, stride)) | {n - 1})
-
-
 @pytest.fixture(scope='module')
 def segmentors(tmp_path_factory):
     """One model per variant; the name embeddings come from the stored file (checked by a slow test below)."""
@@ -362,10 +357,10 @@ def test_fixture_files_match_their_description():
     for case in CASES['cases']:
         h, w, grid = case['height'], case['width'], case['argmax_grid']
         ref = np.load(DATA / case['seg_logits'])
-        assert ref.dtype == np.float32 and ref.shape == (21, len(_sub_grid(h, 8)), len(_sub_grid(w, 8)))
+        assert ref.dtype == np.float32 and ref.shape == (21, len(sub_grid(h, 8)), len(sub_grid(w, 8)))
         np.testing.assert_allclose(ref.sum(0), 1.0, atol=1e-5)  # renormalised class scores
         am = argmax[case['argmax']]
-        assert am.shape == ((h, w) if grid == 1 else (len(_sub_grid(h, 2)), len(_sub_grid(w, 2))))
+        assert am.shape == ((h, w) if grid == 1 else (len(sub_grid(h, 2)), len(sub_grid(w, 2))))
         step = 8 // grid  # rows and columns 0, 8, 16, ... of the stored argmax grid
         rows, cols = len(range(0, h, 8)), len(range(0, w, 8))
         assert (am[::step, ::step][:rows, :cols] == ref.argmax(0)[:rows, :cols]).all()
@@ -374,18 +369,15 @@ def test_fixture_files_match_their_description():
 def _check_case(case, segmentors, tmp_path):
     cfg, model = segmentors(case)
     h, w = case['height'], case['width']
-    rgb = np.random.RandomState(case['seed']).randint(0, 256, (h, w, 3), dtype=np.uint8)
-    path = tmp_path / f'img_{h}x{w}.png'
-    cv2.imwrite(str(path), rgb[:, :, ::-1])  # the reference read the same RGB PNG with cv2 (BGR)
-    scores = run_segmentor(model, cfg, [str(path)])[0].seg_logits.data.float().numpy()
+    scores = segment_random_image(model, cfg, h, w, case['seed'], tmp_path)
     assert scores.shape == (21, h, w)
-    ours = scores[:, _sub_grid(h, 8)][:, :, _sub_grid(w, 8)]
+    ours = scores[:, sub_grid(h, 8)][:, :, sub_grid(w, 8)]
     ref = np.load(DATA / case['seg_logits'])
     diff = np.abs(ours.astype(np.float64) - ref)
     assert diff.max() <= ATOL, f'max |diff| {diff.max():.3g} at {np.unravel_index(diff.argmax(), diff.shape)}'
     full = scores.argmax(0)
     if case['argmax_grid'] == 2:
-        full = full[_sub_grid(h, 2)][:, _sub_grid(w, 2)]
+        full = full[sub_grid(h, 2)][:, sub_grid(w, 2)]
     agree = float((full == np.load(DATA / 'argmax.npz')[case['argmax']]).mean())
     assert agree >= MIN_AGREE, f'argmax agreement {agree:.5f}'
 

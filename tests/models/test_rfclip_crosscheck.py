@@ -10,14 +10,15 @@ import hashlib
 import json
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 import torch
 
-from sclip_toolkit.apis import build_segmentor, run_segmentor
+from sclip_toolkit.apis import build_segmentor
 from sclip_toolkit.cfg_values import parse_structured
 from sclip_toolkit.config import load_config
+
+from ..conftest import segment_random_image, sub_grid
 
 DATA = Path(__file__).resolve().parents[1] / 'data' / 'crosscheck_rfclip'
 CASES = json.loads((DATA / 'cases.json').read_text())
@@ -54,10 +55,6 @@ def content_digest(state: dict) -> str:
     return digest.hexdigest()
 
 
-def _sub_grid(n: int, stride: int) -> list:
-    return sorted(set(range(0, n, stride)) | {n - 1})
-
-
 @pytest.fixture(scope='module')
 def wide_segmentors(tmp_path_factory):
     """(cfg, model) per (vision blocks, cfg options), the weights rebuilt by seed and checked by digest."""
@@ -86,10 +83,10 @@ def test_fixture_files_match_their_description():
     for case in CASES['cases']:
         ref = np.load(DATA / case['seg_logits'])
         h, w, s = case['height'], case['width'], case['argmax_stride']
-        assert ref.dtype == np.float32 and ref.shape == (21, len(_sub_grid(h, 8)), len(_sub_grid(w, 8)))
+        assert ref.dtype == np.float32 and ref.shape == (21, len(sub_grid(h, 8)), len(sub_grid(w, 8)))
         assert 0.0 <= ref.min() and ref.max() <= 1.0 and ref.std() > 1e-3
         labels = argmax[case['argmax_key']]
-        assert labels.shape == (len(_sub_grid(h, s)), len(_sub_grid(w, s)))
+        assert labels.shape == (len(sub_grid(h, s)), len(sub_grid(w, s)))
         rows, cols = range(0, h, 8), range(0, w, 8)  # pixels on both grids
         coarse = ref.argmax(0)[np.ix_([r // 8 for r in rows], [c // 8 for c in cols])]
         assert np.array_equal(labels[np.ix_([r // s for r in rows], [c // s for c in cols])], coarse)
@@ -108,18 +105,14 @@ def _marks(case):
 def test_matches_reference_implementation(case, wide_segmentors, tmp_path):
     cfg, model = wide_segmentors(case)
     h, w = case['height'], case['width']
-    rgb = np.random.RandomState(case['seed']).randint(0, 256, (h, w, 3), dtype=np.uint8)
-    path = tmp_path / f'img_{h}x{w}.png'
-    cv2.imwrite(str(path), rgb[:, :, ::-1])  # the reference reads the same RGB PNG with cv2 (BGR)
-
-    scores = run_segmentor(model, cfg, [str(path)])[0].seg_logits.data.float().numpy()
+    scores = segment_random_image(model, cfg, h, w, case['seed'], tmp_path)
     assert scores.shape == (21, h, w)
-    ours = scores[:, _sub_grid(h, 8)][:, :, _sub_grid(w, 8)]
+    ours = scores[:, sub_grid(h, 8)][:, :, sub_grid(w, 8)]
     ref = np.load(DATA / case['seg_logits'])
     diff = np.abs(ours.astype(np.float64) - ref)
     where = np.unravel_index(diff.argmax(), diff.shape)
     assert diff.max() <= ATOL, f'max |diff| {diff.max():.3g} at class/row/col {where} (sub-grid indices)'
     s = case['argmax_stride']
-    labels = scores.argmax(0)[_sub_grid(h, s)][:, _sub_grid(w, s)]
+    labels = scores.argmax(0)[sub_grid(h, s)][:, sub_grid(w, s)]
     agree = float((labels == np.load(DATA / 'argmax.npz')[case['argmax_key']]).mean())
     assert agree >= MIN_AGREE, f'argmax agreement {agree:.5f}'
