@@ -123,8 +123,11 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     ap.add_argument('--large-images', action='store_true',
                     help='peak memory of demo.py and the Segmenter API on large photos (--large-sizes x '
                          '--large-classes), within --max-memory')
-    ap.add_argument('--large-sizes', default='4000,10000', help='square image sides for --large-images')
-    ap.add_argument('--large-classes', default='3,150', help='class counts for --large-images (150: ADE20K)')
+    ap.add_argument('--large-sizes', default='4000,10000',
+                    help='image sizes for --large-images: square sides or HxW (e.g. 4000,1500x12000)')
+    ap.add_argument('--large-classes', default='3,150',
+                    help='class counts for --large-images (150: ADE20K; up to 847: ADE20K-847; more: numbered)')
+    ap.add_argument('--no-demo', action='store_true', help='with --large-images: the API only, not demo.py')
     ap.add_argument('--max-memory', default='2GB', help='the memory bound given to demo and API (--large-images)')
     ap.add_argument('--stages', action='store_true', help='per-stage time of one image (masks, VFM, CLIP, ...)')
     ap.add_argument('--compare', nargs='*', default=[], help='with --stages: more methods timed on the same weights')
@@ -247,12 +250,27 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     return results
 
 
-def _large_photo(side: int, seed: int = 0):
-    """A (side, side, 3) uint8 photo-like image made quickly: a small random picture blown up with smooth edges."""
+def _large_photo(height: int, width: Optional[int] = None, seed: int = 0):
+    """A (height, width, 3) uint8 photo-like image made quickly: a small random picture blown up with smooth
+    edges (square when ``width`` is None)."""
     import cv2
     import numpy as np
     small = np.random.RandomState(seed).randint(0, 256, (24, 24, 3), dtype=np.uint8)
-    return cv2.resize(small, (side, side), interpolation=cv2.INTER_LINEAR)
+    return cv2.resize(small, (width or height, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _large_vocabulary(n: int) -> List[str]:
+    """``n`` class names: ADE20K's 150, then ADE20K-847's, then numbered ones."""
+    root = Path(__file__).resolve().parents[1] / 'configs' / 'classnames'
+    classes: List[str] = []
+    used = set()
+    for path in (root / 'cls_ade20k.txt', root / 'cls_ade20k847__proxyclip.txt'):
+        for line in path.read_text().splitlines():
+            names = [name.strip() for name in line.split(',') if name.strip()]
+            if names and not used.intersection(names):  # a name belongs to one class
+                classes.append(', '.join(names))
+                used.update(names)
+    return (classes + [f'object {i}' for i in range(len(classes), n)])[:n]
 
 
 def _demo_peak(argv: List[str]) -> float:
@@ -282,7 +300,6 @@ def large_images(args) -> Dict[str, float]:
     os.environ.setdefault('SCLIP_CACHE_DIR', str(tmp / 'text_cache'))  # shared by the demo processes
     checkpoint = args.checkpoint or str(write_random_clip(tmp / 'random_clip.pt', preset=args.preset,
                                                           dtype=torch.float16))
-    ade = Path(__file__).resolve().parents[1] / 'configs' / 'classnames' / 'cls_ade20k.txt'
     vocabularies = {3: 'sky; tree; road'}
     options = dict(args.cfg_options or {})
     cfg_argv = ['--cfg-options', *[f'{k}={v}' for k, v in options.items()]] if options else []
@@ -294,15 +311,18 @@ def large_images(args) -> Dict[str, float]:
     tiny = _large_photo(64)
     cv2.imwrite(str(tmp / 'tiny.png'), tiny)
     for n in (int(c) for c in args.large_classes.split(',')):
-        classes = vocabularies.get(n) or [line.strip() for line in ade.read_text().splitlines() if line.strip()][:n]
+        classes = vocabularies.get(n) or _large_vocabulary(n)
         class_file = tmp / f'classes_{n}.txt'
         class_file.write_text('\n'.join(classes if isinstance(classes, list) else classes.split('; ')) + '\n')
         seg(tiny, class_file)  # text embeddings into the cache (the demo reads them from there)
         demo_argv = ['--class-file', str(class_file), '--method', args.method, '--checkpoint', checkpoint,
                      '--device', 'cpu', '--quiet', '--max-memory', args.max_memory, *cfg_argv]
-        base = _demo_peak(['--image', str(tmp / 'tiny.png'), '--out', str(tmp / 'out_tiny'), *demo_argv])
-        for side in (int(v) for v in args.large_sizes.split(',')):
-            rgb = _large_photo(side)
+        if not args.no_demo:
+            base = _demo_peak(['--image', str(tmp / 'tiny.png'), '--out', str(tmp / 'out_tiny'), *demo_argv])
+        for size in args.large_sizes.split(','):
+            height, _, width = size.partition('x')
+            height, width = int(height), int(width or height)
+            rgb = _large_photo(height, width)
             mem: Dict[str, float] = {}
             start = time.perf_counter()
             with peak_memory(torch.device('cpu'), mem):
@@ -310,19 +330,22 @@ def large_images(args) -> Dict[str, float]:
             api_s = time.perf_counter() - start
             kept = 'scores kept' if result.scores is not None else 'labels only'
             del result
-            path = tmp / f'photo_{side}.png'
+            key = f'{height}x{width}_{n}'
+            results[f'api_peak_{key}'] = mem['peak']
+            line = f'{height}x{width}, {n:4d} classes: API peak {_fmt_bytes(mem["peak"])} ({kept}, {api_s:.0f} s)'
+            if args.no_demo:
+                print(line, flush=True)
+                continue
+            path = tmp / f'photo_{key}.png'
             cv2.imwrite(str(path), rgb[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 1])
             del rgb
             start = time.perf_counter()
-            demo = _demo_peak(['--image', str(path), '--out', str(tmp / f'out_{side}_{n}'), *demo_argv])
+            demo = _demo_peak(['--image', str(path), '--out', str(tmp / f'out_{key}'), *demo_argv])
             demo_s = time.perf_counter() - start
             path.unlink()
-            key = f'{side}x{side}_{n}'
-            results[f'api_peak_{key}'], results[f'demo_peak_{key}'] = mem['peak'], demo
-            results[f'demo_peak_above_base_{key}'] = demo - base
-            print(f'{side}x{side}, {n:4d} classes: API peak {_fmt_bytes(mem["peak"])} ({kept}, {api_s:.0f} s); '
-                  f'demo.py peak {_fmt_bytes(demo)} process, {_fmt_bytes(demo - base)} above a 64x64 run '
-                  f'({demo_s:.0f} s)')
+            results[f'demo_peak_{key}'], results[f'demo_peak_above_base_{key}'] = demo, demo - base
+            print(f'{line}; demo.py peak {_fmt_bytes(demo)} process, {_fmt_bytes(demo - base)} above a 64x64 run '
+                  f'({demo_s:.0f} s)', flush=True)
     return results
 
 

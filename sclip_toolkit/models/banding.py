@@ -12,7 +12,7 @@ compare them with the dense path's).
 """
 from __future__ import annotations
 
-from typing import Iterator, Tuple
+from typing import Iterator, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -44,21 +44,27 @@ def needed_rows(in_size: int, out_size: int, rows: Tuple[int, int]) -> Tuple[int
     return int(i0.min()), int(i1.max()) + 1
 
 
-def resize_rows(x: torch.Tensor, size: Tuple[int, int], rows: Tuple[int, int]) -> torch.Tensor:
+def resize_rows(x: torch.Tensor, size: Tuple[int, int], rows: Tuple[int, int], offset: int = 0,
+                source_height: Optional[int] = None) -> torch.Tensor:
     """Rows ``[r0, r1)`` of ``F.interpolate(x, size, mode='bilinear', align_corners=False)``.
 
     Args:
-        x: (B, C, h, w) float map.
+        x: (B, C, h, w) float map, or rows ``[offset, offset + h)`` of one ``source_height`` rows high (which must
+            include the rows that ``rows`` need, :func:`needed_rows`).
         size: (H, W) of the full output.
     Returns:
         (B, C, r1 - r0, W), computed from the source rows those rows need only.
     """
-    (height, width), (h, w) = size, x.shape[-2:]
+    (height, width), w = size, x.shape[-1]
+    h = x.shape[-2] if source_height is None else source_height
     rows = (max(0, rows[0]), min(height, rows[1]))
     s0, s1 = needed_rows(h, height, rows)
+    if s0 < offset or s1 > offset + x.shape[-2]:
+        raise ValueError(f'resize_rows: output rows {rows} need source rows [{s0}, {s1}), but the map holds '
+                         f'[{offset}, {offset + x.shape[-2]})')
+    x = x[..., s0 - offset:s1 - offset, :]
     # width pass, exactly as the kernel's inner blend (the height is unchanged, so the kernel copies rows)
-    part = F.interpolate(x[..., s0:s1, :], size=(s1 - s0, width), mode='bilinear', align_corners=False) \
-        if w != width else x[..., s0:s1, :]
+    part = F.interpolate(x, size=(s1 - s0, width), mode='bilinear', align_corners=False) if w != width else x
     if h == height:
         return part.clone() if w == width else part
     i0, i1, w0, w1 = source_rows(h, height, rows)

@@ -140,19 +140,35 @@ class WindowInference(nn.Module):
             return regions
         return torch.stack([regions.window(size, box, pad) for box in boxes])
 
-    def source(self, crops: CropFeatures, text: torch.Tensor, head: Optional[nn.Module] = None) -> torch.Tensor:
+    def source(self, crops: CropFeatures, text: torch.Tensor, head: Optional[nn.Module] = None,
+               max_bytes: Optional[int] = None) -> torch.Tensor:
         """The logits (1, Q', h, w) that the last bilinear resize takes to the original size (cosine, or through the
-        classification ``head``, which then gets all names)."""
+        classification ``head``, which then gets all names); window logits are decoded about ``max_bytes`` at a
+        time (None: ``batch_size`` windows)."""
         raise NotImplementedError
 
-    def decode(self, crops: CropFeatures, text: torch.Tensor, ori_shape: Tuple[int, int],
-               head: Optional[nn.Module] = None) -> torch.Tensor:
-        """Raw logits (1, Q', H0, W0) for the names ``text`` (Q', E) at the original size."""
-        return F.interpolate(self.source(crops, text, head), size=ori_shape, mode='bilinear', align_corners=False)
+    def source_size(self, crops: CropFeatures) -> Tuple[int, int]:
+        """(h, w) of :meth:`source`, without computing it."""
+        return crops.image_shape
 
-    def decode_rows(self, source: torch.Tensor, ori_shape: Tuple[int, int], rows: Tuple[int, int]) -> torch.Tensor:
-        """Rows ``[r0, r1)`` (1, Q', r1 - r0, W0) of :meth:`decode`, from its :meth:`source` (see ``banding``)."""
-        return resize_rows(source, ori_shape, rows)
+    def source_rows(self, crops: CropFeatures, text: torch.Tensor, rows: Tuple[int, int],
+                    head: Optional[nn.Module] = None, max_bytes: Optional[int] = None) -> torch.Tensor:
+        """Rows ``[s0, s1)`` (1, Q', s1 - s0, w) of :meth:`source`, equal to slicing it. Subclasses compute only
+        what those rows need, decoding at most about ``max_bytes`` of window logits at once; this fallback (for
+        inference parts that only define :meth:`source`) computes the whole map."""
+        return self.source(crops, text, head)[:, :, rows[0]:rows[1]]
+
+    def decode(self, crops: CropFeatures, text: torch.Tensor, ori_shape: Tuple[int, int],
+               head: Optional[nn.Module] = None, max_bytes: Optional[int] = None) -> torch.Tensor:
+        """Raw logits (1, Q', H0, W0) for the names ``text`` (Q', E) at the original size."""
+        return F.interpolate(self.source(crops, text, head, max_bytes), size=ori_shape, mode='bilinear',
+                             align_corners=False)
+
+    def decode_rows(self, source: torch.Tensor, ori_shape: Tuple[int, int], rows: Tuple[int, int],
+                    offset: int = 0, source_height: Optional[int] = None) -> torch.Tensor:
+        """Rows ``[r0, r1)`` (1, Q', r1 - r0, W0) of :meth:`decode`, from its :meth:`source` (see ``banding``), or
+        from rows ``[offset, offset + source.shape[-2])`` of a source map ``source_height`` rows high."""
+        return resize_rows(source, ori_shape, rows, offset=offset, source_height=source_height)
 
     def extra_repr(self) -> str:
         return f'batch_size={self.batch_size}, pad_multiple={self.pad_multiple}'
@@ -183,19 +199,48 @@ class SlideInference(WindowInference):
     def windows(self, height: int, width: int) -> List[Box]:
         return slide_windows(height, width, self.crop_size, self.stride)
 
-    def source(self, crops: CropFeatures, text: torch.Tensor, head: Optional[nn.Module] = None) -> torch.Tensor:
-        height, width = crops.image_shape
+    def source(self, crops: CropFeatures, text: torch.Tensor, head: Optional[nn.Module] = None,
+               max_bytes: Optional[int] = None) -> torch.Tensor:
+        return self.source_rows(crops, text, (0, crops.image_shape[0]), head, max_bytes)
+
+    def source_rows(self, crops: CropFeatures, text: torch.Tensor, rows: Tuple[int, int],
+                    head: Optional[nn.Module] = None, max_bytes: Optional[int] = None) -> torch.Tensor:
+        """Rows ``[s0, s1)`` of the window average: only the windows covering them are decoded, in the same order
+        as for the whole map (so every pixel gets the same sums), ``batch_size`` at a time or fewer when their
+        logits would exceed ``max_bytes``. A window cut by the rows is upsampled for its rows inside them only."""
+        (s0, s1), width = rows, crops.image_shape[1]
         top, left = crops.pad_offset
+        pad_h, pad_w = crops.padded_shape
         dtype = torch.float32 if self.accumulate_dtype == 'fp32' else crops.feats.dtype
-        total = crops.feats.new_zeros((text.shape[0], height, width), dtype=dtype)
-        count = crops.feats.new_zeros((1, height, width), dtype=dtype)
-        for start in range(0, len(crops.boxes), self.batch_size):
-            stop = start + self.batch_size
-            part = grid_logits(crops.feats[start:stop], text, crops.grid, crops.padded_shape, head,
-                               crops.extras_of(start, stop))
-            for (y1, y2, x1, x2), crop_logits in zip(crops.boxes[start:start + self.batch_size], part.to(dtype)):
-                total[:, y1:y2, x1:x2] += crop_logits[:, top:top + y2 - y1, left:left + x2 - x1]
-                count[:, y1:y2, x1:x2] += 1
+        total = crops.feats.new_zeros((text.shape[0], s1 - s0, width), dtype=dtype)
+        count = crops.feats.new_zeros((1, s1 - s0, width), dtype=dtype)
+        covering = [i for i, (y1, y2, _, _) in enumerate(crops.boxes) if y1 < s1 and y2 > s0]
+        group = self.batch_size
+        if max_bytes is not None:
+            per_window = text.shape[0] * min(pad_h, s1 - s0) * pad_w * 4
+            group = int(min(group, max(1, max_bytes // per_window)))
+        for first in range(0, len(covering), group):
+            index = covering[first:first + group]
+            # consecutive windows are sliced, not gathered: the common case of the whole map copies nothing
+            lo, hi = index[0], index[-1] + 1
+            sel = slice(lo, hi) if hi - lo == len(index) else torch.tensor(index)
+            extras = {key: value[sel] for key, value in crops.extras.items()}
+            whole = all(s0 <= crops.boxes[i][0] and crops.boxes[i][1] <= s1 for i in index)
+            if whole:
+                part = grid_logits(crops.feats[sel], text, crops.grid, crops.padded_shape, head, extras).to(dtype)
+            else:
+                part = grid_map(crops.feats[sel], text, crops.grid, head, extras)
+            for k, i in enumerate(index):
+                y1, y2, x1, x2 = crops.boxes[i]
+                a, b = max(y1, s0), min(y2, s1)
+                if whole:
+                    crop_logits = part[k, :, top + a - y1:top + b - y1, left:left + x2 - x1]
+                else:  # the same values as upsampling the whole window (banding.resize_rows)
+                    crop_logits = resize_rows(part[k:k + 1], (pad_h, pad_w), (top + a - y1, top + b - y1))[0]
+                    crop_logits = crop_logits[:, :, left:left + x2 - x1].to(dtype)
+                total[:, a - s0:b - s0, x1:x2] += crop_logits
+                count[:, a - s0:b - s0, x1:x2] += 1
+            del part, crop_logits  # before the next group's logits are made
         assert (count > 0).all(), 'sliding windows left pixels uncovered'
         return (total / count)[None]
 
@@ -221,13 +266,32 @@ class WholeInference(WindowInference):
     def windows(self, height: int, width: int) -> List[Box]:
         return [(0, height, 0, width)]
 
-    def source(self, crops: CropFeatures, text: torch.Tensor, head: Optional[nn.Module] = None) -> torch.Tensor:
+    def source(self, crops: CropFeatures, text: torch.Tensor, head: Optional[nn.Module] = None,
+               max_bytes: Optional[int] = None) -> torch.Tensor:
         height, width = crops.image_shape
         top, left = crops.pad_offset
-        if self.resize == 'direct' and crops.padded_shape == (height, width):
+        if self._on_grid(crops):
             return grid_map(crops.feats, text, crops.grid, head, crops.extras)
         logits = grid_logits(crops.feats, text, crops.grid, crops.padded_shape, head, crops.extras)
         return logits[:, :, top:top + height, left:left + width]
+
+    def _on_grid(self, crops: CropFeatures) -> bool:
+        """Whether the source is the patch-grid map itself (resized once, straight to the original size)."""
+        return self.resize == 'direct' and crops.padded_shape == crops.image_shape
+
+    def source_size(self, crops: CropFeatures) -> Tuple[int, int]:
+        return crops.grid if self._on_grid(crops) else crops.image_shape
+
+    def source_rows(self, crops: CropFeatures, text: torch.Tensor, rows: Tuple[int, int],
+                    head: Optional[nn.Module] = None, max_bytes: Optional[int] = None) -> torch.Tensor:
+        """Rows of the source from the patch-grid map: the upsampling to the input size is done for those rows
+        only (``banding.resize_rows``, the same values as the whole upsampling)."""
+        grid = grid_map(crops.feats, text, crops.grid, head, crops.extras)
+        if self._on_grid(crops):
+            return grid[:, :, rows[0]:rows[1]]
+        top, left = crops.pad_offset
+        part = resize_rows(grid, crops.padded_shape, (top + rows[0], top + rows[1]))
+        return part[..., left:left + crops.image_shape[1]]
 
     def extra_repr(self) -> str:
         return f'resize={self.resize}, {super().extra_repr()}'

@@ -16,7 +16,7 @@ from typing import Tuple
 
 import torch
 
-from .banding import row_bands
+from .banding import needed_rows, row_bands
 from .inference import CropFeatures
 from .postprocess import BandedScores, DenseScores, StepContext, StreamedScores, StreamingUnsupported
 
@@ -32,8 +32,10 @@ class LabelPaths:
     def streamed_scores(self, crops: CropFeatures, ctx: StepContext) -> StreamedScores:
         """The label path for large vocabularies: names are decoded in chunks, never all at once."""
         emb = self.class_embeddings()
-        # about four float32 temporaries of (chunk, H0, W0) live at once (logits, scaled, exp, interpolation)
-        chunk = max(1, self.max_score_bytes // (16 * ctx.ori_shape[0] * ctx.ori_shape[1]))
+        # about four float32 temporaries of (chunk, H0, W0) live at once (logits, scaled, exp, interpolation), and
+        # the map before the last resize (its sum and average), larger than that when the input was upscaled
+        height, width = self.inference.source_size(crops)
+        chunk = max(1, self.max_score_bytes // (16 * max(ctx.ori_shape[0] * ctx.ori_shape[1], height * width)))
 
         def scaled_chunks():
             for start in range(0, emb.num_names, chunk):
@@ -91,36 +93,83 @@ class LabelPaths:
         return ori_shape[0] * ori_shape[1] * per_pixel
 
     def band_rows(self, ori_shape: Tuple[int, int]) -> int:
-        """Rows per band so that a band's temporaries (with its halo) stay within ``max_score_bytes``."""
+        """Rows per band (see :meth:`band_plan`)."""
+        return self.band_plan(ori_shape)[0]
+
+    def band_plan(self, ori_shape: Tuple[int, int]) -> Tuple[int, int]:
+        """(rows per band, names per chunk) so that a band's temporaries stay within ``max_score_bytes``.
+
+        Per pixel of a band: every name's logits, scaled logits and softmax and the class probabilities (twice);
+        per pixel of the band with its halo (the logits-stage steps' context, e.g. PAMR's) and per name of a chunk:
+        the resize's float64 blend, the logits and the step's copies of them, plus the steps' own per-pixel needs.
+        Without a halo a band is decoded for all names at once; with one, and when bands of at least ``halo`` rows
+        of every name do not fit, per-channel steps run on chunks of names, so the halo is paid per chunk and not
+        for every name at once.
+        """
         names, classes = len(self.text_encoder.names), self.num_classes
-        halo = sum(s.halo for s in self._steps('logits'))
-        # per pixel: logits, scaled, exp/softmax, float64 blend of the resize (2 x 8 bytes); class probs x 2;
-        # the steps' own needs (PAMR: neighbour weights, and 3 copies of the logits it refines)
-        per_pixel = names * (4 * 3 + 16) + classes * 8 + sum(s.band_bytes_per_pixel for s in self._steps('logits'))
-        per_pixel += names * 12 * bool(halo)
-        rows = self.max_score_bytes // max(1, per_pixel * ori_shape[1]) - 2 * halo
-        return int(max(rows, 1 if not halo else min(halo, ori_shape[0])))
+        height, width = ori_shape
+        steps = self._steps('logits')
+        halo = sum(s.halo for s in steps)
+        fixed = sum(s.band_bytes_per_pixel for s in steps)
+        budget = self.max_score_bytes // max(1, width)  # bytes per column
+        out_pp, in_pp = names * 16 + classes * 8, 12 + 16 + 12 * bool(halo)
+
+        def rows_for(chunk: int) -> int:
+            return (budget - 2 * halo * (chunk * in_pp + fixed)) // (out_pp + chunk * in_pp + fixed)
+
+        rows = rows_for(names)
+        whole = int(min(height, max(rows, 1 if not halo else min(halo, height)))), names
+        if rows >= min(halo, height) or not halo or not all(s.per_channel for s in steps):
+            return whole
+        # at most half the budget for every name's output rows (fewer where one name's halo needs more), the rest
+        # for chunks of names over the rows and the halo
+        rows = int(min(height, halo, budget // 2 // out_pp, rows_for(1)))
+        chunk = (budget - rows * out_pp - (rows + 2 * halo) * fixed) // max(1, (rows + 2 * halo) * in_pp)
+        if rows < 1 or chunk < 1:  # the bound is below what one row and one name need: keep the fewest passes
+            return whole
+        return rows, int(min(names, chunk))
 
     def banded_labels(self, crops: CropFeatures, ctx: StepContext, meta: dict
                       ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Label map (1, H0, W0) computed band by band at the original size, in the smallest integer type that holds
-        the class count, and (C,) the sum of the labelled class's score over its pixels (float64)."""
+        the class count, and (C,) the sum of the labelled class's score over its pixels (float64).
+
+        The map before the last resize (the inference's ``source``) is decoded in blocks of rows too, so a large
+        vocabulary on a wide input never holds it whole: within ``max_score_bytes`` for the block, the same again
+        for the window logits it is summed from, and for a band's temporaries.
+        """
         emb = self.class_embeddings()
         height, width = ctx.ori_shape
-        source = self.inference.source(crops, emb.names, self.head)  # (1, Q, h, w): the map before the last resize
         steps = self._steps('logits')
         halo = sum(s.halo for s in steps)
-        rows = self.band_rows(ctx.ori_shape)
+        rows, chunk = self.band_plan(ctx.ori_shape)
         dtype = torch.float32 if self.score_dtype == 'fp32' else self.clip.dtype
+        source = SourceBlocks(self, crops, emb.names, height)
 
-        def bands():
-            for r0, r1 in row_bands(height, rows):
-                a, b = max(0, r0 - halo), min(height, r1 + halo)
-                logits = self.inference.decode_rows(source, ctx.ori_shape, (a, b))
-                band_ctx = dataclasses.replace(ctx, rows=(a, b))
+        def band_logits(block: torch.Tensor, offset: int, r0: int, r1: int) -> torch.Tensor:
+            """(Q, r1 - r0, W0) logits after the logits-stage steps, decoded with their halo a chunk of names at a
+            time."""
+            a, b = max(0, r0 - halo), min(height, r1 + halo)
+            band_ctx = dataclasses.replace(ctx, rows=(a, b))
+            out = None
+            for n0 in range(0, block.shape[1], chunk):
+                logits = self.inference.decode_rows(block[:, n0:n0 + chunk], ctx.ori_shape, (a, b), offset,
+                                                    source.height)
                 for step in steps:
                     logits = step(logits, band_ctx)
                 logits = logits[0, :, r0 - a:r1 - a].to(dtype)
+                if chunk >= block.shape[1]:
+                    return logits
+                if out is None:
+                    out = logits.new_empty((block.shape[1],) + logits.shape[1:])
+                out[n0:n0 + chunk] = logits
+            return out
+
+        def bands():
+            for r0, r1 in row_bands(height, rows):
+                block, offset = source.covering(max(0, r0 - halo), min(height, r1 + halo))
+                logits = band_logits(block, offset, r0, r1)
+                del block
                 probs = emb.reduce((self.logit_scale * logits).softmax(dim=0))
                 del logits
                 self._check_finite(probs, meta)
@@ -129,8 +178,9 @@ class LabelPaths:
         scores = BandedScores(emb.num_classes, bands)
         for step in self._steps('scores'):
             step(scores, ctx)
-        labels = torch.empty((height, width), dtype=label_dtype(emb.num_classes), device=source.device)
-        sums = torch.zeros(emb.num_classes, dtype=torch.float64, device=source.device)
+        device = crops.feats.device
+        labels = torch.empty((height, width), dtype=label_dtype(emb.num_classes), device=device)
+        sums = torch.zeros(emb.num_classes, dtype=torch.float64, device=device)
         for (r0, r1), band in scores.replayed():
             band_labels = band.labels()[0]
             labels[r0:r1] = band_labels
@@ -153,3 +203,29 @@ class LabelPaths:
             return bool(self.keep_scores)
         fits = len(self.text_encoder.names) * ori_shape[0] * ori_shape[1] * 4 <= self.max_score_bytes
         return fits or not self.can_stream()
+
+
+class SourceBlocks:
+    """The inference's source map (1, Q, h, w), decoded a block of rows at a time for the bands that read them.
+
+    A block holds at most about ``max_score_bytes`` (its sum and the average made from it); bands move down the
+    image, so a band whose rows are not in the current block starts the next one. Bands re-read from the top
+    (a scores-stage step that counts first, then labels) decode the blocks again.
+    """
+
+    def __init__(self, model, crops: CropFeatures, names: torch.Tensor, out_height: int):
+        self.model, self.crops, self.names, self.out_height = model, crops, names, out_height
+        self.height, width = model.inference.source_size(crops)
+        self.block_rows = max(1, model.max_score_bytes // (2 * 4 * names.shape[0] * width))
+        self.block, self.start = None, 0
+
+    def covering(self, r0: int, r1: int) -> Tuple[torch.Tensor, int]:
+        """A block holding the source rows that output rows ``[r0, r1)`` read, and its first row."""
+        s0, s1 = needed_rows(self.height, self.out_height, (r0, r1))
+        if self.block is None or s0 < self.start or s1 > self.start + self.block.shape[-2]:
+            self.block = None  # freed before the next is decoded
+            stop = min(self.height, max(s1, s0 + self.block_rows))
+            self.block = self.model.inference.source_rows(self.crops, self.names, (s0, stop), self.model.head,
+                                                          max_bytes=self.model.max_score_bytes)
+            self.start = s0
+        return self.block, self.start

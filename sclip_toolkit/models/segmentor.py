@@ -108,7 +108,7 @@ class OVSegmentor(LabelPaths, BaseSegmentor):
 
     def logits(self, crops: CropFeatures, text: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         """Name logits (Q', H0, W0) for the names ``text`` (Q', E), after the logits-stage steps, in the score dtype."""
-        logits = self.inference.decode(crops, text, ctx.ori_shape, head=self.head)
+        logits = self.inference.decode(crops, text, ctx.ori_shape, head=self.head, max_bytes=self.max_score_bytes)
         for step in self._steps('logits'):
             logits = step(logits, ctx)
         return logits[0].to(torch.float32 if self.score_dtype == 'fp32' else self.clip.dtype)

@@ -193,3 +193,46 @@ def test_pamr_memory_counts_in_the_api_choice(tiny_clip_path):
     full = seg(rgb, return_scores=True)
     assert lean.scores is None and full.scores is not None
     np.testing.assert_array_equal(lean.labels, full.labels)
+
+
+@pytest.mark.parametrize('method, image_shape', [('sclip', (70, 300)), ('naclip', (64, 200)), ('vanilla', (48, 96)),
+                                                 ('clearclip', (50, 90))])
+def test_source_rows_equal_slices_of_the_source(tiny_clip_path, method, image_shape):
+    """Slide windows (only those covering the rows, in small groups) and whole images (upsampled for those rows
+    only, padded or not): the rows of the map before the last resize, as the whole map gives them."""
+    model = _model(tiny_clip_path, method)
+    image = torch.randn(1, 3, *image_shape, generator=torch.Generator().manual_seed(5))
+    crops = model.inference.encode(model.clip, image)
+    names = model.class_embeddings().names
+    whole = model.inference.source(crops, names, model.head)
+    height = model.inference.source_size(crops)[0]
+    assert whole.shape[-2:] == model.inference.source_size(crops)
+    for rows in [(0, height), (0, 1), (height // 3, height // 2 + 1), (height - 2, height)]:
+        part = model.inference.source_rows(crops, names, rows, model.head, max_bytes=1)  # one window at a time
+        torch.testing.assert_close(part, whole[:, :, rows[0]:rows[1]], rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize('method, post_process, bound', [
+    ('sclip', None, 16 << 20), ('naclip', [dict(type='PAMR', steps=2, dilations=(1, 2))], 32 << 20)])
+def test_many_names_on_a_wide_input_stay_under_the_bound(tiny_clip_path, method, post_process, bound):
+    """400 names on a 1:8 panorama input: the map before the last resize (400 x 64 x 512 floats, 52 MB) is decoded
+    in blocks of rows, and PAMR runs on chunks of names with its halo, so the banded path stays near its bound and
+    its labels are the dense path's."""
+    model = _model(tiny_clip_path, method, post_process)
+    model.text_encoder.set_vocabulary([[f'thing {i}'] for i in range(400)])
+    image = torch.randn(1, 3, 64, 512, generator=torch.Generator().manual_seed(6))
+    ori = (96, 768)
+    model.keep_scores, model.max_score_bytes = None, bound
+    model.label_path = lambda shape: 'banded'  # what a larger original size would choose (state > bound)
+    if post_process:
+        assert model.band_plan(ori)[1] < 400  # names in chunks
+    _predict(model, image[..., :32, :32], (32, 32))  # text embeddings and first-call allocations
+    exact_cpu_memory_accounting()
+    mem = {}
+    with peak_memory(torch.device('cpu'), mem):
+        banded = _predict(model, image, ori)
+    assert mem['peak'] < 4 * bound, mem  # the source block, window logits and a band's temporaries: 3 x bound
+    del model.label_path
+    model.keep_scores = True
+    dense = _predict(model, image, ori)
+    assert torch.equal(banded.pred_sem_seg.data.long(), dense.pred_sem_seg.data)

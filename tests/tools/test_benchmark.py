@@ -78,3 +78,16 @@ def test_stages_time_masks_vfm_clip_correlation_and_correction(benchmark, capsys
     assert rows['proxyclip']['vfm'] > 0 and rows['corrclip']['correlation'] > 0
     assert all(v >= 0 for row in rows.values() for v in row.values())
     assert 'per-image seconds by stage' in out and 'corrclip' in out and 'proxyclip' in out
+
+
+def test_large_images_measures_the_api_on_a_wide_photo_with_many_classes(benchmark, capsys):
+    """--large-images with an HxW size and more classes than ADE20K has: the API's peak is printed and stays under
+    the bound given (the label path decodes rows and names in blocks)."""
+    res = benchmark.main(['--large-images', '--preset', 'tiny', '--no-demo', '--large-sizes', '100x700',
+                          '--large-classes', '200', '--max-memory', '64MB',
+                          '--cfg-options', 'model.text_encoder.templates=single'])
+    out = capsys.readouterr().out
+    assert '100x700,  200 classes: API peak' in out and 'labels only' in out
+    assert 0 < res['api_peak_100x700_200'] < 64 << 20
+    names = benchmark._large_vocabulary(900)  # ADE20K's 150, ADE20K-847's, then numbered
+    assert len(names) == len(set(names)) == 900 and names[:3] == ['wall', 'building', 'sky']
