@@ -197,7 +197,7 @@ class SlideInference(WindowInference):
                 total[:, y1:y2, x1:x2] += crop_logits[:, top:top + y2 - y1, left:left + x2 - x1]
                 count[:, y1:y2, x1:x2] += 1
         assert (count > 0).all(), 'sliding windows left pixels uncovered'
-        return (total / count)[None]
+        return total.div_(count)[None]  # in place: a second map of this size would cost as much as the sums
 
     def extra_repr(self) -> str:
         return f'crop_size={self.crop_size}, stride={self.stride}, {super().extra_repr()}'
