@@ -240,6 +240,8 @@ def instrument(model, clock: StageClock) -> Iterator[None]:
         (inference_module, 'grid_map', 'logits_upsample'), (model, 'logits', 'logits_upsample'),
         (model, 'scores', 'softmax_thresholds'), (ScoreMap, 'labels', 'softmax_thresholds'),
         (StreamedScores, 'labels', 'softmax_thresholds')]
+    if hasattr(model.inference, 'source_rows'):  # the rows of the window average (the large-image path)
+        hooks.append((model.inference, 'source_rows', 'window_avg'))
     if model.clip.vfm is not None:
         hooks.append((model.clip.vfm, 'forward', 'vfm'))
     if model.region_generator is not None:

@@ -78,3 +78,24 @@ def test_stages_time_masks_vfm_clip_correlation_and_correction(benchmark, capsys
     assert rows['proxyclip']['vfm'] > 0 and rows['corrclip']['correlation'] > 0
     assert all(v >= 0 for row in rows.values() for v in row.values())
     assert 'per-image seconds by stage' in out and 'corrclip' in out and 'proxyclip' in out
+
+
+def test_breakdown_times_every_stage_next_to_the_bare_encoders(benchmark, capsys):
+    """--breakdown on the tiny model: NACLIP (whole image, PAMR) and ProxyCLIP (windows, a VFM); every stage of
+    their path is timed, the stages add up to the run timed from outside, and PAMR's cost is split per name."""
+    rows = benchmark.main(['--breakdown', '--methods', 'naclip', 'proxyclip', '--preset', 'tiny', '--image-sizes',
+                           '48x64', '--repeats', '1', '--device', 'cpu', '--cfg-options',
+                           'model.text_encoder.templates=single'])
+    out = capsys.readouterr().out
+    naclip, proxy = rows[('naclip', '48x64')], rows[('proxyclip', '48x64')]
+    common = {'load_resize', 'crops', 'clip', 'logits_upsample', 'softmax_thresholds', 'copy_out'}
+    assert common | {'pamr'} <= set(naclip) and 'vfm' not in naclip
+    assert common | {'vfm', 'window_avg'} <= set(proxy) and 'pamr' not in proxy
+    for row in (naclip, proxy):
+        assert all(row[k] >= 0 for k in common)
+        assert row['bare_s'] > 0 and abs(row['ratio'] - row['full_s'] / row['bare_s']) < 1e-9
+        # the hooks' own cost is the only gap between the sum of the stages and the outside timing
+        assert abs(row['full_s'] - row['measured_s']) <= 0.05 * row['measured_s'] + 0.02, row
+    assert naclip['pamr'] > 0 and proxy['vfm'] > 0
+    assert naclip['pamr_names'] == 56 and naclip['pamr_per_name_step_s'] > 0
+    assert 'per name per step' in out and 'largest stages besides the encoders' in out
