@@ -433,7 +433,8 @@ def breakdown_main(args) -> Dict[tuple, Dict[str, float]]:
             row = per_image_breakdown(model, cfg, path, repeats=args.repeats, clock=clock)
             rows[(method, f'{height}x{width}')] = row
             print(f'{method} ({name}), image {height}x{width}: bare {row["bare_s"]:.3f} s, full {row["full_s"]:.3f} s '
-                  f'({row["ratio"]:.2f}x), load average {os.getloadavg()[0]:.1f}', flush=True)
+                  f'({row["ratio"]:.2f}x), the rest {row["rest_s"]:.3f} s ({row["ratio_rest"]:.2f}x), load average '
+                  f'{os.getloadavg()[0]:.1f}', flush=True)
             for step in (s for s in model.post_process if isinstance(s, PAMR)):
                 cost = pamr_cost(step, model, cfg, path, clock=clock)
                 row.update({f'pamr_{k}': v for k, v in cost.items()})

@@ -86,6 +86,7 @@ def test_breakdown_times_every_stage_next_to_the_bare_encoders(benchmark, capsys
     rows = benchmark.main(['--breakdown', '--methods', 'naclip', 'proxyclip', '--preset', 'tiny', '--image-sizes',
                            '48x64', '--repeats', '1', '--device', 'cpu', '--cfg-options',
                            'model.text_encoder.templates=single'])
+    from sclip_toolkit.stage_timing import BREAKDOWN_STAGES
     out = capsys.readouterr().out
     naclip, proxy = rows[('naclip', '48x64')], rows[('proxyclip', '48x64')]
     common = {'load_resize', 'crops', 'clip', 'logits_upsample', 'softmax_thresholds', 'copy_out'}
@@ -94,6 +95,8 @@ def test_breakdown_times_every_stage_next_to_the_bare_encoders(benchmark, capsys
     for row in (naclip, proxy):
         assert all(row[k] >= 0 for k in common)
         assert row['bare_s'] > 0 and abs(row['ratio'] - row['full_s'] / row['bare_s']) < 1e-9
+        rest = sum(row[k] for k in BREAKDOWN_STAGES if k in row and k not in ('masks', 'clip', 'vfm'))
+        assert abs(row['rest_s'] - rest) < 1e-9 and row['ratio_rest'] >= 1
         # the hooks' own cost is the only gap between the sum of the stages and the outside timing
         assert abs(row['full_s'] - row['measured_s']) <= 0.05 * row['measured_s'] + 0.02, row
     assert naclip['pamr'] > 0 and proxy['vfm'] > 0
