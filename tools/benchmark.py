@@ -14,6 +14,10 @@ shapes and cost as the real one), and for ProxyCLIP without ``--vfm-checkpoint``
 ``--stages`` instead times one image by stage (region masks, VFM, CLIP, correlation, decoding, correction; sclip_toolkit/stage_timing.py) for the method and the
 ``--compare`` methods on the same random weights: without ``--vfm-checkpoint`` a random full-size DINO ViT-B/8, and
 for SAM 2 region generators without ``--sam2-checkpoint`` a random SAM 2 of ``--sam2-size`` (default tiny).
+``--breakdown --methods all`` times, for every method and ``--image-sizes`` (image files of that size read through
+the config's own pipeline and resize), one image's whole path by stage (loading and resize, crops, encoders, logits
+and upsampling, window averaging, PAMR, softmax and thresholds, copy-out) next to its bare encoders: the same CLIP
+(and VFM, and mask generator) calls replayed alone; process CPU time on CPU (sclip_toolkit/stage_timing.py).
 """
 from __future__ import annotations
 
@@ -133,11 +137,19 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     ap.add_argument('--compare', nargs='*', default=[], help='with --stages: more methods timed on the same weights')
     ap.add_argument('--sam2-checkpoint', help='SAM 2 weights; default: a random SAM 2 of --sam2-size')
     ap.add_argument('--sam2-size', default='tiny', help='SAM 2 size for the random model (tiny, small, ...)')
+    ap.add_argument('--breakdown', action='store_true',
+                    help='per-image time by stage next to the bare encoders, for --methods and --image-sizes')
+    ap.add_argument('--methods', nargs='+', default=None,
+                    help='with --breakdown: method names, or "all" (default: --method)')
+    ap.add_argument('--image-sizes', nargs='+', default=['336x448', '480x640'],
+                    help='with --breakdown: HxW of the image files (resized as the config says)')
     args = ap.parse_args(argv)
     if args.large_images:
         return large_images(args)
     if args.stages:
         return stages_main(args)
+    if args.breakdown:
+        return breakdown_main(args)
 
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     exact_cpu_memory_accounting()
@@ -383,6 +395,77 @@ def stages_main(args) -> Dict[str, Dict[str, float]]:
         print(f'{method}: {config}, {model.clip.checkpoint_id}, input {tuple(image.shape[-2:])}, '
               f'{len(model.inference.windows(*image.shape[-2:]))} windows', flush=True)
     print_stage_table(rows)
+    return rows
+
+
+def _breakdown_config(method: str, dataset: str, checkpoint: str, vfm: str, cfg_options):
+    """The method's config for ``dataset`` (or its base config with the dataset's class names, for methods without
+    one, e.g. MaskCLIP), with the random weights, and the settings a tiny tower needs (RF-CLIP's channels)."""
+    from sclip_toolkit.config import CONFIG_DIR
+    from sclip_toolkit.methods import method_base
+    config = f'{method}/{method}_{dataset}'
+    own = (CONFIG_DIR / f'{config}.py').is_file()
+    cfg = load_config(config if own else str(method_base(method)), checkpoint=checkpoint, cfg_options=cfg_options)
+    if not own:
+        cfg.model.text_encoder.class_names = f'configs/classnames/cls_{dataset}.txt'
+    if cfg.model.clip.get('vfm') is not None:
+        cfg.model.clip.vfm.checkpoint = vfm
+    return cfg, config if own else f'{method} base + cls_{dataset}'
+
+
+def breakdown_main(args) -> Dict[tuple, Dict[str, float]]:
+    """``--breakdown``: per-image stages next to the bare encoders, every method x image size, same weights."""
+    import os
+    from sclip_toolkit.apis import build_segmentor
+    from sclip_toolkit.methods import available_methods
+    from sclip_toolkit.models.attention import build_attention
+    from sclip_toolkit.models.postprocess import PAMR
+    from sclip_toolkit.models.regions import SAM2Masks
+    from sclip_toolkit.stage_timing import image_file, pamr_cost, per_image_breakdown, print_breakdown, random_sam2
+    from sclip_toolkit.testing import PRESETS
+
+    device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
+    clock, clock_name = (time.process_time, 'CPU') if device.type == 'cpu' else (time.perf_counter, 'wall')
+    methods = args.methods or [args.method]
+    methods = available_methods() if methods == ['all'] else methods
+    tmp = Path(tempfile.mkdtemp(prefix='sclip_bench_'))
+    checkpoint = args.checkpoint or str(write_random_clip(tmp / 'random_clip.pt', preset=args.preset,
+                                                          dtype=torch.float16))
+    vfm = args.vfm_checkpoint or str(write_random_vfm(tmp / 'random_vfm.pt', 'dino', patch_size=8,
+                                                      **VFM_SIZES.get(args.preset, {})))
+    sam2 = None
+    preset = PRESETS.get(args.preset, PRESETS['ViT-B/16'])
+    sizes = [tuple(int(v) for v in size.lower().split('x')) for size in args.image_sizes]
+    print(f'device {device}, {args.preset if not args.checkpoint else args.checkpoint}, dataset {args.dataset}, '
+          f'{torch.get_num_threads()} threads, load average {" ".join(f"{v:.1f}" for v in os.getloadavg())}')
+    rows: Dict[tuple, Dict[str, float]] = {}
+    for method in methods:
+        cfg, name = _breakdown_config(method, args.dataset, checkpoint, vfm, args.cfg_options)
+        fit = build_attention(cfg.model.clip.final_attn).settings_for(preset['vision_width'], preset['vision_layers'])
+        for key, value in fit.items():
+            cfg.model.clip.final_attn[key] = value
+        cfg.model.text_encoder.cache = str(tmp / 'text_cache')
+        model = build_segmentor(cfg, device)
+        if isinstance(model.region_generator, SAM2Masks):  # masks made every time (no disk cache), as a first run
+            if sam2 is None and not args.sam2_checkpoint:
+                sam2 = random_sam2(args.sam2_size)
+            model.region_generator = SAM2Masks(size=args.sam2_size, checkpoint=args.sam2_checkpoint, cache_dir=False,
+                                               model=sam2)
+        for height, width in sizes:
+            path = image_file(tmp, height, width)
+            row = per_image_breakdown(model, cfg, path, repeats=args.repeats, clock=clock)
+            rows[(method, f'{height}x{width}')] = row
+            print(f'{method} ({name}), image {height}x{width}: bare {row["bare_s"]:.3f} s, full {row["full_s"]:.3f} s '
+                  f'({row["ratio"]:.2f}x), the rest {row["rest_s"]:.3f} s ({row["ratio_rest"]:.2f}x), load average '
+                  f'{os.getloadavg()[0]:.1f}', flush=True)
+            for step in (s for s in model.post_process if isinstance(s, PAMR)):
+                cost = pamr_cost(step, model, cfg, path, clock=clock)
+                row.update({f'pamr_{k}': v for k, v in cost.items()})
+                print(f'  PAMR ({cost["names"]:.0f} names, {step.steps} steps, {cost["height"]:.0f}x'
+                      f'{cost["width"]:.0f}): guide and resize {cost["prepare_s"]:.3f} s, affinity '
+                      f'{cost["affinity_s"]:.3f} s, per name per step {cost["per_name_step_s"] * 1e3:.2f} ms, '
+                      f'total {cost["total_s"]:.3f} s')
+    print_breakdown(rows, clock_name)
     return rows
 
 

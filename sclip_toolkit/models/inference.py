@@ -242,7 +242,7 @@ class SlideInference(WindowInference):
                 count[:, a - s0:b - s0, x1:x2] += 1
             del part, crop_logits  # before the next group's logits are made
         assert (count > 0).all(), 'sliding windows left pixels uncovered'
-        return (total / count)[None]
+        return total.div_(count)[None]  # in place: a second map of this size would cost as much as the sums
 
     def extra_repr(self) -> str:
         return f'crop_size={self.crop_size}, stride={self.stride}, {super().extra_repr()}'

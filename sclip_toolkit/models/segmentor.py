@@ -116,7 +116,8 @@ class OVSegmentor(LabelPaths, BaseSegmentor):
     def scores(self, crops: CropFeatures, ctx: StepContext) -> DenseScores:
         """Class scores (C, H0, W0) after every step."""
         emb = self.class_embeddings()
-        probs = (self.logit_scale * self.logits(crops, emb.names, ctx)).softmax(dim=0)
+        # scaled in place: the logits are this call's own, and a fresh (Q', H0, W0) map costs more than the product
+        probs = self.logits(crops, emb.names, ctx).mul_(self.logit_scale).softmax(dim=0)
         scores = DenseScores(emb.reduce(probs))
         for step in self._steps('scores'):
             step(scores, ctx)
@@ -170,7 +171,8 @@ class OVSegmentor(LabelPaths, BaseSegmentor):
         return scores.labels()
 
     def _check_finite(self, values: torch.Tensor, meta: dict) -> None:
-        if not torch.isfinite(values).all():
+        low, high = values.aminmax()  # NaN propagates; one pass, no (C, H, W) mask as isfinite() makes
+        if not (torch.isfinite(low) and torch.isfinite(high)):
             raise FloatingPointError(f'{type(self.clip.final_attn).__name__} gave NaN or inf scores for '
                                      f'{meta.get("img_path") or "this image"}; please report it with the image')
 

@@ -33,9 +33,28 @@ class ClassEmbeddings:
         """(Q, ...) name probabilities -> (C, ...) class probabilities: the max over each class's names."""
         if probs.shape[0] == self.num_classes and torch.equal(self.query_idx.cpu(), torch.arange(self.num_classes)):
             return probs
-        out = probs.new_zeros((self.num_classes,) + probs.shape[1:])
-        idx = self.query_idx.to(probs.device).view(-1, *([1] * (probs.dim() - 1))).expand_as(probs)
-        return out.scatter_reduce(0, idx, probs, reduce='amax', include_self=True)
+        # Each class's first name copied, then an elementwise maximum with every further name: the same values as
+        # a scatter 'amax' from zeros (probabilities are >= 0, and max is exact), in a few passes over (H, W)
+        # planes instead of a scatter over (Q, H, W) with an index as large.
+        first, rest = self._groups()
+        out = probs.index_select(0, first.to(probs.device))
+        for name, cls in rest:
+            torch.maximum(out[cls], probs[name], out=out[cls])
+        return out
+
+    def _groups(self):
+        """(C,) index of each class's first name; (name, class) of every further name."""
+        idx = self.query_idx.tolist()
+        seen: Dict[int, int] = {}
+        rest = []
+        for name, cls in enumerate(idx):
+            if cls in seen:
+                rest.append((name, cls))
+            else:
+                seen[cls] = name
+        if len(seen) != self.num_classes:
+            raise ValueError(f'ClassEmbeddings: {self.num_classes} classes but names for only {len(seen)}')
+        return torch.tensor([seen[c] for c in range(self.num_classes)]), rest
 
 
 _DEFAULT = object()  # "the part's own separator" in set_vocabulary

@@ -4,12 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sclip_toolkit.models.inference import slide_windows
 from sclip_toolkit.models.postprocess import (AreaThreshold, DenseScores, ProbThreshold, Renormalize, StepContext,
-                                              StreamedScores, StreamingUnsupported, build_steps, pamr)
+                                              StreamedScores, StreamingUnsupported, build_steps, pamr,
+                                              pamr_affinity)
+from sclip_toolkit.models.postprocess.pamr import _replicate_border
 from sclip_toolkit.models.text_classifier import ClassEmbeddings
 
 CTX = StepContext(image=torch.zeros(1, 3, 1, 1), ori_shape=(1, 1))
@@ -77,6 +80,48 @@ def test_pamr_chunked_equals_unchunked():
     torch.testing.assert_close(full, chunked)
 
 
+def pamr_plain_torch(image, masks, steps, dilations):
+    """PAMR as it was first written here: a replicate pad per neighbour, the 9*len(dil) shifted images stacked for
+    torch.std, the differences stacked, a zero map plus one addcmul per neighbour and step."""
+    def shift(x, dy, dx, d):
+        h, w = x.shape[-2:]
+        return F.pad(x, (d, d, d, d), mode='replicate')[..., d + dy:d + dy + h, d + dx:d + dx + w]
+
+    nbrs = [(dy, dx) for d in dilations for dy in (-d, 0, d) for dx in (-d, 0, d) if (dy, dx) != (0, 0)]
+    values = [shift(image, dy, dx, d) for d in dilations for dy in (-d, 0, d) for dx in (-d, 0, d)]
+    diffs = [(image - shift(image, dy, dx, d)).abs()
+             for d in dilations for dy in (-d, 0, d) for dx in (-d, 0, d) if (dy, dx) != (0, 0)]
+    std = torch.stack(values, dim=2).std(dim=2, keepdim=True)
+    weights = (-torch.stack(diffs, dim=2) / (1e-8 + 0.1 * std)).mean(dim=1).softmax(dim=1)
+    dil = [d for d in dilations for _ in range(8)]
+    x = F.interpolate(masks, size=image.shape[-2:], mode='bilinear', align_corners=True)
+    for _ in range(steps):
+        refined = torch.zeros_like(x)
+        for k, ((dy, dx), d) in enumerate(zip(nbrs, dil)):
+            refined.addcmul_(weights[:, k:k + 1], shift(x, dy, dx, d))
+        x = refined
+    return weights, x
+
+
+@pytest.mark.parametrize('shape, dilations, chunk', [((2, 3, 40, 56), (8, 16), None), ((1, 3, 13, 70), (8, 16), 2),
+                                                     ((1, 3, 20, 24), (1, 2, 3), None)])
+def test_pamr_equals_the_plain_formula_exactly(shape, dilations, chunk):
+    """The single-pad, in-place PAMR gives the same bits as the plain formula: weights and refined logits, also
+    when the image is narrower than the padding and when names are refined in chunks."""
+    torch.manual_seed(0)
+    image, masks = torch.randn(*shape) * 2, torch.randn(shape[0], 5, shape[2], shape[3])
+    want_weights, want = pamr_plain_torch(image, masks, 4, dilations)
+    assert torch.equal(pamr_affinity(image, dilations), want_weights)
+    assert torch.equal(pamr(image, masks, steps=4, dilations=dilations, chunk=chunk), want)
+
+
+def test_replicate_border_equals_replicate_padding():
+    x = torch.randn(2, 3, 7, 9)
+    padded = F.pad(x, (4, 4, 4, 4))
+    _replicate_border(padded, 4)
+    assert torch.equal(padded, F.pad(x, (4, 4, 4, 4), mode='replicate'))
+
+
 def test_pamr_keeps_constant_masks():
     torch.manual_seed(0)
     mask = torch.full((1, 2, 16, 16), 0.25)
@@ -89,6 +134,18 @@ def test_reduce_to_classes_takes_max_over_names():
     idx = torch.tensor([0, 0, 1, 2])
     out = reduce_to_classes(probs, idx, 3)
     assert out.flatten().tolist() == pytest.approx([0.5, 0.2, 0.2])
+
+
+@pytest.mark.parametrize('idx', [[0, 0, 1, 2, 0, 3, 3], [1, 0, 2, 3, 0, 0, 2], [0, 1, 2, 3]])
+def test_reduce_equals_a_scatter_max_from_zeros(idx):
+    """Names in any order (a class's names need not be next to each other), maps of any shape."""
+    torch.manual_seed(0)
+    idx = torch.tensor(idx)
+    for shape in [(6, 7), (5,), (2, 3, 4)]:
+        probs = torch.rand(len(idx), *shape)
+        want = probs.new_zeros((4, *shape)).scatter_reduce(
+            0, idx.view(-1, *([1] * len(shape))).expand_as(probs), probs, reduce='amax', include_self=True)
+        assert torch.equal(reduce_to_classes(probs, idx, 4), want)
 
 
 def test_area_threshold_counts_foreground_share_only():

@@ -91,3 +91,27 @@ def test_large_images_measures_the_api_on_a_wide_photo_with_many_classes(benchma
     assert 0 < res['api_peak_100x700_200'] < 64 << 20
     names = benchmark._large_vocabulary(900)  # ADE20K's 150, ADE20K-847's, then numbered
     assert len(names) == len(set(names)) == 900 and names[:3] == ['wall', 'building', 'sky']
+
+
+def test_breakdown_times_every_stage_next_to_the_bare_encoders(benchmark, capsys):
+    """--breakdown on the tiny model: NACLIP (whole image, PAMR) and ProxyCLIP (windows, a VFM); every stage of
+    their path is timed, the stages add up to the run timed from outside, and PAMR's cost is split per name."""
+    rows = benchmark.main(['--breakdown', '--methods', 'naclip', 'proxyclip', '--preset', 'tiny', '--image-sizes',
+                           '48x64', '--repeats', '1', '--device', 'cpu', '--cfg-options',
+                           'model.text_encoder.templates=single'])
+    from sclip_toolkit.stage_timing import BREAKDOWN_STAGES
+    out = capsys.readouterr().out
+    naclip, proxy = rows[('naclip', '48x64')], rows[('proxyclip', '48x64')]
+    common = {'load_resize', 'crops', 'clip', 'logits_upsample', 'softmax_thresholds', 'copy_out'}
+    assert common | {'pamr'} <= set(naclip) and 'vfm' not in naclip
+    assert common | {'vfm', 'window_avg'} <= set(proxy) and 'pamr' not in proxy
+    for row in (naclip, proxy):
+        assert all(row[k] >= 0 for k in common)
+        assert row['bare_s'] > 0 and abs(row['ratio'] - row['full_s'] / row['bare_s']) < 1e-9
+        rest = sum(row[k] for k in BREAKDOWN_STAGES if k in row and k not in ('masks', 'clip', 'vfm'))
+        assert abs(row['rest_s'] - rest) < 1e-9 and row['ratio_rest'] >= 1
+        # the hooks' own cost is the only gap between the sum of the stages and the outside timing
+        assert abs(row['full_s'] - row['measured_s']) <= 0.05 * row['measured_s'] + 0.02, row
+    assert naclip['pamr'] > 0 and proxy['vfm'] > 0
+    assert naclip['pamr_names'] == 56 and naclip['pamr_per_name_step_s'] > 0
+    assert 'per name per step' in out and 'largest stages besides the encoders' in out

@@ -119,7 +119,7 @@ class DenseScores(ScoreMap):
         return self._max()[0]
 
     def drop_classes(self, drop: torch.Tensor) -> None:
-        self.probs = self.probs * (~drop).view(-1, 1, 1).to(self.probs.dtype)
+        self.probs = self.probs.mul_((~drop).view(-1, 1, 1).to(self.probs.dtype))  # the map is this object's own
         self._cached = None
 
     def renormalize(self) -> None:

@@ -16,27 +16,53 @@ def _neighbour_offsets(d: int) -> list:
     return [(dy, dx) for dy in (-d, 0, d) for dx in (-d, 0, d) if (dy, dx) != (0, 0)]
 
 
-def _shift(x: torch.Tensor, dy: int, dx: int, d: int) -> torch.Tensor:
-    """x[..., i + dy, j + dx] with replicate padding, for |dy|, |dx| <= d (x: (N, C, H, W))."""
-    h, w = x.shape[-2:]
-    padded = F.pad(x, (d, d, d, d), mode='replicate')
-    return padded[..., d + dy:d + dy + h, d + dx:d + dx + w]
+def _replicate_border(padded: torch.Tensor, pad: int) -> None:
+    """Fill the ``pad``-wide border of ``padded`` (N, C, h + 2 pad, w + 2 pad) in place by repeating the edge pixels
+    of its interior, the values ``F.pad(interior, (pad,) * 4, mode='replicate')`` gives."""
+    h, w = padded.shape[-2] - 2 * pad, padded.shape[-1] - 2 * pad
+    rows = padded[..., pad:pad + h, :]
+    rows[..., :pad] = rows[..., pad:pad + 1]
+    rows[..., pad + w:] = rows[..., pad + w - 1:pad + w]
+    padded[..., :pad, :] = padded[..., pad:pad + 1, :]
+    padded[..., pad + h:, :] = padded[..., pad + h - 1:pad + h, :]
 
 
 def pamr_affinity(image: torch.Tensor, dilations: Sequence[int]) -> torch.Tensor:
     """PAMR's per-pixel weights over the 8*len(dilations) neighbours: (B, 8*len(dil), H, W), softmax-normalised.
 
+    For every neighbour k (the 8 of each dilation, row-major, centre skipped): the colour difference |I - I_k|
+    over 0.1 x the spread of the 9 pixels of every dilation's 3x3 neighbourhood (unbiased std over 9*len(dil)
+    values, per colour channel), negated, averaged over colours, softmax over k.
+
     Args:
         image: guidance image (B, 3, H, W), fp32.
     """
-    values, diffs = [], []
-    for d in dilations:
-        shifted = {o: _shift(image, *o, d) for o in [(dy, dx) for dy in (-d, 0, d) for dx in (-d, 0, d)]}
-        values.extend(shifted.values())  # all 9 positions, centre included, for the spread
-        diffs.extend((image - shifted[o]).abs() for o in _neighbour_offsets(d))
-    std = torch.stack(values, dim=2).std(dim=2, keepdim=True)  # (B, 3, 1, H, W), unbiased
-    diff = torch.stack(diffs, dim=2)  # (B, 3, K, H, W)
-    logits = (-diff / (1e-8 + 0.1 * std)).mean(dim=1)  # mean over colour channels -> (B, K, H, W)
+    (h, w), pad = image.shape[-2:], max(dilations)
+    # one replicate pad by the largest dilation: slicing it reads the same clamped pixels as a pad per neighbour
+    padded = F.pad(image, (pad, pad, pad, pad), mode='replicate')
+
+    def shifted(dy: int, dx: int) -> torch.Tensor:
+        return padded[..., pad + dy:pad + dy + h, pad + dx:pad + dx + w]
+
+    # The spread: two passes in float64 (torch.std accumulates in float64 too; the same values, tested), without
+    # stacking the 9*len(dil) shifted copies; the padded image is converted once so no pass mixes dtypes.
+    wide = padded.double()
+    values = [wide[..., pad + dy:pad + dy + h, pad + dx:pad + dx + w]
+              for d in dilations for dy in (-d, 0, d) for dx in (-d, 0, d)]
+    mean = torch.zeros_like(values[0])
+    for v in values:
+        mean.add_(v)
+    mean.div_(len(values))
+    spread, dev = torch.zeros_like(mean), torch.empty_like(mean)
+    for v in values:
+        torch.sub(v, mean, out=dev)
+        spread.addcmul_(dev, dev)
+    std = spread.div_(len(values) - 1).sqrt_().to(image.dtype)[:, :, None]  # (B, 3, 1, H, W), unbiased
+    offsets = [o for d in dilations for o in _neighbour_offsets(d)]
+    diff = image.new_empty((image.shape[0], image.shape[1], len(offsets), h, w))  # (B, 3, K, H, W)
+    for k, (dy, dx) in enumerate(offsets):
+        torch.sub(image, shifted(dy, dx), out=diff[:, :, k])
+    logits = diff.abs_().neg_().div_(1e-8 + 0.1 * std).mean(dim=1)  # in place; mean over colours -> (B, K, H, W)
     return logits.softmax(dim=1)
 
 
@@ -74,19 +100,26 @@ def pamr(image: torch.Tensor, masks: torch.Tensor, steps: int = 10, dilations: S
     weights = pamr_affinity(image, dilations) if affinity_tile is None else \
         banded_affinity(image, dilations, affinity_tile)  # (B, K, H, W)
     offsets = [o for d in dilations for o in _neighbour_offsets(d)]
-    # Replicate padding by the largest dilation, then slicing, reads the same clamped neighbours as padding by each
-    # dilation; one pad per step instead of one per neighbour.
+    # Every step reads the neighbours from a map padded (replicate) by the largest dilation, which gives the same
+    # clamped neighbours as padding by each dilation, and writes its result straight into the interior of a second
+    # padded map whose border is then filled: two buffers for all steps, no temporary per step or neighbour.
     pad, (h, w) = max(dilations), masks.shape[-2:]
     chunk = chunk or masks.shape[1]
     out = []
     for part in masks.split(chunk, dim=1):
+        src = F.pad(part, (pad, pad, pad, pad), mode='replicate')
+        dst = torch.empty_like(src)
         for _ in range(steps):
-            padded = F.pad(part, (pad, pad, pad, pad), mode='replicate')
-            refined = torch.zeros_like(part)
+            refined = dst[..., pad:pad + h, pad:pad + w]
             for k, (dy, dx) in enumerate(offsets):
-                refined.addcmul_(weights[:, k:k + 1], padded[..., pad + dy:pad + dy + h, pad + dx:pad + dx + w])
-            part = refined
-        out.append(part)
+                neighbour = src[..., pad + dy:pad + dy + h, pad + dx:pad + dx + w]
+                if k == 0:
+                    torch.mul(weights[:, :1], neighbour, out=refined)  # = 0 + w * x, the first term of the sum
+                else:
+                    refined.addcmul_(weights[:, k:k + 1], neighbour)
+            _replicate_border(dst, pad)
+            src, dst = dst, src
+        out.append(src[..., pad:pad + h, pad:pad + w])
     return torch.cat(out, dim=1)
 
 
