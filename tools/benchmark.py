@@ -14,6 +14,8 @@ shapes and cost as the real one), and for ProxyCLIP without ``--vfm-checkpoint``
 ``--stages`` instead times one image by stage (region masks, VFM, CLIP, correlation, decoding, correction; sclip_toolkit/stage_timing.py) for the method and the
 ``--compare`` methods on the same random weights: without ``--vfm-checkpoint`` a random full-size DINO ViT-B/8, and
 for SAM 2 region generators without ``--sam2-checkpoint`` a random SAM 2 of ``--sam2-size`` (default tiny).
+``--precision-compare sclip naclip ...`` times each method per image in fp32 and in ``--low-precision`` (bf16) back to
+back in one process and prints the speed-up and the share of equal labels.
 """
 from __future__ import annotations
 
@@ -130,7 +132,14 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     ap.add_argument('--compare', nargs='*', default=[], help='with --stages: more methods timed on the same weights')
     ap.add_argument('--sam2-checkpoint', help='SAM 2 weights; default: a random SAM 2 of --sam2-size')
     ap.add_argument('--sam2-size', default='tiny', help='SAM 2 size for the random model (tiny, small, ...)')
+    ap.add_argument('--precision-compare', nargs='*', metavar='METHOD',
+                    help='per image fp32 vs --low-precision for these methods (none: --method): CPU and wall '
+                         'seconds, speed-up, label agreement (sclip_toolkit/precision_compare.py)')
+    ap.add_argument('--low-precision', default='bf16', help='with --precision-compare: bf16 (default) or fp16')
     args = ap.parse_args(argv)
+    if args.precision_compare is not None:
+        from sclip_toolkit.precision_compare import precision_compare_main
+        return precision_compare_main(args, args.precision_compare or [args.method])
     if args.large_images:
         return large_images(args)
     if args.stages:

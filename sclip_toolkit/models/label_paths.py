@@ -111,7 +111,7 @@ class LabelPaths:
         steps = self._steps('logits')
         halo = sum(s.halo for s in steps)
         rows = self.band_rows(ctx.ori_shape)
-        dtype = torch.float32 if self.score_dtype == 'fp32' else self.clip.dtype
+        dtype = torch.float32 if self.score_dtype == 'fp32' else self.clip.output_dtype
 
         def bands():
             for r0, r1 in row_bands(height, rows):
