@@ -15,6 +15,8 @@ from typing import Callable, Dict, List, Tuple
 import torch
 from mmseg.structures import SegDataSample
 
+_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16, 'fp32': torch.float32}
+
 
 def predict_labels(model, image: torch.Tensor, meta: dict) -> torch.Tensor:
     """Label map (H, W) of one preprocessed image (1, 3, H, W) through the segmentor's ``predict``."""
@@ -46,10 +48,14 @@ def compare_precisions(build: Callable[[str], torch.nn.Module], image: torch.Ten
 
     Returns:
         ``fp32_cpu_s``, ``fp32_wall_s``, ``{low}_cpu_s``, ``{low}_wall_s`` (best of ``repeats``), ``speedup_cpu``,
-        ``speedup_wall``, ``agreement`` (share of equal labels) and ``load_avg`` (1-minute, at the end).
+        ``speedup_wall``, ``agreement`` (share of equal labels), ``rounded_input_agreement`` (fp32 on the input
+        rounded to ``low`` against fp32: how far one rounding moves these weights' labels) and ``load_avg``
+        (1-minute, at the end).
     """
     if repeats < 1:
         raise ValueError(f'repeats must be >= 1, got {repeats}')
+    if low not in _DTYPES:
+        raise ValueError(f"low precision must be one of {', '.join(_DTYPES)}, got {low!r}")
     models = {precision: build(precision) for precision in ('fp32', low)}
     best: Dict[str, List[float]] = {precision: [float('inf'), float('inf')] for precision in models}
     labels: Dict[str, torch.Tensor] = {}
@@ -65,6 +71,9 @@ def compare_precisions(build: Callable[[str], torch.nn.Module], image: torch.Ten
     out['speedup_cpu'] = out['fp32_cpu_s'] / out[f'{low}_cpu_s']
     out['speedup_wall'] = out['fp32_wall_s'] / out[f'{low}_wall_s']
     out['agreement'] = (labels['fp32'] == labels[low]).double().mean().item()
+    # how sensitive the weights are: fp32 itself on the input rounded once to the low precision
+    rounded = predict_labels(models['fp32'], image.to(_DTYPES[low]).to(image.dtype), meta)
+    out['rounded_input_agreement'] = (labels['fp32'] == rounded).double().mean().item()
     out['load_avg'] = _load_average()
     return out
 
@@ -80,18 +89,18 @@ def _load_average() -> float:
 def print_precision_table(rows: Dict[str, Dict[str, float]], low: str = 'bf16') -> None:
     """One line per method: fp32 and ``low`` seconds per image (CPU and wall), speed-ups, label agreement."""
     print(f'{"method":<12}{"fp32 CPU s":>12}{low + " CPU s":>12}{"speed-up":>10}{"fp32 wall":>11}{low + " wall":>11}'
-          f'{"speed-up":>10}{"agreement":>11}{"load":>7}')
+          f'{"speed-up":>10}{"agreement":>11}{"fp32, input rounded":>21}{"load":>7}')
     for method, r in rows.items():
         print(f'{method:<12}{r["fp32_cpu_s"]:12.3f}{r[f"{low}_cpu_s"]:12.3f}{r["speedup_cpu"]:9.2f}x'
               f'{r["fp32_wall_s"]:11.3f}{r[f"{low}_wall_s"]:11.3f}{r["speedup_wall"]:9.2f}x'
-              f'{100 * r["agreement"]:10.3f}%{r["load_avg"]:7.1f}')
+              f'{100 * r["agreement"]:10.3f}%{100 * r["rounded_input_agreement"]:20.3f}%{r["load_avg"]:7.1f}')
 
 
 def precision_compare_main(args, methods: List[str]) -> Dict[str, Dict[str, float]]:
     """``tools/benchmark.py --precision-compare``: the table of :func:`compare_precisions` for ``methods``.
 
-    Random full-size weights (``args.preset``; a DINO ViT-B/8 for VFM methods) unless ``args.checkpoint`` /
-    ``args.vfm_checkpoint`` are given; the input is a random image of ``args.image_size``, fed as the network input
+    Random full-size weights (``args.preset``, vision in-projections scaled by ``args.random_attn_gain``; a DINO
+    ViT-B/8 for VFM methods) unless ``args.checkpoint`` / ``args.vfm_checkpoint`` are given; the input is a random image of ``args.image_size``, fed as the network input
     (no resize).
     """
     import tempfile
@@ -100,13 +109,16 @@ def precision_compare_main(args, methods: List[str]) -> Dict[str, Dict[str, floa
     from sclip_toolkit.config import load_config
     from sclip_toolkit.models.regions import SAM2Masks
     from sclip_toolkit.stage_timing import clip_input, image_file, random_sam2
-    from sclip_toolkit.testing import write_random_clip, write_random_vfm
+    from sclip_toolkit.testing import random_clip_state_dict, write_random_vfm
 
     device = torch.device(args.device or 'cpu')
     height, width = (int(v) for v in args.image_size.lower().split('x'))
     tmp = Path(tempfile.mkdtemp(prefix='sclip_precision_'))
-    checkpoint = args.checkpoint or str(write_random_clip(tmp / 'random_clip.pt', preset=args.preset,
-                                                          dtype=torch.float16))
+    checkpoint = args.checkpoint
+    if checkpoint is None:  # random weights; a lower attention gain gives less peaked, less chaotic attention
+        checkpoint = str(tmp / 'random_clip.pt')
+        torch.save(random_clip_state_dict(args.preset, attn_gain=args.random_attn_gain, dtype=torch.float16),
+                   checkpoint)
     path = image_file(tmp, height, width)
     image = clip_input(path).to(device)
     meta = dict(img_path=str(path), ori_shape=(height, width), img_shape=(height, width))

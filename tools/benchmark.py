@@ -136,6 +136,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
                     help='per image fp32 vs --low-precision for these methods (none: --method): CPU and wall '
                          'seconds, speed-up, label agreement (sclip_toolkit/precision_compare.py)')
     ap.add_argument('--low-precision', default='bf16', help='with --precision-compare: bf16 (default) or fp16')
+    ap.add_argument('--random-attn-gain', type=float, default=3.0,
+                    help='with --precision-compare and no --checkpoint: scale of the random vision in-projections '
+                         '(3: the test models\' peaked attention, where rounding moves more labels; 1: plain init)')
     args = ap.parse_args(argv)
     if args.precision_compare is not None:
         from sclip_toolkit.precision_compare import precision_compare_main
