@@ -100,8 +100,8 @@ def precision_compare_main(args, methods: List[str]) -> Dict[str, Dict[str, floa
     """``tools/benchmark.py --precision-compare``: the table of :func:`compare_precisions` for ``methods``.
 
     Random full-size weights (``args.preset``, vision in-projections scaled by ``args.random_attn_gain``; a DINO
-    ViT-B/8 for VFM methods) unless ``args.checkpoint`` / ``args.vfm_checkpoint`` are given; the input is a random image of ``args.image_size``, fed as the network input
-    (no resize).
+    ViT-B/8 for VFM methods) unless ``args.checkpoint`` / ``args.vfm_checkpoint`` are given; the input is a random
+    image of ``args.image_size``, fed as the network input (no resize).
     """
     import tempfile
 

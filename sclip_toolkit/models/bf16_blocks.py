@@ -15,6 +15,7 @@ variants call it directly), in one pass instead of three.
 """
 from __future__ import annotations
 
+import functools
 from typing import Optional
 
 import torch
@@ -56,6 +57,7 @@ def unfold_quick_gelu(mlp: nn.Module) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=None)
 def onednn_linear():
     """oneDNN's fused linear op (``torch.ops.mkldnn._linear_pointwise``) when this build has it with bf16, else None."""
     if not torch.backends.mkldnn.is_available():
@@ -77,6 +79,25 @@ def _activation(act: nn.Module):
     if type(act) is nn.GELU:
         return 'gelu', act.approximate
     return None
+
+
+def _op_for(x: torch.Tensor):
+    return onednn_linear() if x.dtype == torch.bfloat16 and x.device.type == 'cpu' else None
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: Optional[torch.Tensor] = None) -> torch.Tensor:
+    """``F.linear``; for bf16 on CPU through oneDNN with the bias fused (``addmm`` first copies it into the output)."""
+    op = _op_for(x)
+    return F.linear(x, weight, bias) if op is None or bias is None else op(x, weight, bias, 'none', [], '')
+
+
+def feed_forward(mlp: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``mlp(x)`` of a block's ``c_fc -> activation -> c_proj``; for bf16 on CPU with bias and activation fused."""
+    op, act = _op_for(x), _activation(getattr(mlp, 'gelu', None))
+    if op is None or act is None:
+        return mlp(x)
+    hidden = op(x, mlp.c_fc.weight, mlp.c_fc.bias, act[0], [], act[1])
+    return op(hidden, mlp.c_proj.weight, mlp.c_proj.bias, 'none', [], '')
 
 
 class FusedResidualBlock(ResidualAttentionBlock):

@@ -188,3 +188,20 @@ def test_compare_precisions_reports_speed_and_agreement(tiny_clip_path):
     with pytest.raises(ValueError, match='low precision'):
         compare_precisions(build, image, meta, low='int8')
 
+
+
+def test_linear_and_feed_forward_fuse_only_bf16_on_cpu():
+    block = _block()
+    x = torch.randn(2, 7, 128)
+    attn = block.attn
+    # fp32: exactly F.linear and mlp(x), the flows the parity fixtures check
+    assert torch.equal(bf16_blocks.linear(x, attn.in_proj_weight, attn.in_proj_bias),
+                       torch.nn.functional.linear(x, attn.in_proj_weight, attn.in_proj_bias))
+    assert torch.equal(bf16_blocks.feed_forward(block.mlp, x), block.mlp(x))
+    want = block.mlp(x)
+    fold_quick_gelu(block.mlp)
+    block.to(torch.bfloat16)
+    got = bf16_blocks.feed_forward(block.mlp, x.to(torch.bfloat16))
+    assert got.dtype == torch.bfloat16 and _rel(got, want) < 2e-2
+    qkv = bf16_blocks.linear(x.to(torch.bfloat16), attn.in_proj_weight, attn.in_proj_bias)
+    assert _rel(qkv, torch.nn.functional.linear(x.to(torch.bfloat16), attn.in_proj_weight, attn.in_proj_bias)) < 1e-2
