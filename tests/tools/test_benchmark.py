@@ -78,3 +78,15 @@ def test_stages_time_masks_vfm_clip_correlation_and_correction(benchmark, capsys
     assert rows['proxyclip']['vfm'] > 0 and rows['corrclip']['correlation'] > 0
     assert all(v >= 0 for row in rows.values() for v in row.values())
     assert 'per-image seconds by stage' in out and 'corrclip' in out and 'proxyclip' in out
+
+
+def test_precision_compare_prints_speedup_and_agreement_per_method(benchmark, capsys):
+    rows = benchmark.main(['--precision-compare', 'sclip', 'clearclip', '--preset', 'tiny', '--image-size', '64x96',
+                           '--repeats', '1', '--device', 'cpu', '--random-attn-gain', '1',
+                           '--cfg-options', 'model.text_encoder.templates=single'])
+    out = capsys.readouterr().out
+    assert list(rows) == ['sclip', 'clearclip']
+    for row in rows.values():
+        assert row['fp32_cpu_s'] > 0 and row['bf16_cpu_s'] > 0 and 0.5 < row['agreement'] <= 1.0
+    assert 'bf16 CPU s' in out and 'agreement' in out and 'fp32, input rounded' in out
+    assert out.count('equal labels') == 2
