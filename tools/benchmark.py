@@ -18,6 +18,8 @@ for SAM 2 region generators without ``--sam2-checkpoint`` a random SAM 2 of ``--
 the config's own pipeline and resize), one image's whole path by stage (loading and resize, crops, encoders, logits
 and upsampling, window averaging, PAMR, softmax and thresholds, copy-out) next to its bare encoders: the same CLIP
 (and VFM, and mask generator) calls replayed alone; process CPU time on CPU (sclip_toolkit/stage_timing.py).
+``--precision-compare sclip naclip ...`` times each method per image in fp32 and in ``--low-precision`` (bf16) back to
+back in one process and prints the speed-up and the share of equal labels.
 """
 from __future__ import annotations
 
@@ -143,7 +145,17 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
                     help='with --breakdown: method names, or "all" (default: --method)')
     ap.add_argument('--image-sizes', nargs='+', default=['336x448', '480x640'],
                     help='with --breakdown: HxW of the image files (resized as the config says)')
+    ap.add_argument('--precision-compare', nargs='*', metavar='METHOD',
+                    help='per image fp32 vs --low-precision for these methods (none: --method): CPU and wall '
+                         'seconds, speed-up, label agreement (sclip_toolkit/precision_compare.py)')
+    ap.add_argument('--low-precision', default='bf16', help='with --precision-compare: bf16 (default) or fp16')
+    ap.add_argument('--random-attn-gain', type=float, default=3.0,
+                    help='with --precision-compare and no --checkpoint: scale of the random vision in-projections '
+                         '(3: the test models\' peaked attention, where rounding moves more labels; 1: plain init)')
     args = ap.parse_args(argv)
+    if args.precision_compare is not None:
+        from sclip_toolkit.precision_compare import precision_compare_main
+        return precision_compare_main(args, args.precision_compare or [args.method])
     if args.large_images:
         return large_images(args)
     if args.stages:

@@ -30,6 +30,13 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     return table[precision]
 
 
+def output_dtype(model_dtype: torch.dtype) -> torch.dtype:
+    """The dtype of what leaves the encoders (features, text embeddings, logits, 'model' score and window-sum dtypes)
+    for an activation dtype: bf16 becomes fp32, since its 8 mantissa bits round cosine logits (x40) and their sums
+    enough to change labels; fp16 (the references' CUDA flow, which the parity fixtures follow) and fp32 stay."""
+    return torch.float32 if model_dtype == torch.bfloat16 else model_dtype
+
+
 def build_clip_from_state_dict(state: Dict[str, torch.Tensor]) -> nn.Module:
     """Build open_clip's CLIP (QuickGELU, as OpenAI trained it) from an OpenAI-layout state dict, in fp32."""
     from open_clip.model import build_model_from_openai_state_dict
@@ -147,19 +154,41 @@ class CLIPBackbone(nn.Module):
         """Activation dtype of the encoders (fp16 on CUDA by default, fp32 on CPU)."""
         return resolve_precision(self.precision, self.device)
 
+    @property
+    def output_dtype(self) -> torch.dtype:
+        """Dtype of the dense features and text embeddings the encoders return (:func:`output_dtype`)."""
+        return output_dtype(self.dtype)
+
     def apply_precision(self) -> None:
-        """Cast matmul weights to the activation dtype, keeping LayerNorms and embeddings in fp32 (as OpenAI)."""
+        """Cast matmul weights to the activation dtype, keeping LayerNorm weights and embeddings in fp32 (as OpenAI).
+
+        fp16 LayerNorms compute in fp32 and cast back (``LayerNormFp32``), as OpenAI's do. bf16 ones stay native:
+        PyTorch's CPU LayerNorm takes bf16 input with fp32 weights and accumulates in fp32 already, and the two
+        casts of ``LayerNormFp32`` cost about what the bf16 matmuls save. In bf16 the patch embedding stays fp32
+        (a few percent of the work; rounding the image itself to bf16 changes labels), and the vision blocks run
+        fused (:mod:`.bf16_blocks`: oneDNN linears with bias, activation and residual add, fused attention).
+        """
         dtype = self.dtype
         if self._cast_dtype == dtype:
             return
         from open_clip.model import convert_weights_to_lp
         from open_clip.transformer import LayerNorm, LayerNormFp32
+
+        from .bf16_blocks import use_fused_blocks
         self.model.float()
+        for module in self.model.modules():  # undo an earlier fp16 cast's LayerNormFp32 (precision changed)
+            if type(module) is LayerNormFp32:
+                module.__class__ = LayerNorm
+        blocks = getattr(getattr(self.visual, 'transformer', None), 'resblocks', ())
+        use_fused_blocks(blocks, dtype == torch.bfloat16)  # on fp32 weights, before rounding
         if dtype != torch.float32:
             convert_weights_to_lp(self.model, dtype)
-            for module in self.model.modules():  # LayerNorms compute in fp32 and cast back, as OpenAI's do
+        if dtype == torch.float16:
+            for module in self.model.modules():
                 if type(module) in (nn.LayerNorm, LayerNorm):
                     module.__class__ = LayerNormFp32
+        if dtype == torch.bfloat16 and hasattr(self.visual, 'conv1'):
+            self.visual.conv1.float()
         self._cast_dtype = dtype
         if self.vfm is not None and hasattr(self.vfm, 'apply_precision'):
             self.vfm.apply_precision(dtype)
@@ -174,7 +203,7 @@ class CLIPBackbone(nn.Module):
         cls = visual.class_embedding.to(x.dtype).expand(x.shape[0], 1, -1)
         x = torch.cat([cls, x], dim=1)
         x = x + interpolate_pos_embed(visual.positional_embedding, grid).to(x.dtype)
-        return visual.ln_pre(x), grid
+        return visual.ln_pre(x).to(self.dtype), grid  # bf16: the patch embedding ran in fp32
 
     def encode_dense(self, image: torch.Tensor, final_attn: Optional[FinalAttention] = None, text: Any = None,
                      regions: Any = None, extras: Optional[Dict[str, torch.Tensor]] = None
@@ -216,7 +245,8 @@ class CLIPBackbone(nn.Module):
             extras.update(ctx.extras)
         if not final_attn.applies_ln_post:
             tokens = self.visual.ln_post(tokens)
-        return tokens @ self.visual.proj.to(tokens.dtype), out_grid
+        out = self.output_dtype
+        return tokens.to(out) @ self.visual.proj.to(out), out_grid
 
     # ------------------------------------------------------------------ text
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:
@@ -235,7 +265,7 @@ class CLIPBackbone(nn.Module):
         x = model.transformer(x, attn_mask=model.attn_mask[:length, :length])
         x = model.ln_final(x)
         x = x[torch.arange(x.shape[0], device=x.device), tokens.argmax(dim=-1)]
-        return x @ model.text_projection.to(x.dtype)
+        return x.to(self.output_dtype) @ model.text_projection.to(self.output_dtype)
 
     @property
     def context_length(self) -> int:

@@ -143,7 +143,7 @@ class LabelPaths:
         steps = self._steps('logits')
         halo = sum(s.halo for s in steps)
         rows, chunk = self.band_plan(ctx.ori_shape)
-        dtype = torch.float32 if self.score_dtype == 'fp32' else self.clip.dtype
+        dtype = torch.float32 if self.score_dtype == 'fp32' else self.clip.output_dtype
         source = SourceBlocks(self, crops, emb.names, height)
 
         def band_logits(block: torch.Tensor, offset: int, r0: int, r1: int) -> torch.Tensor:

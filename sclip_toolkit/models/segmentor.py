@@ -111,7 +111,7 @@ class OVSegmentor(LabelPaths, BaseSegmentor):
         logits = self.inference.decode(crops, text, ctx.ori_shape, head=self.head, max_bytes=self.max_score_bytes)
         for step in self._steps('logits'):
             logits = step(logits, ctx)
-        return logits[0].to(torch.float32 if self.score_dtype == 'fp32' else self.clip.dtype)
+        return logits[0].to(torch.float32 if self.score_dtype == 'fp32' else self.clip.output_dtype)
 
     def scores(self, crops: CropFeatures, ctx: StepContext) -> DenseScores:
         """Class scores (C, H0, W0) after every step."""

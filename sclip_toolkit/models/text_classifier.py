@@ -113,7 +113,7 @@ class CLIPTextClassifier(nn.Module):
                 emb = build_text_classifier_shared_prefix(clip, names, self.templates)
                 if self.disk_cache is not None:
                     self.disk_cache.save(disk_key, emb)
-            self._memory[key] = ClassEmbeddings(emb.to(clip.device, clip.dtype), query_idx.to(clip.device),
+            self._memory[key] = ClassEmbeddings(emb.to(clip.device, clip.output_dtype), query_idx.to(clip.device),
                                                 len(self.classes))
         return self._memory[key]
 

@@ -115,3 +115,13 @@ def test_breakdown_times_every_stage_next_to_the_bare_encoders(benchmark, capsys
     assert naclip['pamr'] > 0 and proxy['vfm'] > 0
     assert naclip['pamr_names'] == 56 and naclip['pamr_per_name_step_s'] > 0
     assert 'per name per step' in out and 'largest stages besides the encoders' in out
+def test_precision_compare_prints_speedup_and_agreement_per_method(benchmark, capsys):
+    rows = benchmark.main(['--precision-compare', 'sclip', 'clearclip', '--preset', 'tiny', '--image-size', '64x96',
+                           '--repeats', '1', '--device', 'cpu', '--random-attn-gain', '1',
+                           '--cfg-options', 'model.text_encoder.templates=single'])
+    out = capsys.readouterr().out
+    assert list(rows) == ['sclip', 'clearclip']
+    for row in rows.values():
+        assert row['fp32_cpu_s'] > 0 and row['bf16_cpu_s'] > 0 and 0.5 < row['agreement'] <= 1.0
+    assert 'bf16 CPU s' in out and 'agreement' in out and 'fp32, input rounded' in out
+    assert out.count('equal labels') == 2

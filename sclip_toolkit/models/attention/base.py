@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from ...exceptions import ConfigError
+from ..bf16_blocks import feed_forward, linear  # F.linear / mlp(x), fused for bf16 on CPU
 
 
 def register_attention(alias: str):
@@ -152,7 +153,7 @@ def merge_heads(x: torch.Tensor) -> torch.Tensor:
 def qkv_projection(block: nn.Module, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per-head q, k, v (each (B, heads, T, d)) of ``block`` for tokens ``x`` (B, T, D), after its ``ln_1``."""
     attn = block.attn
-    q, k, v = F.linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
+    q, k, v = linear(block.ln_1(x), attn.in_proj_weight, attn.in_proj_bias).chunk(3, dim=-1)
     return tuple(split_heads(t, attn.num_heads) for t in (q, k, v))
 
 
@@ -172,7 +173,7 @@ def residual_and_ffn(block: nn.Module, x: torch.Tensor, attn_out: torch.Tensor, 
     if keep_residual:
         out = x + (block.ls_1(out) if hasattr(block, 'ls_1') else out)
     if keep_ffn:
-        ffn = block.mlp(block.ln_2(out))
+        ffn = feed_forward(block.mlp, block.ln_2(out))
         out = out + (block.ls_2(ffn) if hasattr(block, 'ls_2') else ffn)
     return out
 
@@ -187,7 +188,8 @@ def run_block_recorded(block: nn.Module, x: torch.Tensor, with_attn: bool) -> Tu
         mixed = attn @ v
     else:
         mixed = F.scaled_dot_product_attention(q, k, v)
-    out = residual_and_ffn(block, x, block.attn.out_proj(merge_heads(mixed)), True, True)
+    out = residual_and_ffn(block, x, linear(merge_heads(mixed), block.attn.out_proj.weight, block.attn.out_proj.bias),
+                           True, True)
     return out, BlockRecord(q, k, v, attn)
 
 

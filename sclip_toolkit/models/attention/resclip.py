@@ -43,9 +43,10 @@ def _weights(name: str, value) -> Tuple[float, float]:
 
 
 def _mix(x: torch.Tensor, other: torch.Tensor, weights: Tuple[float, float]) -> torch.Tensor:
-    """tau * ((1 - lam) * x + lam * other); ``lam * other`` is formed in ``other``'s dtype (fp16 for S)."""
+    """tau * ((1 - lam) * x + lam * other) in ``x``'s dtype; ``lam * other`` is formed in ``other``'s dtype (fp16 for
+    S). In fp32 and fp16 type promotion gives ``x``'s dtype already; bf16 + fp16 would promote to fp32."""
     tau, lam = weights
-    return tau * ((1 - lam) * x + lam * other)
+    return (tau * ((1 - lam) * x + lam * other)).to(x.dtype)
 
 
 @register_attention('resclip')

@@ -20,6 +20,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...exceptions import ConfigError
+from ..bf16_blocks import linear  # F.linear, with the bias fused for bf16 on CPU
 from .base import AttnContext, FinalAttention, Recording, merge_heads, qkv_projection, register_attention, \
     residual_and_ffn
 
@@ -184,7 +185,8 @@ class RFCLIPAttention(FinalAttention):
             mixed = refocus_attention(softmax_attention(q, k), self.refocus_threshold, self.refocus_beta) @ v
         else:  # the same softmax(q k^T / sqrt(d)) v, fused
             mixed = F.scaled_dot_product_attention(q, k, v)
-        x = residual_and_ffn(block, x, block.attn.out_proj(merge_heads(mixed)), True, True)
+        x = residual_and_ffn(block, x, linear(merge_heads(mixed), block.attn.out_proj.weight, block.attn.out_proj.bias),
+                             True, True)
         x = self._denoise(x, ctx)
         kk = softmax_attention(k, k)[..., 1:, 1:]
         ctx.state['rfclip_kk'] = kk if index == 0 else ctx.state['rfclip_kk'] + kk
