@@ -115,6 +115,8 @@ def test_breakdown_times_every_stage_next_to_the_bare_encoders(benchmark, capsys
     assert naclip['pamr'] > 0 and proxy['vfm'] > 0
     assert naclip['pamr_names'] == 56 and naclip['pamr_per_name_step_s'] > 0
     assert 'per name per step' in out and 'largest stages besides the encoders' in out
+
+
 def test_precision_compare_prints_speedup_and_agreement_per_method(benchmark, capsys):
     rows = benchmark.main(['--precision-compare', 'sclip', 'clearclip', '--preset', 'tiny', '--image-size', '64x96',
                            '--repeats', '1', '--device', 'cpu', '--random-attn-gain', '1',
