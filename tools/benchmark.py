@@ -130,7 +130,14 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     ap.add_argument('--compare', nargs='*', default=[], help='with --stages: more methods timed on the same weights')
     ap.add_argument('--sam2-checkpoint', help='SAM 2 weights; default: a random SAM 2 of --sam2-size')
     ap.add_argument('--sam2-size', default='tiny', help='SAM 2 size for the random model (tiny, small, ...)')
+    ap.add_argument('--eval-throughput', action='store_true',
+                    help="eval.py's images/s (1 process, and dist_test.sh 2) next to the bare per-image predict")
+    ap.add_argument('--warm-start', action='store_true',
+                    help="Segmenter(...) to the first crop's forward in a fresh process (weights file, cached text)")
+    ap.add_argument('--eval-images', type=int, default=20, help='dataset size for --eval-throughput')
     args = ap.parse_args(argv)
+    if args.eval_throughput or args.warm_start:
+        return eval_speed_main(args)
     if args.large_images:
         return large_images(args)
     if args.stages:
@@ -361,6 +368,24 @@ def stages_main(args) -> Dict[str, Dict[str, float]]:
               f'{len(model.inference.windows(*image.shape[-2:]))} windows', flush=True)
     print_stage_table(rows)
     return rows
+
+
+def eval_speed_main(args) -> Dict[str, float]:
+    """``--eval-throughput`` / ``--warm-start`` (sclip_toolkit/eval_timing.py), on a random model of --preset."""
+    from sclip_toolkit.eval_timing import eval_throughput, warm_start
+
+    tmp = Path(tempfile.mkdtemp(prefix='sclip_bench_'))
+    checkpoint = args.checkpoint or str(write_random_clip(tmp / 'random_clip.pt', preset=args.preset,
+                                                          dtype=torch.float16))
+    config = args.method if args.method.endswith('.py') else f'{args.method}/{args.method}_{args.dataset}'
+    results: Dict[str, float] = {}
+    if args.warm_start:
+        results.update(warm_start(checkpoint, tmp, args.method if not args.method.endswith('.py') else 'sclip'))
+    if args.eval_throughput:
+        options = [f'{k}={v}' for k, v in (args.cfg_options or {}).items()]
+        results.update(eval_throughput(config, checkpoint, tmp, args.eval_images, cfg_options=options,
+                                       repeats=args.repeats))
+    return results
 
 
 if __name__ == '__main__':

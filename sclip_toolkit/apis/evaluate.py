@@ -11,6 +11,7 @@ import math
 import os
 import os.path as osp
 import sys
+import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -240,7 +241,9 @@ def evaluate(config: str, work_dir: Optional[str] = None, checkpoint: Optional[s
     if dev is not None and dev.type == 'cpu' and launcher == 'none':
         runner.model.to(dev)
     model_device = next(iter(runner.model.parameters()), torch.empty(0)).device
+    start, cpu = time.perf_counter(), time.process_time()
     metrics = {k: _as_float(v) for k, v in runner.test().items()}
+    loop_s, loop_cpu_s = time.perf_counter() - start, time.process_time() - cpu
     rank, world_size = get_dist_info()
     if rank != 0:
         return metrics
@@ -253,7 +256,8 @@ def evaluate(config: str, work_dir: Optional[str] = None, checkpoint: Optional[s
         num_images=len(dataset), num_classes=len(dataset.metainfo['classes']),
         clip=clip_cfg.get('checkpoint') or f"{clip_cfg.get('name')}/{clip_cfg.get('pretrained')}",
         vfm_checkpoint=(clip_cfg.get('vfm') or {}).get('checkpoint'), world_size=world_size,
-        device=str(model_device), work_dir=cfg.work_dir,
+        device=str(model_device), work_dir=cfg.work_dir, loop_s=round(loop_s, 3), loop_cpu_s=round(loop_cpu_s, 3),
+        images_per_s=round(len(dataset) / loop_s, 4),
         timestamp=datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
         per_class=getattr(metric, 'per_class', None))
     os.makedirs(cfg.work_dir, exist_ok=True)
@@ -261,5 +265,6 @@ def evaluate(config: str, work_dir: Optional[str] = None, checkpoint: Optional[s
     with open(path, 'w', encoding='utf-8') as f:
         json.dump(record, f, indent=2)
     summary = ', '.join(f'{k} {record[k]:.2f}' for k in ('mIoU', 'aAcc', 'mAcc') if k in record)
-    print(f'{record["config"]}: {summary} ({record["num_images"]} images) -> {path}', flush=True)
+    print(f'{record["config"]}: {summary} ({record["num_images"]} images, {record["images_per_s"]:.3g} images/s) '
+          f'-> {path}', flush=True)
     return record
