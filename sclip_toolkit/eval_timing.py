@@ -119,8 +119,16 @@ def run_eval(config: str, data_dir: Path, checkpoint: str, work_dir: Path, cfg_o
 
 
 def eval_throughput(config: str, checkpoint: str, work: Path, num_images: int = 20, size=(375, 500),
-                    cfg_options: Sequence[str] = (), dist: bool = True, repeats: int = 1) -> Dict[str, float]:
-    """Print and return eval.py's images/s next to the bare per-image predict time (see the module docstring)."""
+                    cfg_options: Sequence[str] = (), dist: bool = True, repeats: int = 1,
+                    threads: Optional[int] = None) -> Dict[str, float]:
+    """Print and return eval.py's images/s next to the bare per-image predict time (see the module docstring).
+
+    Args:
+        threads: torch threads of the bare loop and of eval.py (default: this process's, i.e. the cores); the
+            ``dist_test.sh 2`` run gives each of its 2 processes half of them.
+    """
+    if threads is not None:
+        torch.set_num_threads(threads)
     from .config import load_config
 
     data = work / 'data'
@@ -146,19 +154,20 @@ def eval_throughput(config: str, checkpoint: str, work: Path, num_images: int = 
     out.update(bare_s=bare['per_image_s'], bare_cpu_s=bare['per_image_cpu_s'])
     print(f'bare predict (test_step on decoded images)   {bare["per_image_s"]:7.3f} s/image wall '
           f'({1 / bare["per_image_s"]:.3f} images/s), {bare["per_image_cpu_s"]:.3f} s CPU', flush=True)
-    runs = [('eval.py, 1 process', 1, None)]
+    runs = [(f'eval.py, 1 process x {threads} threads', 1, threads)]
     if dist:
-        runs += [(f'dist_test.sh 2 (2 processes x {max(1, threads // 2)} thread)', 2, None)]
+        runs += [(f'dist_test.sh 2 (2 processes x {max(1, threads // 2)} threads)', 2, max(1, threads // 2))]
     for label, processes, thread_count in runs:
         rec = run_eval(config, data, checkpoint, work / f'eval_{processes}', options, processes, thread_count)
         key = f'eval_{processes}p'
+        n_per = -(-num_images // processes)  # rank 0's share
         out[f'{key}_images_per_s'] = rec['images_per_s']
         out[f'{key}_loop_s'], out[f'{key}_process_s'] = rec['loop_s'], rec['process_s']
-        out[f'{key}_loop_cpu_s'], out[f'{key}_process_cpu_s'] = rec.get('loop_cpu_s', float('nan')), \
-            rec['process_cpu_s']
+        out[f'{key}_loop_cpu_s'], out[f'{key}_process_cpu_s'] = rec['loop_cpu_s'], rec['process_cpu_s']
         print(f'{label:44s} {1 / rec["images_per_s"]:7.3f} s/image wall ({rec["images_per_s"]:.3f} images/s, '
-              f'{rec["images_per_s"] * bare["per_image_s"]:.3f}x the bare rate); whole process {rec["process_s"]:.1f} '
-              f's wall, {rec["process_cpu_s"]:.1f} s CPU; mIoU {rec["mIoU"]:.2f}', flush=True)
+              f'{rec["images_per_s"] * bare["per_image_s"]:.3f}x the bare rate), test loop {rec["loop_cpu_s"] / n_per:.3f} '
+              f's CPU/image (rank 0, loader workers not counted); whole process {rec["process_s"]:.1f} s wall, '
+              f'{rec["process_cpu_s"]:.1f} s CPU (all processes); mIoU {rec["mIoU"]:.2f}', flush=True)
     print(f'load average {os.getloadavg()[0]:.1f}', flush=True)
     return out
 

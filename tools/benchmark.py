@@ -135,6 +135,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     ap.add_argument('--warm-start', action='store_true',
                     help="Segmenter(...) to the first crop's forward in a fresh process (weights file, cached text)")
     ap.add_argument('--eval-images', type=int, default=20, help='dataset size for --eval-throughput')
+    ap.add_argument('--eval-threads', type=int, help='torch threads for --eval-throughput (default: the cores)')
     args = ap.parse_args(argv)
     if args.eval_throughput or args.warm_start:
         return eval_speed_main(args)
@@ -384,7 +385,7 @@ def eval_speed_main(args) -> Dict[str, float]:
     if args.eval_throughput:
         options = [f'{k}={v}' for k, v in (args.cfg_options or {}).items()]
         results.update(eval_throughput(config, checkpoint, tmp, args.eval_images, cfg_options=options,
-                                       repeats=args.repeats))
+                                       repeats=args.repeats, threads=args.eval_threads))
     return results
 
 

@@ -257,7 +257,7 @@ def evaluate(config: str, work_dir: Optional[str] = None, checkpoint: Optional[s
         clip=clip_cfg.get('checkpoint') or f"{clip_cfg.get('name')}/{clip_cfg.get('pretrained')}",
         vfm_checkpoint=(clip_cfg.get('vfm') or {}).get('checkpoint'), world_size=world_size,
         device=str(model_device), work_dir=cfg.work_dir, loop_s=round(loop_s, 3), loop_cpu_s=round(loop_cpu_s, 3),
-        images_per_s=round(len(dataset) / loop_s, 4),
+        images_per_s=round(len(dataset) / loop_s, 4), threads=torch.get_num_threads(),
         timestamp=datetime.datetime.now().astimezone().isoformat(timespec='seconds'),
         per_class=getattr(metric, 'per_class', None))
     os.makedirs(cfg.work_dir, exist_ok=True)
