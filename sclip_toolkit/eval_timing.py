@@ -164,9 +164,10 @@ def eval_throughput(config: str, checkpoint: str, work: Path, num_images: int = 
         out[f'{key}_images_per_s'] = rec['images_per_s']
         out[f'{key}_loop_s'], out[f'{key}_process_s'] = rec['loop_s'], rec['process_s']
         out[f'{key}_loop_cpu_s'], out[f'{key}_process_cpu_s'] = rec['loop_cpu_s'], rec['process_cpu_s']
+        ratio = rec['images_per_s'] * bare['per_image_s']
         print(f'{label:44s} {1 / rec["images_per_s"]:7.3f} s/image wall ({rec["images_per_s"]:.3f} images/s, '
-              f'{rec["images_per_s"] * bare["per_image_s"]:.3f}x the bare rate), test loop {rec["loop_cpu_s"] / n_per:.3f} '
-              f's CPU/image (rank 0, loader workers not counted); whole process {rec["process_s"]:.1f} s wall, '
+              f'{ratio:.3f}x the bare rate), test loop {rec["loop_cpu_s"] / n_per:.3f} s CPU/image (rank 0, loader '
+              f'workers not counted); whole process {rec["process_s"]:.1f} s wall, '
               f'{rec["process_cpu_s"]:.1f} s CPU (all processes); mIoU {rec["mIoU"]:.2f}', flush=True)
     print(f'load average {os.getloadavg()[0]:.1f}', flush=True)
     return out
@@ -224,10 +225,7 @@ def warm_start(checkpoint: str, work: Path, method: str = 'sclip', repeats: int 
     best = min(runs, key=lambda r: r['first_crop_cpu_s'])
     print(f'warm start ({method}, {Path(checkpoint).name}, text from the disk cache), best of {repeats} fresh '
           f'processes, load average {os.getloadavg()[0]:.1f}:')
-    print(f'  imports (sclip_toolkit, mmseg, torch)           {best["import_s"]:6.2f} s wall {best["import_cpu_s"]:6.2f} '
-          f's CPU')
-    print(f'  Segmenter(...) built                            {best["build_s"]:6.2f} s wall {best["build_cpu_s"]:6.2f} '
-          f's CPU')
-    print(f'  Segmenter(...) to the first crop\'s forward      {best["first_crop_s"]:6.2f} s wall '
-          f'{best["first_crop_cpu_s"]:6.2f} s CPU')
+    for label, key in (('imports (sclip_toolkit, mmseg, torch)', 'import'), ('Segmenter(...) built', 'build'),
+                       ("Segmenter(...) to the first crop's forward", 'first_crop')):
+        print(f'  {label:44s} {best[key + "_s"]:6.2f} s wall {best[key + "_cpu_s"]:6.2f} s CPU')
     return best
