@@ -164,10 +164,13 @@ def eval_throughput(config: str, checkpoint: str, work: Path, num_images: int = 
         out[f'{key}_images_per_s'] = rec['images_per_s']
         out[f'{key}_loop_s'], out[f'{key}_process_s'] = rec['loop_s'], rec['process_s']
         out[f'{key}_loop_cpu_s'], out[f'{key}_process_cpu_s'] = rec['loop_cpu_s'], rec['process_cpu_s']
+        out[f'{key}_test_step_s'], out[f'{key}_test_step_cpu_s'] = rec['test_step_s'], rec['test_step_cpu_s']
         ratio = rec['images_per_s'] * bare['per_image_s']
         print(f'{label:44s} {1 / rec["images_per_s"]:7.3f} s/image wall ({rec["images_per_s"]:.3f} images/s, '
               f'{ratio:.3f}x the bare rate), test loop {rec["loop_cpu_s"] / n_per:.3f} s CPU/image (rank 0, loader '
-              f'workers not counted); whole process {rec["process_s"]:.1f} s wall, '
+              f'workers not counted), outside test_step {(rec["loop_s"] - rec["test_step_s"]) / n_per:.3f} s wall '
+              f'{(rec["loop_cpu_s"] - rec["test_step_cpu_s"]) / n_per:.3f} s CPU/image; whole process '
+              f'{rec["process_s"]:.1f} s wall, '
               f'{rec["process_cpu_s"]:.1f} s CPU (all processes); mIoU {rec["mIoU"]:.2f}', flush=True)
     print(f'load average {os.getloadavg()[0]:.1f}', flush=True)
     return out
