@@ -2,6 +2,7 @@
 # Evaluate a config with N processes under torchrun: bash dist_test.sh CONFIG N [eval.py options...]
 # One process per GPU (NCCL); on a machine without CUDA the processes split the images on the CPU (gloo).
 # Multi-node: NNODES, NODE_RANK, MASTER_ADDR, PORT (defaults 1, 0, 127.0.0.1, 29500). WORK_DIR sets --work-dir.
+# OMP_NUM_THREADS: threads per process (default: the cores divided by NUM_PROCESSES).
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
@@ -21,6 +22,13 @@ if [ -x "$ROOT/.venv/bin/python" ]; then
     PYTHON="$ROOT/.venv/bin/python"
 else
     PYTHON=python
+fi
+# Threads per process: the cores shared out among the processes (torchrun would give each process 1). Only when
+# OMP_NUM_THREADS is not set already; GPU processes then keep a fair share of the cores for their data loading.
+if [ -z "${OMP_NUM_THREADS:-}" ]; then
+    CORES=$(nproc 2>/dev/null || echo 1)
+    THREADS=$(( CORES / GPUS ))
+    export OMP_NUM_THREADS=$(( THREADS > 0 ? THREADS : 1 ))
 fi
 EXTRA=()
 if [ -n "${WORK_DIR:-}" ]; then

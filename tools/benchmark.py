@@ -152,10 +152,18 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     ap.add_argument('--random-attn-gain', type=float, default=3.0,
                     help='with --precision-compare and no --checkpoint: scale of the random vision in-projections '
                          '(3: the test models\' peaked attention, where rounding moves more labels; 1: plain init)')
+    ap.add_argument('--eval-throughput', action='store_true',
+                    help="eval.py's images/s (1 process, and dist_test.sh 2) next to the bare per-image predict")
+    ap.add_argument('--warm-start', action='store_true',
+                    help="Segmenter(...) to the first crop's forward in a fresh process (weights file, cached text)")
+    ap.add_argument('--eval-images', type=int, default=20, help='dataset size for --eval-throughput')
+    ap.add_argument('--eval-threads', type=int, help='torch threads for --eval-throughput (default: the cores)')
     args = ap.parse_args(argv)
     if args.precision_compare is not None:
         from sclip_toolkit.precision_compare import precision_compare_main
         return precision_compare_main(args, args.precision_compare or [args.method])
+    if args.eval_throughput or args.warm_start:
+        return eval_speed_main(args)
     if args.large_images:
         return large_images(args)
     if args.stages:
@@ -479,6 +487,24 @@ def breakdown_main(args) -> Dict[tuple, Dict[str, float]]:
                       f'total {cost["total_s"]:.3f} s')
     print_breakdown(rows, clock_name)
     return rows
+
+
+def eval_speed_main(args) -> Dict[str, float]:
+    """``--eval-throughput`` / ``--warm-start`` (sclip_toolkit/eval_timing.py), on a random model of --preset."""
+    from sclip_toolkit.eval_timing import eval_throughput, warm_start
+
+    tmp = Path(tempfile.mkdtemp(prefix='sclip_bench_'))
+    checkpoint = args.checkpoint or str(write_random_clip(tmp / 'random_clip.pt', preset=args.preset,
+                                                          dtype=torch.float16))
+    config = args.method if args.method.endswith('.py') else f'{args.method}/{args.method}_{args.dataset}'
+    results: Dict[str, float] = {}
+    if args.warm_start:
+        results.update(warm_start(checkpoint, tmp, args.method if not args.method.endswith('.py') else 'sclip'))
+    if args.eval_throughput:
+        options = [f'{k}={v}' for k, v in (args.cfg_options or {}).items()]
+        results.update(eval_throughput(config, checkpoint, tmp, args.eval_images, cfg_options=options,
+                                       repeats=args.repeats, threads=args.eval_threads))
+    return results
 
 
 if __name__ == '__main__':

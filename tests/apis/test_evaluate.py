@@ -50,3 +50,29 @@ def test_device_choices():
     else:
         with pytest.raises(ValueError, match='--device cuda:1: under torchrun'):
             select_device('cuda:1', launcher='pytorch')
+
+
+@pytest.mark.parametrize('num_classes, ignore_index, dtype', [(21, 255, torch.uint8), (150, 255, torch.int64),
+                                                              (171, 0, torch.int64), (847, 65535, torch.int64)])
+def test_class_areas_equal_mmsegs(num_classes, ignore_index, dtype):
+    """The joint-histogram areas equal IoUMetric's three histc passes, ignored pixels, out-of-range values and
+    images with no valid pixel included."""
+    from mmseg.evaluation import IoUMetric
+
+    from sclip_toolkit.apis.evaluate import PerClassIoUMetric
+
+    gen = torch.Generator().manual_seed(num_classes)
+    pred = torch.randint(0, num_classes, (37, 53), generator=gen)
+    label = torch.randint(0, num_classes, (37, 53), generator=gen)
+    label[:4] = ignore_index
+    pred[:2] = num_classes + 3  # out of range where the ground truth is ignored: mmseg does not count them
+    stray = label.clone()
+    stray[5, :3] = num_classes  # a label value that is neither a class nor ignored: counted nowhere by mmseg
+    cases = [(pred, label), (pred.clamp(max=num_classes - 1), label), (pred.clamp(max=num_classes - 1), stray),
+             (pred, torch.full_like(label, ignore_index)), (pred[:0], label[:0])]
+    for p, g in cases:
+        p, g = p.to(dtype), g.to(dtype)  # IoUMetric.process casts the ground truth to the prediction's dtype
+        want = IoUMetric.intersect_and_union(p, g, num_classes, ignore_index)
+        got = PerClassIoUMetric.intersect_and_union(p, g, num_classes, ignore_index)
+        for a, b in zip(want, got):
+            assert a.dtype == b.dtype == torch.float32 and torch.equal(a, b)

@@ -124,3 +124,38 @@ def test_unknown_backbone_names_list_valid_ones():
         CLIPBackbone(name='ViT-Q/99', pretrained='openai', download=False)
     with pytest.raises(CheckpointError, match='valid tags'):
         CLIPBackbone(name='ViT-B-16', pretrained='no_such_tag', download=False)
+
+
+@pytest.mark.parametrize('dtype, fmt', [(torch.float32, 'state_dict'), (torch.float16, 'state_dict'),
+                                        (torch.float16, 'torchscript')])
+def test_meta_built_clip_equals_open_clips_loader(tmp_path, dtype, fmt):
+    """Built on the meta device with the weights assigned: every tensor (fp16 rounding of the matmul weights
+    included), the causal mask and the outputs are those of open_clip's loader followed by ``.float()``."""
+    from open_clip.model import build_model_from_openai_state_dict
+
+    from sclip_toolkit.models.clip import build_clip_from_state_dict
+
+    path = write_random_clip(tmp_path / 'w.pt', dtype=dtype, fmt=fmt)
+    state = load_state_dict(path)
+    old = build_model_from_openai_state_dict(dict(state), quick_gelu=True, cast_dtype=None).float().eval()
+    new = build_clip_from_state_dict(state)
+    assert not new.training and all(p.requires_grad for p in new.parameters())
+    a, b = old.state_dict(), new.state_dict()
+    assert a.keys() == b.keys()
+    assert all(a[k].dtype == b[k].dtype and torch.equal(a[k], b[k]) for k in a)
+    assert torch.equal(old.attn_mask, new.attn_mask) and not new.attn_mask.is_meta
+    if dtype == torch.float32:  # the loader rounds the matmul weights through fp16 even from an fp32 file
+        assert not torch.equal(b['visual.proj'], state['visual.proj'])
+    images, tokens = torch.randn(2, 3, 64, 64), torch.randint(1, 49407, (2, 77))
+    with torch.no_grad():
+        assert torch.equal(old.encode_image(images), new.encode_image(images))
+        assert torch.equal(old.encode_text(tokens), new.encode_text(tokens))
+
+
+def test_meta_built_clip_owns_its_memory(tmp_path):
+    """The weights do not live in the memory-mapped file: rewriting it in place leaves the model unchanged."""
+    path = write_random_clip(tmp_path / 'w.pt')
+    model = CLIPBackbone(checkpoint=str(path))
+    before = {k: v.clone() for k, v in model.model.state_dict().items()}
+    write_random_clip(path, seed=1)  # torch.save truncates and rewrites the same file
+    assert all(torch.equal(before[k], v) for k, v in model.model.state_dict().items())
