@@ -1,7 +1,6 @@
 """Score-stage steps: the references' area and probability thresholds and NACLIP's renormalisation."""
 from __future__ import annotations
 
-import torch
 from mmseg.registry import MODELS
 
 from .base import PostProcessStep, ScoreMap, StepContext
