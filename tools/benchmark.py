@@ -27,7 +27,7 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -129,9 +129,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     ap.add_argument('--large-images', action='store_true',
                     help='peak memory of demo.py and the Segmenter API on large photos (--large-sizes x '
                          '--large-classes), within --max-memory')
-    ap.add_argument('--large-sizes', default='4000,10000',
+    ap.add_argument('--large-sizes', default='4000,10000', type=_large_sizes,
                     help='image sizes for --large-images: square sides or HxW (e.g. 4000,1500x12000)')
-    ap.add_argument('--large-classes', default='3,150',
+    ap.add_argument('--large-classes', default='3,150', type=_positive_ints,
                     help='class counts for --large-images (150: ADE20K; up to 847: ADE20K-847; more: numbered)')
     ap.add_argument('--no-demo', action='store_true', help='with --large-images: the API only, not demo.py')
     ap.add_argument('--max-memory', default='2GB', help='the memory bound given to demo and API (--large-images)')
@@ -291,6 +291,30 @@ def _large_photo(height: int, width: Optional[int] = None, seed: int = 0):
     return cv2.resize(small, (width or height, height), interpolation=cv2.INTER_LINEAR)
 
 
+def _positive_ints(text: str) -> List[int]:
+    """'3,150' -> [3, 150] (argparse type: a wrong value is one line naming the option)."""
+    try:
+        values = [int(v) for v in text.split(',')]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f'expected whole numbers >= 1 separated by commas, e.g. 3,150; got {text!r}')
+    return values
+
+
+def _large_sizes(text: str) -> List[Tuple[int, int]]:
+    """'4000,1500x12000' -> [(4000, 4000), (1500, 12000)]: square sides or HxW."""
+    sizes = []
+    for item in text.split(','):
+        height, sep, width = item.partition('x')
+        try:
+            sizes.append((_positive_ints(height)[0], _positive_ints(width if sep else height)[0]))
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(f'expected square sides or HxW sizes separated by commas, e.g. '
+                                             f'4000,1500x12000; got {text!r}') from None
+    return sizes
+
+
 def _large_vocabulary(n: int) -> List[str]:
     """``n`` class names: ADE20K's 150, then ADE20K-847's, then numbered ones."""
     root = Path(__file__).resolve().parents[1] / 'configs' / 'classnames'
@@ -342,7 +366,7 @@ def large_images(args) -> Dict[str, float]:
     seg = Segmenter(args.method, checkpoint=checkpoint, device='cpu', max_memory=bound, cfg_options=options or None)
     tiny = _large_photo(64)
     cv2.imwrite(str(tmp / 'tiny.png'), tiny)
-    for n in (int(c) for c in args.large_classes.split(',')):
+    for n in args.large_classes:
         classes = vocabularies.get(n) or _large_vocabulary(n)
         class_file = tmp / f'classes_{n}.txt'
         class_file.write_text('\n'.join(classes if isinstance(classes, list) else classes.split('; ')) + '\n')
@@ -351,9 +375,7 @@ def large_images(args) -> Dict[str, float]:
                      '--device', 'cpu', '--quiet', '--max-memory', args.max_memory, *cfg_argv]
         if not args.no_demo:
             base = _demo_peak(['--image', str(tmp / 'tiny.png'), '--out', str(tmp / 'out_tiny'), *demo_argv])
-        for size in args.large_sizes.split(','):
-            height, _, width = size.partition('x')
-            height, width = int(height), int(width or height)
+        for height, width in args.large_sizes:
             rgb = _large_photo(height, width)
             mem: Dict[str, float] = {}
             start = time.perf_counter()
@@ -508,4 +530,7 @@ def eval_speed_main(args) -> Dict[str, float]:
 
 
 if __name__ == '__main__':
-    main()
+    import sys
+
+    from sclip_toolkit.errors import run_cli
+    sys.exit(run_cli(main, 'benchmark.py'))

@@ -146,10 +146,11 @@ class LabelPaths:
         dtype = torch.float32 if self.score_dtype == 'fp32' else self.clip.output_dtype
         source = SourceBlocks(self, crops, emb.names, height)
 
-        def band_logits(block: torch.Tensor, offset: int, r0: int, r1: int) -> torch.Tensor:
+        def band_logits(r0: int, r1: int) -> torch.Tensor:
             """(Q, r1 - r0, W0) logits after the logits-stage steps, decoded with their halo a chunk of names at a
             time."""
             a, b = max(0, r0 - halo), min(height, r1 + halo)
+            block, offset = source.covering(a, b)  # kept by ``source`` for the next bands
             band_ctx = dataclasses.replace(ctx, rows=(a, b))
             out = None
             for n0 in range(0, block.shape[1], chunk):
@@ -167,9 +168,7 @@ class LabelPaths:
 
         def bands():
             for r0, r1 in row_bands(height, rows):
-                block, offset = source.covering(max(0, r0 - halo), min(height, r1 + halo))
-                logits = band_logits(block, offset, r0, r1)
-                del block
+                logits = band_logits(r0, r1)
                 probs = emb.reduce((self.logit_scale * logits).softmax(dim=0))
                 del logits
                 self._check_finite(probs, meta)

@@ -133,3 +133,13 @@ def test_precision_compare_prints_speedup_and_agreement_per_method(benchmark, ca
         assert row['fp32_cpu_s'] > 0 and row['bf16_cpu_s'] > 0 and 0.5 < row['agreement'] <= 1.0
     assert 'bf16 CPU s' in out and 'agreement' in out and 'fp32, input rounded' in out
     assert out.count('equal labels') == 2
+
+
+def test_large_image_options_are_checked(benchmark):
+    assert benchmark._large_sizes('4000,1500x12000') == [(4000, 4000), (1500, 12000)]
+    assert benchmark._positive_ints('3,150') == [3, 150]
+    for bad in ('40x', 'abc', '0', '10x-5', ''):
+        with pytest.raises(benchmark.argparse.ArgumentTypeError, match='separated by commas'):
+            benchmark._large_sizes(bad)
+    with pytest.raises(SystemExit):
+        benchmark.main(['--large-images', '--large-classes', 'x'])
