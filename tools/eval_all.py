@@ -113,10 +113,14 @@ def run_pair(method: str, dataset: str, args: argparse.Namespace) -> Tuple[Optio
     work_dir.mkdir(parents=True, exist_ok=True)
     metrics_path.unlink(missing_ok=True)  # a stale file must not pass for this run's result
     log = work_dir / 'eval.log'
+    # In the caller's working directory, as eval.py itself: relative --out-dir, --checkpoint, --cfg-options paths
+    # and $SCLIP_DATA mean the same in this process and in the evaluation.
     with open(log, 'w', encoding='utf-8') as out:
-        code = subprocess.call(eval_command(config, work_dir, args), stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        code = subprocess.call(eval_command(config, work_dir, args), stdout=out, stderr=subprocess.STDOUT)
     if code == 0 and metrics_path.is_file():
         return json.loads(metrics_path.read_text())['mIoU'], 'done', ''
+    if code == 0:
+        return None, 'failed', f'the evaluation ended without writing {metrics_path.resolve()} (log: {log})'
     return None, 'failed', f'exit code {code}: {last_error_line(log)} (log: {log})'
 
 

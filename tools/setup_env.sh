@@ -37,6 +37,25 @@ if [[ -z "${SCLIP_CHROMIUM:-}" ]] && ! command -v chromium >/dev/null 2>&1 \
   fi
 fi
 
+# Fonts for the words drawn into pictures (legends, titles): accented Latin, Chinese/Japanese/Korean, emoji as
+# outlines (sclip_toolkit/apis/fonts.py). Installed with apt when missing; without them the legend falls back to
+# Pillow's Latin-only font and says so.
+FONT_PACKAGES=()
+[[ -f /usr/share/fonts/truetype/noto/NotoSans-Regular.ttf ]] || FONT_PACKAGES+=(fonts-noto-core)
+[[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]] || FONT_PACKAGES+=(fonts-noto-cjk)
+[[ -f /usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf ]] || FONT_PACKAGES+=(fonts-symbola)
+if (( ${#FONT_PACKAGES[@]} )); then
+  if command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
+    say "installing fonts for the pictures' legends: ${FONT_PACKAGES[*]} (apt-get)"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${FONT_PACKAGES[@]}"; } \
+        >/dev/null; then
+      echo "[setup] apt-get could not install ${FONT_PACKAGES[*]}; legends will use Pillow's Latin-only font" >&2
+    fi
+  else
+    say "fonts ${FONT_PACKAGES[*]} are missing (and no root apt-get): legends draw only Latin letters until installed"
+  fi
+fi
+
 # The stamp holds a hash of everything that decides the environment: when nothing changed we are done.
 want_stamp="$(cat "$ROOT/requirements.txt" "$ROOT/pyproject.toml" "$ROOT/setup.py" "$ROOT/tools/setup_env.sh" | sha256sum | cut -d' ' -f1)"
 if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$want_stamp" ]] \

@@ -13,7 +13,7 @@ import os.path as osp
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -26,8 +26,10 @@ from mmseg.registry import HOOKS, METRICS
 from .. import evaluation  # noqa: F401  (registers ResumableTestLoop)
 from ..config import load_config, resolve_config_path
 from ..datasets.base import check_dataset_config
+from ..evaluation.label_check import OutOfRangeLabels, check_label_shape
 from ..devices import check_cli_device
 from ..exceptions import ConfigError
+from ..io_utils import atomic_write, check_writable_dir, write_error
 
 METRICS_FILE = 'metrics.json'
 
@@ -40,6 +42,20 @@ class PerClassIoUMetric(IoUMetric):
         per_class: after an evaluation (on the main process), ``{class name: {'IoU': %, 'Acc': %}}`` with None for
             classes that never occur in the ground truth nor the prediction (their IoU is NaN; mIoU skips them).
     """
+
+    def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
+        """IoUMetric's, after checking each ground truth: its size (one line naming the image otherwise) and its
+        values (a warning, once per dataset, about values that are neither a class nor ignored)."""
+        if not hasattr(self, 'label_values'):
+            self.label_values = OutOfRangeLabels()
+        num_classes = len(self.dataset_meta['classes'])
+        for sample in data_samples:
+            if 'gt_sem_seg' in sample and not self.format_only:
+                label = sample['gt_sem_seg']['data'].squeeze()
+                check_label_shape(sample['pred_sem_seg']['data'].squeeze(), label, sample)
+                self.label_values.check(label, num_classes, self.ignore_index,
+                                        sample.get('seg_map_path') or sample.get('img_path', 'an annotation'))
+        super().process(data_batch, data_samples)
 
     @staticmethod
     def intersect_and_union(pred_label: torch.Tensor, label: torch.Tensor, num_classes: int, ignore_index: int
@@ -66,6 +82,10 @@ class PerClassIoUMetric(IoUMetric):
         return tuple(a.float().cpu() for a in (area_intersect, area_union, area_pred, area_label))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
+        label_values = getattr(self, 'label_values', None)
+        summary = label_values.summary(len(self.dataset_meta['classes'])) if label_values is not None else None
+        if summary and label_values.images > 1:
+            print(f'warning: {summary}', file=sys.stderr, flush=True)
         metrics = super().compute_metrics(results)
         if not results:
             return metrics
@@ -139,8 +159,9 @@ class ShowDirHook(Hook):
             img_path = sample.metainfo['img_path']
             image = mmcv.imread(img_path, channel_order='rgb')
             name = osp.splitext(osp.basename(img_path))[0]
-            visualizer.add_datasample(name, image, data_sample=sample, draw_gt='gt_sem_seg' in sample, show=False,
-                                      out_file=osp.join(self.out_dir, f'{name}.png'))
+            save_drawing(osp.join(self.out_dir, f'{name}.png'), lambda tmp: visualizer.add_datasample(
+                name, image, data_sample=sample, draw_gt='gt_sem_seg' in sample, show=False, out_file=tmp),
+                visualizer.get_image)
             self.count += 1
 
     def after_test_epoch(self, runner, metrics=None) -> None:
@@ -149,6 +170,31 @@ class ShowDirHook(Hook):
         if runner.rank == 0:
             print(f'wrote {int(count)} pictures (image, ground truth, prediction) to {self.out_dir}/<image name>.png',
                   file=sys.stderr, flush=True)
+
+
+def save_drawing(path: str, draw, drawn) -> None:
+    """Have ``draw(tmp)`` write a PNG (mmcv's imwrite: it returns False instead of raising) to a temporary name next
+    to ``path`` and rename it into place; when nothing was written, write ``drawn()`` (RGB) ourselves to raise the
+    reason (full disk, read-only, permission) as one line."""
+    import tempfile
+
+    import cv2
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.png', dir=osp.dirname(path) or '.')
+        os.close(fd)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    try:
+        draw(tmp)
+        if os.path.getsize(tmp) > 0:
+            os.replace(tmp, path)
+            return
+    finally:
+        if osp.exists(tmp):
+            os.unlink(tmp)
+    ok, png = cv2.imencode('.png', np.ascontiguousarray(drawn()[..., ::-1]))
+    atomic_write(path, png.tobytes())
 
 
 def config_name(config: str) -> str:
@@ -278,6 +324,11 @@ def evaluate(config: str, work_dir: Optional[str] = None, checkpoint: Optional[s
                               save_preds)
     dev = select_device(device, launcher)
     check_dataset_config(cfg.test_dataloader.dataset)
+    # Every output folder is checked before the work: the metrics of an hour's run must have somewhere to go.
+    check_writable_dir(cfg.work_dir, f'--work-dir {cfg.work_dir}')
+    for option, folder in (('--save-preds', save_preds), ('--show-dir', show_dir)):
+        if folder:
+            check_writable_dir(folder, f'{option} {folder}')
     _init_cpu_distributed(launcher)
     runner = Runner.from_cfg(cfg)
     if dev is not None and dev.type == 'cpu' and launcher == 'none':
@@ -306,8 +357,7 @@ def evaluate(config: str, work_dir: Optional[str] = None, checkpoint: Optional[s
         per_class=getattr(metric, 'per_class', None))
     os.makedirs(cfg.work_dir, exist_ok=True)
     path = osp.join(cfg.work_dir, METRICS_FILE)
-    with open(path, 'w', encoding='utf-8') as f:
-        json.dump(record, f, indent=2)
+    atomic_write(path, json.dumps(record, indent=2))
     summary = ', '.join(f'{k} {record[k]:.2f}' for k in ('mIoU', 'aAcc', 'mAcc') if k in record)
     print(f'{record["config"]}: {summary} ({record["num_images"]} images, {record["images_per_s"]:.3g} images/s) '
           f'-> {path}', flush=True)

@@ -10,12 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from ..exceptions import ConfigError, ToolkitError
+from ..io_utils import atomic_open
 from ..resources import DATA_ROOT
 
 # The folder holding configs/ and prompts/: the checkout, or the copy inside an installed wheel.
@@ -34,11 +34,20 @@ def resolve_path(path: Union[str, os.PathLike], kind: str = 'file') -> Path:
     any working directory.
     """
     p = Path(path).expanduser()
-    if p.exists():
+    if _exists(p):
         return p
-    if not p.is_absolute() and (PROJECT_ROOT / p).exists():
+    if not p.is_absolute() and _exists(PROJECT_ROOT / p):
         return PROJECT_ROOT / p
     raise FileNotFoundError(f'{kind} {str(path)!r} not found (looked in {Path.cwd()} and {PROJECT_ROOT})')
+
+
+def _exists(path: Path) -> bool:
+    """Path.exists() that says False for a text no file can have (a name over 255 bytes, a NUL byte), so that a long
+    list of classes given as a string is never mistaken for a path."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def available_templates() -> List[str]:
@@ -241,12 +250,7 @@ class TextEmbeddingCache:
     def save(self, key: str, embeddings: torch.Tensor) -> None:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f'.{key}.', suffix='.tmp', dir=self.directory)
-            with os.fdopen(fd, 'wb') as fh:
+            with atomic_open(self.directory / f'{key}.pt') as fh:
                 torch.save({'key': key, 'embeddings': embeddings.detach().cpu()}, fh)
-            os.replace(tmp, self.directory / f'{key}.pt')
-        except OSError:  # a read-only or full disk only costs the recomputation next time
-            try:
-                os.unlink(tmp)
-            except (OSError, UnboundLocalError):
-                pass
+        except OSError:  # a read-only or full disk only costs the recomputation next time (nothing partial is left)
+            pass
