@@ -181,28 +181,6 @@ def image_files(image: Optional[str]) -> List[Path]:
     return files
 
 
-def output_stems(images: Sequence[Path]) -> List[str]:
-    """The name each image's outputs start with: its stem ('a' for a.jpg), or its file name ('a.jpg', 'a.png') when
-    two images share a stem, with '~2', '~3' ... added if even that collides (names compared case-blind, as on
-    macOS and Windows). No two images ever write the same file."""
-    stems = [Path(p).stem for p in images]
-    counts: Dict[str, int] = {}
-    for stem in stems:
-        counts[stem.casefold()] = counts.get(stem.casefold(), 0) + 1
-    out, used = [], set(s.casefold() for s in stems if counts[s.casefold()] == 1)
-    for path, stem in zip(images, stems):
-        if counts[stem.casefold()] == 1:
-            out.append(stem)
-            continue
-        name, k = Path(path).name, 2
-        candidate = name
-        while candidate.casefold() in used:
-            candidate, k = f'{name}~{k}', k + 1
-        used.add(candidate.casefold())
-        out.append(candidate)
-    return out
-
-
 def check_weights(method: str, cfg, download: bool) -> None:
     """Fail now, naming the method, if a weight file it needs (CLIP, VFM) is missing and cannot be downloaded."""
     from sclip_toolkit.models.checkpoint import CheckpointError, fetch_openai_checkpoint
@@ -316,41 +294,16 @@ def run(args: argparse.Namespace, methods: List[str]) -> int:
         write_comparison(run_.summaries, run_.label_maps, run_.first_rgb, out, Path(images[0]).stem, args.alpha,
                          run_.summaries[0]['label'])
     elif folder:
-        return report_folder(args, methods[0], run_, out)
-    return 0
-
-
-class FolderRun:
-    """What :func:`segment_all` did: the first image's summaries and label maps (for --compare), the first image as
-    segmented, and in folder mode the images written (image, output stem) and skipped (image, reason)."""
-
-    def __init__(self):
-        self.summaries: List[Dict] = []
-        self.label_maps: List = []
-        self.first_rgb = None
-        self.written: List[Tuple[Path, str]] = []
-        self.skipped: List[Tuple[Path, str]] = []
-
-
-def report_folder(args: argparse.Namespace, method: str, run_: FolderRun, out: Path) -> int:
-    """Print what was written and what was skipped; 1 when an image was skipped, else 0."""
-    print(f'{method}: segmented {len(run_.written)} of {len(run_.written) + len(run_.skipped)} images of '
-          f'{args.image}; wrote <name>_{method}_overlay.png, _labels.png and .json to {out} for:')
-    for image, stem in run_.written:
-        print(f'  {image.name} -> {stem}_{method}_*')
-    if run_.skipped:
-        print(f'skipped {len(run_.skipped)} image{"s" if len(run_.skipped) > 1 else ""} (nothing written for them):',
-              file=sys.stderr)
-        for image, why in run_.skipped:
-            print(f'  {image.name}: {why}', file=sys.stderr)
-        return 1
+        from sclip_toolkit.apis.folder_run import report_folder
+        return report_folder(args.image, methods[0], run_, out)
     return 0
 
 
 def segment_all(args: argparse.Namespace, methods: List[str], images: List[Path], first_rgb, classes, out: Path,
-                cfg_options: Dict, folder: bool = False) -> FolderRun:
+                cfg_options: Dict, folder: bool = False):
     """Each method (one model in memory at a time) over every image. In folder mode an image that cannot be read
     or segmented is reported, skipped and listed, and the run goes on; a file that cannot be written stops it."""
+    from sclip_toolkit.apis.folder_run import FolderRun, output_stems
     from sclip_toolkit.apis.segmenter import Segmenter, downscale, load_image
     from sclip_toolkit.exceptions import ToolkitError
     from sclip_toolkit.io_utils import WriteError

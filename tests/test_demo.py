@@ -235,7 +235,9 @@ def test_folder_names_never_collide_and_a_bad_file_is_skipped(tmp_path, tiny_cli
 
 def test_output_stems():
     paths = [Path(n) for n in ('a.jpg', 'a.png', 'A.JPG', 'b.png', 'a.jpg.png')]
-    stems = demo.output_stems(paths)
+    from sclip_toolkit.apis.folder_run import output_stems
+
+    stems = output_stems(paths)
     assert stems == ['a.jpg~2', 'a.png', 'A.JPG~3', 'b', 'a.jpg']  # a unique stem keeps its name
     assert len({s.casefold() for s in stems}) == len(stems)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import os
+import unicodedata
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,7 +137,7 @@ class TextFont:
         for i, f in enumerate(self.files):
             if f.chars is None or code in f.chars:
                 return i
-        if char.isprintable() and not char.isspace() and code not in self._missing_warned and self.files:
+        if not char.isspace() and code not in self._missing_warned and self.files:
             self._missing_warned.add(code)
             warnings.warn(f'no font here has the character {char!r} (U+{code:04X}); it is drawn as a box: '
                           f'{INSTALL_HINT}', UserWarning, stacklevel=4)
@@ -146,6 +147,8 @@ class TextFont:
         """``text`` cut into pieces drawn with one font each, in order."""
         out: List[Tuple[str, int]] = []
         for char in text:
+            if _invisible(char):
+                continue
             index = self._font_of(char) if len(self.fonts) > 1 else 0
             if out and out[-1][1] == index:
                 out[-1] = (out[-1][0] + char, index)
@@ -180,6 +183,14 @@ class TextFont:
             else:
                 draw.text((x, y), piece, fill=fill, font=font)
             x += font.getlength(piece)
+
+
+def _invisible(char: str) -> bool:
+    """Joiners, variation selectors and other format characters (emoji sequences are full of them): no font draws
+    them as a glyph, and an outline font would show them as boxes."""
+    code = ord(char)
+    return (unicodedata.category(char) in ('Cc', 'Cf') or 0xFE00 <= code <= 0xFE0F or 0xE0100 <= code <= 0xE01EF
+            or 0x1F3FB <= code <= 0x1F3FF)  # skin-tone modifiers: shown as swatches by fonts without colour
 
 
 def text_font(size: int) -> TextFont:

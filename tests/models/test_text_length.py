@@ -18,7 +18,8 @@ def tokenizer():
 
 
 def test_prompt_length_counts_start_and_end_tokens(tokenizer):
-    assert prompt_length(tokenizer, 'a photo of a cat.') == 7
+    text = 'a photo of a cat.'
+    assert prompt_length(tokenizer, text) == int((tokenizer([text])[0] != 0).sum()) == 8  # <sot> a photo of a cat . <eot>
     assert prompt_length(tokenizer, LONG) > 77
 
 
