@@ -240,7 +240,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.compare and args.image and Path(args.image).is_dir():
         ap.error('--compare takes one image; give --image FILE (or --method for a folder)')
 
-    from sclip_toolkit.errors import run_cli
+    from sclip_toolkit.cli import run_cli
 
     if args.list_methods:
         from sclip_toolkit.apis.segmenter import available_methods

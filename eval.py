@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.device == 'cpu':
         os.environ['CUDA_VISIBLE_DEVICES'] = ''  # before torch is imported: every library then sees no GPU
-    from sclip_toolkit.errors import run_cli
+    from sclip_toolkit.cli import run_cli
     return run_cli(lambda: run(args), 'eval.py')
 
 

@@ -8,7 +8,7 @@ from mmengine.registry import Registry
 from mmseg.registry import MODELS
 
 from sclip_toolkit.config import load_config, resolve_config_path
-from sclip_toolkit.config_check import (ConfigError, check_model_config, constructor_parameters, parse_cfg_option,
+from sclip_toolkit.config.check import (ConfigError, check_model_config, constructor_parameters, parse_cfg_option,
                                         parse_cfg_options)
 
 

@@ -40,5 +40,5 @@ def main(argv=None) -> None:
 if __name__ == '__main__':
     import sys
 
-    from sclip_toolkit.errors import run_cli
+    from sclip_toolkit.cli import run_cli
     sys.exit(run_cli(main, 'dump_logits.py'))

@@ -1,5 +1,5 @@
 """User-facing entry points."""
-from .inference import build_segmentor, prepare_inputs, run_segmentor
+from .pipeline import build_segmentor, prepare_inputs, run_segmentor
 from .segmenter import (EXAMPLE_CLASSES, EXAMPLE_IMAGE, SegmentationResult, Segmenter, SegmenterError,
                         available_methods, load_image, method_config, parse_classes)
 

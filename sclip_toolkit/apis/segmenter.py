@@ -26,9 +26,9 @@ from PIL import Image
 
 from ..config import apply_overrides, load_config
 from ..methods import available_methods, method_base  # noqa: F401  (available_methods: part of this API)
-from ..models.label_paths import label_dtype
+from ..models.scoring.label_paths import label_dtype
 from ..models.text import ClassNameError, flatten_names, parse_class_names, resolve_path
-from .inference import build_segmentor, run_segmentor
+from .pipeline import build_segmentor, run_segmentor
 from ..exceptions import ConfigError, ToolkitError
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / 'assets'

@@ -66,7 +66,7 @@ def check_dataset_config(dataset_cfg: dict) -> None:
     """
     from mmseg.registry import DATASETS
 
-    from ..config_check import constructor_parameters
+    from ..config.check import constructor_parameters
 
     cfg = dict(dataset_cfg)
     kind = cfg.get('type')

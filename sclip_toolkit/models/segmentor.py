@@ -20,9 +20,9 @@ from . import heads  # noqa: F401  (registers the classification heads)
 from . import preprocessor  # noqa: F401  (registers OVSDataPreProcessor)
 from .clip import CLIPBackbone
 from .inference import CropFeatures, grid_logits
-from .label_paths import LabelPaths
+from .scoring.label_paths import LabelPaths
 from .postprocess import DenseScores, StepContext, build_steps
-from .text_classifier import ClassEmbeddings, CLIPTextClassifier
+from .text.clip_classifier import ClassEmbeddings, CLIPTextClassifier
 
 # CLIP normalisation, no resize: configs set the references' short side (data_preprocessor.short_side).
 DEFAULT_PREPROCESSOR = dict(type='OVSDataPreProcessor', short_side=None)

@@ -9,9 +9,9 @@ from mmseg.structures import SegDataSample
 
 from sclip_toolkit.apis import build_segmentor
 from sclip_toolkit.config import load_config
-from sclip_toolkit.models.banding import needed_rows, resize_rows, row_bands
+from sclip_toolkit.models.scoring.banding import needed_rows, resize_rows, row_bands
 from sclip_toolkit.models.postprocess.pamr import banded_affinity, pamr_affinity
-from sclip_toolkit.profiling import exact_cpu_memory_accounting, peak_memory
+from sclip_toolkit.bench.profiling import exact_cpu_memory_accounting, peak_memory
 
 BASE_METHODS = ['sclip', 'naclip', 'clearclip', 'scclip', 'vanilla', 'maskclip']
 CLASSES = [['sky', 'cloud'], ['tree'], ['person', 'man'], ['road'], ['car']]

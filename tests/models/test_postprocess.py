@@ -13,7 +13,7 @@ from sclip_toolkit.models.postprocess import (AreaThreshold, DenseScores, ProbTh
                                               StreamedScores, StreamingUnsupported, build_steps, pamr,
                                               pamr_affinity)
 from sclip_toolkit.models.postprocess.pamr import _replicate_border
-from sclip_toolkit.models.text_classifier import ClassEmbeddings
+from sclip_toolkit.models.text import ClassEmbeddings
 
 CTX = StepContext(image=torch.zeros(1, 3, 1, 1), ori_shape=(1, 1))
 

@@ -12,13 +12,15 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Tuple
+from typing import TYPE_CHECKING, Tuple
 
 import torch
 
+from ..postprocess.base import BandedScores, DenseScores, StepContext, StreamedScores, StreamingUnsupported
 from .banding import needed_rows, row_bands
-from .inference import CropFeatures
-from .postprocess import BandedScores, DenseScores, StepContext, StreamedScores, StreamingUnsupported
+
+if TYPE_CHECKING:  # the inference package imports banding from here
+    from ..inference import CropFeatures
 
 
 def label_dtype(num_classes: int) -> torch.dtype:
@@ -67,7 +69,7 @@ class LabelPaths:
     def can_band(self) -> bool:
         """Whether labels can be computed in row bands: the inference exposes the map its last resize starts from,
         every logits-stage step says how many rows of context it needs, every scores-stage step is bandable."""
-        from .inference import WindowInference
+        from ..inference import WindowInference
         source = getattr(type(self.inference), 'source', None)
         return (source is not None and source is not WindowInference.source
                 and all(s.halo is not None for s in self._steps('logits'))

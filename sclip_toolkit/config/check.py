@@ -19,7 +19,7 @@ from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 SKIPPED_KEYS = ('init_cfg',)
 
 
-from .exceptions import ConfigError  # noqa: F401  (the error this module raises; re-exported)
+from ..exceptions import ConfigError  # noqa: F401  (the error this module raises; re-exported)
 
 
 def closest(word: str, choices: Iterable[str], n: int = 3) -> List[str]:
@@ -224,7 +224,7 @@ def parse_cfg_option(item: str) -> Tuple[str, Any]:
     ConfigError."""
     from mmengine.config import DictAction
 
-    from .cfg_values import looks_structured, parse_structured
+    from .overrides import looks_structured, parse_structured
 
     key, sep, value = item.partition('=')
     if not sep or not key.strip():

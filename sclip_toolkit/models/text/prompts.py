@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
-from ..exceptions import ConfigError, ToolkitError
-from ..resources import DATA_ROOT
+from ...exceptions import ConfigError, ToolkitError
+from ...resources import DATA_ROOT
 
 # The folder holding configs/ and prompts/: the checkout, or the copy inside an installed wheel.
 PROJECT_ROOT = DATA_ROOT

@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from .banding import resize_rows
+from ..scoring.banding import resize_rows
 
 Box = Tuple[int, int, int, int]
 

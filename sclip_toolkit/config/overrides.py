@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from .exceptions import ConfigError
+from ..exceptions import ConfigError
 
 _STARTS = ('[', '(', '{', 'dict(')
 

@@ -230,7 +230,7 @@ def instrument(model, clock: StageClock) -> Iterator[None]:
     ``inference.decode`` (the last resize to the original size) logits and upsampling, of ``scores`` (softmax,
     max over each class's names) softmax and thresholds.
     """
-    from sclip_toolkit.models import inference as inference_module
+    from sclip_toolkit.models.inference import base as inference_module
     from sclip_toolkit.models.postprocess import ScoreMap, StreamedScores
     hooks: List[Tuple[Any, str, str]] = [
         (model, 'predict', 'copy_out'), (model, '_segment', 'copy_out'), (model, '_check_finite', 'copy_out'),
@@ -290,7 +290,7 @@ def per_image_breakdown(model, cfg, path: Path, repeats: int = 3, clock: Callabl
         that ran).
     """
     from mmengine.registry import init_default_scope
-    from sclip_toolkit.apis.inference import prepare_inputs
+    from sclip_toolkit.apis.pipeline import prepare_inputs
     init_default_scope(cfg.get('default_scope', 'mmseg'))
     device = model.clip.device
     sync_device = device if device.type == 'cuda' else None

@@ -8,8 +8,8 @@ import torch
 import torch.nn as nn
 from mmseg.registry import MODELS
 
-from .text import TextEmbeddingCache, flatten_names, load_templates, parse_class_names
-from .text_prefix import build_text_classifier_shared_prefix
+from .prompts import TextEmbeddingCache, flatten_names, load_templates, parse_class_names
+from .shared_prefix import build_text_classifier_shared_prefix
 
 
 @dataclass(frozen=True)

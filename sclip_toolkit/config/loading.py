@@ -7,8 +7,8 @@ from typing import Any, Dict, List, Optional
 
 from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported for the scripts)
 
-from .config_check import ConfigError, check_model_config, check_override_keys, closest, parse_cfg_options
-from .models.text import PROJECT_ROOT
+from .check import ConfigError, check_model_config, check_override_keys, closest, parse_cfg_options
+from ..models.text import PROJECT_ROOT
 
 CONFIG_DIR = PROJECT_ROOT / 'configs'
 
@@ -51,7 +51,7 @@ def load_config(config: str, checkpoint: Optional[str] = None, vfm_checkpoint: O
 
     Raises:
         ConfigError: an override of a top-level key the config does not have, or a model key or value that the
-            registered constructors do not accept (see :func:`sclip_toolkit.config_check.check_model_config`).
+            registered constructors do not accept (see :func:`sclip_toolkit.config.check.check_model_config`).
     """
     cfg = Config.fromfile(str(resolve_config_path(config)))
     if checkpoint:
