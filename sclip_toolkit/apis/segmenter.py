@@ -26,7 +26,7 @@ from PIL import Image
 
 from ..config import apply_overrides, load_config
 from ..methods import available_methods, method_base  # noqa: F401  (available_methods: part of this API)
-from ..models.scoring.label_paths import label_dtype
+from ..models.scoring import label_dtype
 from ..models.text import ClassNameError, flatten_names, parse_class_names, resolve_path
 from .pipeline import build_segmentor, run_segmentor
 from ..exceptions import ConfigError, ToolkitError
@@ -436,12 +436,9 @@ class Segmenter:
             self.set_classes(classes)
         text_seconds = self.embed_classes()
         start = time.perf_counter()
-        keep = return_scores
-        if keep is None:  # scores when the dense path fits the bound (steps such as PAMR included)
-            keep = self.model.dense_bytes(rgb.shape[:2]) <= self.max_memory // 2
-        self.model.keep_scores = keep
-        if not keep and not (self.model.can_stream() or self.model.can_band()):
-            self.model.keep_scores = None  # no label-only path for these steps: scores are computed, then dropped
+        # scores when asked for, or when the dense path fits half the bound (steps such as PAMR included)
+        self.model.keep_scores = self.model.scoring.keep_scores_within(
+            self.model.scoring_parts(), rgb.shape[:2], self.max_memory // 2, return_scores)
         try:
             with self._crop_progress():
                 # a reversed view, not a copy: the pipeline copies it into its own tensor anyway

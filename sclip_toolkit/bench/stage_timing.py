@@ -104,14 +104,15 @@ def stage_times(model, image: torch.Tensor, meta: dict) -> Dict[str, float]:
         encode = time.perf_counter() - start
     totals['clip'] = encode - totals.get('vfm', 0.0) - totals.get('correlation', 0.0)
     ctx = StepContext(image=image, ori_shape=ori_shape, regions=regions)
+    parts = model.scoring_parts()
     start = time.perf_counter()
-    logits = model.logits(crops, text.names, ctx)
+    logits = model.scoring.logits(parts, crops, text.names, ctx)
     _sync(device)
     totals['decode'] = time.perf_counter() - start
-    from sclip_toolkit.models.postprocess import DenseScores
+    from sclip_toolkit.models.scoring import DenseScores
     scores = DenseScores(text.reduce((model.logit_scale * logits).softmax(dim=0)))
     start = time.perf_counter()
-    for step in model._steps('scores'):
+    for step in parts.stage('scores'):
         step(scores, ctx)
     scores.labels()
     _sync(device)
@@ -230,16 +231,17 @@ def instrument(model, clock: StageClock) -> Iterator[None]:
     ``inference.decode`` (the last resize to the original size) logits and upsampling, of ``scores`` (softmax,
     max over each class's names) softmax and thresholds.
     """
-    from sclip_toolkit.models.inference import base as inference_module
-    from sclip_toolkit.models.postprocess import ScoreMap, StreamedScores
+    from sclip_toolkit.models.inference import base, slide, whole
+    from sclip_toolkit.models.scoring import ScoreMap, StreamedScores
     hooks: List[Tuple[Any, str, str]] = [
-        (model, 'predict', 'copy_out'), (model, '_segment', 'copy_out'), (model, '_check_finite', 'copy_out'),
+        (model, 'predict', 'copy_out'), (model, '_segment', 'copy_out'), (model.scoring, 'check_finite', 'copy_out'),
         (model, 'class_embeddings', 'text'), (model.inference, 'encode', 'crops'), (model.clip, 'encode_dense', 'clip'),
         (model.head, 'prepare', 'head'), (model.inference, 'decode', 'logits_upsample'),
-        (model.inference, 'source', 'window_avg'), (inference_module, 'grid_logits', 'logits_upsample'),
-        (inference_module, 'grid_map', 'logits_upsample'), (model, 'logits', 'logits_upsample'),
-        (model, 'scores', 'softmax_thresholds'), (ScoreMap, 'labels', 'softmax_thresholds'),
+        (model.inference, 'source', 'window_avg'), (model.scoring, 'logits', 'logits_upsample'),
+        (model.scoring, 'scores', 'softmax_thresholds'), (ScoreMap, 'labels', 'softmax_thresholds'),
         (StreamedScores, 'labels', 'softmax_thresholds')]
+    hooks.extend((module, name, 'logits_upsample') for module in (base, slide, whole)
+                 for name in ('grid_logits', 'grid_map') if hasattr(module, name))
     if hasattr(model.inference, 'source_rows'):  # the rows of the window average (the large-image path)
         hooks.append((model.inference, 'source_rows', 'window_avg'))
     if model.clip.vfm is not None:

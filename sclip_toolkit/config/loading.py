@@ -5,10 +5,10 @@ import argparse
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported for the scripts)
+from mmengine.config import Config
 
 from .check import ConfigError, check_model_config, check_override_keys, closest, parse_cfg_options
-from ..models.text import PROJECT_ROOT
+from ..resources import PROJECT_ROOT
 
 CONFIG_DIR = PROJECT_ROOT / 'configs'
 

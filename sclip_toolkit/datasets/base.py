@@ -5,7 +5,7 @@ import os.path as osp
 from typing import Optional, Tuple
 
 from ..exceptions import DataError, ToolkitError
-from ..models.text import PROJECT_ROOT
+from ..resources import PROJECT_ROOT
 
 DATA_HINT = ('set $SCLIP_DATA to the folder holding the datasets, or pass --cfg-options '
              'test_dataloader.dataset.data_root=<folder>; docs/evaluation.md shows the expected layout')

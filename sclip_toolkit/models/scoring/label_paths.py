@@ -1,47 +1,87 @@
-"""The segmentor's label paths beyond the dense one, for images or vocabularies whose scores do not fit in memory.
+"""The label paths: window features -> logits -> class scores -> labels, within a memory bound.
 
+* dense: every class's scores at the original size (:class:`~sclip_toolkit.models.scoring.DenseScores`);
 * streamed: names are decoded in chunks, keeping a running best name, its logit and the softmax denominator per
-  pixel (:class:`~sclip_toolkit.models.postprocess.StreamedScores`);
+  pixel (:class:`~sclip_toolkit.models.scoring.StreamedScores`);
 * banded: rows of the original size are decoded in bands from the map before the last resize, with the steps' halo
-  (:class:`~sclip_toolkit.models.postprocess.BandedScores`); nothing of full size but the labels.
+  (:class:`~sclip_toolkit.models.scoring.BandedScores`); nothing of full size but the labels.
 
-:class:`LabelPaths` is mixed into :class:`~sclip_toolkit.models.segmentor.OVSegmentor`; it uses the segmentor's parts
-(``inference``, ``head``, ``post_process``, ``text_encoder``) and settings (``logit_scale``, ``score_dtype``,
-``keep_scores``, ``max_score_bytes``).
+The segmentor holds a :class:`LabelPaths` (``model.scoring``: its settings ``logit_scale``, ``score_dtype``,
+``keep_scores``, ``max_score_bytes``) and passes it the parts it reads, as :class:`ScoringParts`.
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Tuple
+from typing import TYPE_CHECKING, Optional, Tuple
 
 import torch
 
-from ..postprocess.base import BandedScores, DenseScores, StepContext, StreamedScores, StreamingUnsupported
-from .banding import needed_rows, row_bands
+from ...exceptions import ConfigError
+from ..postprocess.base import StepContext
+from .banding import SourceBlocks, row_bands
+from .base import ScoringParts, StreamingUnsupported, label_dtype
+from .scores import BandedScores, DenseScores, StreamedScores
 
 if TYPE_CHECKING:  # the inference package imports banding from here
     from ..inference import CropFeatures
 
 
-def label_dtype(num_classes: int) -> torch.dtype:
-    """The smallest integer type that holds class indices 0 .. num_classes - 1."""
-    return torch.uint8 if num_classes <= 256 else torch.int16 if num_classes <= 1 << 15 else torch.int32
-
-
 class LabelPaths:
-    """Choosing between the dense, streamed and banded label paths, and the latter two."""
+    """Choosing between the dense, streamed and banded label paths, and each path.
 
-    def streamed_scores(self, crops: CropFeatures, ctx: StepContext) -> StreamedScores:
+    Args:
+        logit_scale / score_dtype / keep_scores / max_score_bytes: see
+            :class:`~sclip_toolkit.models.segmentor.OVSegmentor`.
+    """
+
+    def __init__(self, logit_scale: float = 40.0, score_dtype: str = 'fp32', keep_scores: Optional[bool] = None,
+                 max_score_bytes: int = 1 << 28):
+        if score_dtype not in ('fp32', 'model'):
+            raise ConfigError(f"model.score_dtype must be 'fp32' or 'model', got {score_dtype!r}")
+        self.logit_scale, self.score_dtype = float(logit_scale), score_dtype
+        self.keep_scores, self.max_score_bytes = keep_scores, int(max_score_bytes)
+
+    def dtype(self, parts: ScoringParts) -> torch.dtype:
+        """The dtype of the logits the softmax takes."""
+        return torch.float32 if self.score_dtype == 'fp32' else parts.output_dtype
+
+    # ------------------------------------------------------------------ the dense path
+    def logits(self, parts: ScoringParts, crops: CropFeatures, text: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        """Name logits (Q', H0, W0) for the names ``text`` (Q', E), after the logits-stage steps, in the score dtype."""
+        logits = parts.inference.decode(crops, text, ctx.ori_shape, head=parts.head, max_bytes=self.max_score_bytes)
+        for step in parts.stage('logits'):
+            logits = step(logits, ctx)
+        return logits[0].to(self.dtype(parts))
+
+    def scores(self, parts: ScoringParts, crops: CropFeatures, ctx: StepContext) -> DenseScores:
+        """Class scores (C, H0, W0) after every step."""
+        emb = parts.class_embeddings()
+        # scaled in place: the logits are this call's own, and a fresh (Q', H0, W0) map costs more than the product
+        probs = self.logits(parts, crops, emb.names, ctx).mul_(self.logit_scale).softmax(dim=0)
+        scores = DenseScores(emb.reduce(probs))
+        for step in parts.stage('scores'):
+            step(scores, ctx)
+        return scores
+
+    def check_finite(self, parts: ScoringParts, values: torch.Tensor, meta: dict) -> None:
+        """Raise FloatingPointError when ``values`` hold NaN or inf (a bug of the method, not of the input)."""
+        low, high = values.aminmax()  # NaN propagates; one pass, no (C, H, W) mask as isfinite() makes
+        if not (torch.isfinite(low) and torch.isfinite(high)):
+            raise FloatingPointError(f'{parts.attention} gave NaN or inf scores for '
+                                     f'{meta.get("img_path") or "this image"}; please report it with the image')
+
+    # ------------------------------------------------------------------ the streamed path
+    def streamed_scores(self, parts: ScoringParts, crops: CropFeatures, ctx: StepContext) -> StreamedScores:
         """The label path for large vocabularies: names are decoded in chunks, never all at once."""
-        emb = self.class_embeddings()
+        emb = parts.class_embeddings()
         # about four float32 temporaries of (chunk, H0, W0) live at once (logits, scaled, exp, interpolation), and
         # the map before the last resize (its sum and average), larger than that when the input was upscaled
-        height, width = self.inference.source_size(crops)
+        height, width = parts.inference.source_size(crops)
         chunk = max(1, self.max_score_bytes // (16 * max(ctx.ori_shape[0] * ctx.ori_shape[1], height * width)))
 
         def scaled_chunks():
             for start in range(0, emb.num_names, chunk):
-                yield start, self.logit_scale * self.logits(crops, emb.names[start:start + chunk], ctx).float()
+                yield start, self.logit_scale * self.logits(parts, crops, emb.names[start:start + chunk], ctx).float()
 
         def rescan(keep_name: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
             best = best_idx = None
@@ -62,43 +102,41 @@ class LabelPaths:
             denom = denom * (best - new_best).exp() + (scaled - new_best).exp().sum(dim=0)
             best_idx, best = torch.where(top > best, idx + start, best_idx), new_best
         scores = StreamedScores(best, best_idx, denom, emb.query_idx, emb.num_classes, rescan)
-        for step in self._steps('scores'):
+        for step in parts.stage('scores'):
             step(scores, ctx)
         return scores
 
-    def can_band(self) -> bool:
+    # ------------------------------------------------------------------ choosing a path
+    def can_band(self, parts: ScoringParts) -> bool:
         """Whether labels can be computed in row bands: the inference exposes the map its last resize starts from,
         every logits-stage step says how many rows of context it needs, every scores-stage step is bandable."""
         from ..inference import WindowInference
-        source = getattr(type(self.inference), 'source', None)
+        source = getattr(type(parts.inference), 'source', None)
         return (source is not None and source is not WindowInference.source
-                and all(s.halo is not None for s in self._steps('logits'))
-                and all(s.bandable for s in self._steps('scores')))
+                and all(s.halo is not None for s in parts.stage('logits'))
+                and all(s.bandable for s in parts.stage('scores')))
 
-    def label_path(self, ori_shape: Tuple[int, int]) -> str:
+    def label_path(self, parts: ScoringParts, ori_shape: Tuple[int, int]) -> str:
         """'dense' (every class's scores kept), 'streamed' (names decoded in chunks, full-size running max) or
         'banded' (rows decoded in bands: nothing of full size but the labels), within ``max_score_bytes``."""
-        if not self.keeps_scores(ori_shape):
+        if not self.keeps_scores(parts, ori_shape):
             # best, index, denominator of every pixel, and what the logits-stage steps need over a whole map
-            per_pixel = 16 + sum(s.full_bytes_per_pixel for s in self._steps('logits'))
+            per_pixel = 16 + sum(s.full_bytes_per_pixel for s in parts.stage('logits'))
             state_fits = ori_shape[0] * ori_shape[1] * per_pixel <= self.max_score_bytes
-            return 'streamed' if state_fits or not self.can_band() else 'banded'
-        if self.keep_scores is None and not self.can_stream() and self.can_band():
-            fits = len(self.text_encoder.names) * ori_shape[0] * ori_shape[1] * 4 <= self.max_score_bytes
+            return 'streamed' if state_fits or not self.can_band(parts) else 'banded'
+        if self.keep_scores is None and not self.can_stream(parts) and self.can_band(parts):
+            fits = len(parts.names) * ori_shape[0] * ori_shape[1] * 4 <= self.max_score_bytes
             return 'dense' if fits else 'banded'
         return 'dense'
 
-    def dense_bytes(self, ori_shape: Tuple[int, int]) -> int:
+    def dense_bytes(self, parts: ScoringParts, ori_shape: Tuple[int, int]) -> int:
         """About the peak of the dense path: four (names, H0, W0) float32 maps (logits, scaled, softmax, scores) and
         what the logits-stage steps need over the whole map."""
-        per_pixel = 16 * len(self.text_encoder.names) + sum(s.full_bytes_per_pixel for s in self._steps('logits'))
+        per_pixel = 16 * len(parts.names) + sum(s.full_bytes_per_pixel for s in parts.stage('logits'))
         return ori_shape[0] * ori_shape[1] * per_pixel
 
-    def band_rows(self, ori_shape: Tuple[int, int]) -> int:
-        """Rows per band (see :meth:`band_plan`)."""
-        return self.band_plan(ori_shape)[0]
-
-    def band_plan(self, ori_shape: Tuple[int, int]) -> Tuple[int, int]:
+    # ------------------------------------------------------------------ the banded path
+    def band_plan(self, parts: ScoringParts, ori_shape: Tuple[int, int]) -> Tuple[int, int]:
         """(rows per band, names per chunk) so that a band's temporaries stay within ``max_score_bytes``.
 
         Per pixel of a band: every name's logits, scaled logits and softmax and the class probabilities (twice);
@@ -108,9 +146,9 @@ class LabelPaths:
         of every name do not fit, per-channel steps run on chunks of names, so the halo is paid per chunk and not
         for every name at once.
         """
-        names, classes = len(self.text_encoder.names), self.num_classes
+        names, classes = len(parts.names), parts.num_classes
         height, width = ori_shape
-        steps = self._steps('logits')
+        steps = parts.stage('logits')
         halo = sum(s.halo for s in steps)
         fixed = sum(s.band_bytes_per_pixel for s in steps)
         budget = self.max_score_bytes // max(1, width)  # bytes per column
@@ -131,7 +169,7 @@ class LabelPaths:
             return whole
         return rows, int(min(names, chunk))
 
-    def banded_labels(self, crops: CropFeatures, ctx: StepContext, meta: dict
+    def banded_labels(self, parts: ScoringParts, crops: CropFeatures, ctx: StepContext, meta: dict
                       ) -> Tuple[torch.Tensor, torch.Tensor]:
         """Label map (1, H0, W0) computed band by band at the original size, in the smallest integer type that holds
         the class count, and (C,) the sum of the labelled class's score over its pixels (float64).
@@ -140,13 +178,13 @@ class LabelPaths:
         vocabulary on a wide input never holds it whole: within ``max_score_bytes`` for the block, the same again
         for the window logits it is summed from, and for a band's temporaries.
         """
-        emb = self.class_embeddings()
+        emb = parts.class_embeddings()
         height, width = ctx.ori_shape
-        steps = self._steps('logits')
+        steps = parts.stage('logits')
         halo = sum(s.halo for s in steps)
-        rows, chunk = self.band_plan(ctx.ori_shape)
-        dtype = torch.float32 if self.score_dtype == 'fp32' else self.clip.output_dtype
-        source = SourceBlocks(self, crops, emb.names, height)
+        rows, chunk = self.band_plan(parts, ctx.ori_shape)
+        dtype = self.dtype(parts)
+        source = SourceBlocks(parts, self.max_score_bytes, crops, emb.names, height)
 
         def band_logits(r0: int, r1: int) -> torch.Tensor:
             """(Q, r1 - r0, W0) logits after the logits-stage steps, decoded with their halo a chunk of names at a
@@ -156,7 +194,7 @@ class LabelPaths:
             band_ctx = dataclasses.replace(ctx, rows=(a, b))
             out = None
             for n0 in range(0, block.shape[1], chunk):
-                logits = self.inference.decode_rows(block[:, n0:n0 + chunk], ctx.ori_shape, (a, b), offset,
+                logits = parts.inference.decode_rows(block[:, n0:n0 + chunk], ctx.ori_shape, (a, b), offset,
                                                     source.height)
                 for step in steps:
                     logits = step(logits, band_ctx)
@@ -173,11 +211,11 @@ class LabelPaths:
                 logits = band_logits(r0, r1)
                 probs = emb.reduce((self.logit_scale * logits).softmax(dim=0))
                 del logits
-                self._check_finite(probs, meta)
+                self.check_finite(parts, probs, meta)
                 yield (r0, r1), DenseScores(probs)
 
         scores = BandedScores(emb.num_classes, bands)
-        for step in self._steps('scores'):
+        for step in parts.stage('scores'):
             step(scores, ctx)
         device = crops.feats.device
         labels = torch.empty((height, width), dtype=label_dtype(emb.num_classes), device=device)
@@ -189,44 +227,37 @@ class LabelPaths:
             sums += torch.bincount(band_labels.flatten(), weights=chosen.flatten(), minlength=emb.num_classes)
         return labels[None], sums
 
-    def can_stream(self) -> bool:
-        return (not self.head.needs_all_names and all(s.per_channel for s in self._steps('logits'))
-                and all(s.streamable for s in self._steps('scores')))
+    def can_stream(self, parts: ScoringParts) -> bool:
+        """Whether names can be decoded in chunks: the head and every step allow it."""
+        return (not parts.head.needs_all_names and all(s.per_channel for s in parts.stage('logits'))
+                and all(s.streamable for s in parts.stage('scores')))
 
-    def keeps_scores(self, ori_shape: Tuple[int, int]) -> bool:
+    def keeps_scores(self, parts: ScoringParts, ori_shape: Tuple[int, int]) -> bool:
         """Whether full-resolution scores are kept (``keep_scores``; None: when they fit ``max_score_bytes``, or
         when a step cannot run on streamed scores)."""
         if self.keep_scores is not None:
-            if not self.keep_scores and not self.can_stream():
+            if not self.keep_scores and not self.can_stream(parts):
                 raise StreamingUnsupported(
-                    f'keep_scores=False decodes names in chunks, but the head ({type(self.head).__name__}) or '
-                    f'post_process {[type(s).__name__ for s in self.post_process]} needs every class at once')
+                    f'keep_scores=False decodes names in chunks, but the head ({type(parts.head).__name__}) or '
+                    f'post_process {[type(s).__name__ for s in parts.steps]} needs every class at once')
             return bool(self.keep_scores)
-        fits = len(self.text_encoder.names) * ori_shape[0] * ori_shape[1] * 4 <= self.max_score_bytes
-        return fits or not self.can_stream()
+        fits = len(parts.names) * ori_shape[0] * ori_shape[1] * 4 <= self.max_score_bytes
+        return fits or not self.can_stream(parts)
 
+    def keep_scores_within(self, parts: ScoringParts, ori_shape: Tuple[int, int], max_bytes: int,
+                           want: Optional[bool] = None) -> Optional[bool]:
+        """The ``keep_scores`` setting for one image whose scores should fit ``max_bytes`` (the API's decision).
 
-class SourceBlocks:
-    """The inference's source map (1, Q, h, w), decoded a block of rows at a time for the bands that read them.
-
-    A block holds at most about ``max_score_bytes`` (its sum and the average made from it); bands move down the
-    image, so a band whose rows are not in the current block starts the next one. Bands re-read from the top
-    (a scores-stage step that counts first, then labels) decode the blocks again.
-    """
-
-    def __init__(self, model, crops: CropFeatures, names: torch.Tensor, out_height: int):
-        self.model, self.crops, self.names, self.out_height = model, crops, names, out_height
-        self.height, width = model.inference.source_size(crops)
-        self.block_rows = max(1, model.max_score_bytes // (2 * 4 * names.shape[0] * width))
-        self.block, self.start = None, 0
-
-    def covering(self, r0: int, r1: int) -> Tuple[torch.Tensor, int]:
-        """A block holding the source rows that output rows ``[r0, r1)`` read, and its first row."""
-        s0, s1 = needed_rows(self.height, self.out_height, (r0, r1))
-        if self.block is None or s0 < self.start or s1 > self.start + self.block.shape[-2]:
-            self.block = None  # freed before the next is decoded
-            stop = min(self.height, max(s1, s0 + self.block_rows))
-            self.block = self.model.inference.source_rows(self.crops, self.names, (s0, stop), self.model.head,
-                                                          max_bytes=self.model.max_score_bytes)
-            self.start = s0
-        return self.block, self.start
+        Args:
+            want: True / False: the caller asks for the scores or not; None: keep them when the dense path (the
+                logits-stage steps' needs included, :meth:`dense_bytes`) fits ``max_bytes``.
+        Returns:
+            True or False; None when scores are not wanted but no label-only path suits the head and steps (they
+            are then computed and dropped).
+        """
+        keep = want
+        if keep is None:
+            keep = self.dense_bytes(parts, ori_shape) <= max_bytes
+        if not keep and not (self.can_stream(parts) or self.can_band(parts)):
+            return None
+        return keep

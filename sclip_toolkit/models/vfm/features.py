@@ -21,25 +21,18 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from ..checkpoint import CheckpointError, load_state_dict
 from .backbones import VFMSpec, build_trunk, spec_from_state
+from .base import CLIP_MEAN, CLIP_STD, DEFAULT_PATCH, IMAGENET_MEAN, IMAGENET_STD, FeatureProvider
 from .weights import ARCH_ALIASES, FAMILIES, check_family, fetch_official_weights, official_to_timm
 
-# The CLIP preprocessing the input arrives in (OpenAI statistics on [0, 1] pixels) and the VFMs' own (ImageNet).
-CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
-CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-DEFAULT_PATCH = {'dino': 8, 'dinov2': 14, 'sam': 16, 'mae': 16}
 
 
 @MODELS.register_module()
-class VFMFeatures(nn.Module):
+class VFMFeatures(FeatureProvider):
     """Dense patch features of a vision foundation model, for images normalised for CLIP.
 
     Args:
