@@ -463,7 +463,8 @@ def breakdown_main(args) -> Dict[tuple, Dict[str, float]]:
     from sclip_toolkit.models.attention import build_attention
     from sclip_toolkit.models.postprocess import PAMR
     from sclip_toolkit.models.regions import SAM2Masks
-    from sclip_toolkit.bench.stage_timing import image_file, pamr_cost, per_image_breakdown, print_breakdown, random_sam2
+    from sclip_toolkit.bench.breakdown import pamr_cost, per_image_breakdown, print_breakdown
+    from sclip_toolkit.bench.stage_timing import image_file, random_sam2
     from sclip_toolkit.testing import PRESETS
 
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))

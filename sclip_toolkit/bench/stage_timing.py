@@ -1,67 +1,35 @@
 """Per-stage timing of region-based and VFM-based methods (``tools/benchmark.py --stages``).
 
-Stages of one image: region masks (the region generator; a second run reads its disk cache), VFM features, CLIP
-(patch embedding and every block before the last), correlation (the last-block variant: scope, attention and
-branches), decoding (cosine logits of every window at the original size) and correction (the post-processing
-steps, e.g. CorrCLIP's map correction). Timers wrap the parts' ``forward``; CLIP is the encoder's total minus the
-VFM and the last block.
-
-The per-image breakdown (``tools/benchmark.py --breakdown``, :func:`per_image_breakdown`) times the whole path of
-one image file, from reading it to the label map, with a :class:`StageClock`: timing hooks around the segmentor's
-parts (reading and resizing, region masks, cutting crops, the encoders, logits and upsampling, window averaging,
-the post-processing steps, softmax and thresholds, copy-out) give every moment to the innermost part running, so the
-stages add up to the total. Next to it, the bare encoders: the same encoder and mask-generator calls, on the same
-inputs, replayed alone.
+Stages of one image, timed on one ``predict`` through the segmentor's public stages and its parts' forward hooks
+(:mod:`sclip_toolkit.bench.hooks`): region masks (the region generator; ``masks_cached``: the same call again, which
+reads its disk cache), VFM features, CLIP (encoding the windows, and the head's per-image pass, less the VFM and the
+last block), correlation (the last-block variant: scope, attention and branches), decoding (logits of every window
+at the original size, with the logits-stage steps) and correction (the scores-stage steps, e.g. CorrCLIP's map
+correction, and the labels). The softmax over names and the text side are not in any stage.
 """
 from __future__ import annotations
 
 import time
-from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 import torch
+from mmseg.structures import SegDataSample
 
-from sclip_toolkit.models.postprocess import StepContext
+from .clock import InclusiveTimes, sync
+from .hooks import timed_stages
 
-
-def _sync(device: torch.device) -> None:
-    if device.type == 'cuda':
-        torch.cuda.synchronize(device)
-
-
-@contextmanager
-def wrapped(owner: Any, name: str, wrap: Callable[[Callable], Callable]) -> Iterator[None]:
-    """Replace ``owner.name`` (an instance's, a class's or a module's attribute) by ``wrap(original)`` while the
-    block runs; the attribute is restored as it was (or removed, when it came from the class)."""
-    own = vars(owner)
-    had, raw = name in own, own.get(name)
-    setattr(owner, name, wrap(getattr(owner, name)))
-    try:
-        yield
-    finally:
-        if had:
-            setattr(owner, name, raw)
-        else:
-            delattr(owner, name)
+# The segmentor's stages (and its parts' forwards) -> the columns of the table.
+STAGE_COLUMNS: Dict[str, str] = {
+    'region_generator': 'masks', 'vfm': 'vfm', 'final_attn': 'correlation', 'inference.encode': 'encode',
+    'head.prepare': 'encode', 'scoring.logits': 'decode', 'scores.labels': 'correction'}
 
 
-@contextmanager
-def _timer(module: torch.nn.Module, key: str, totals: Dict[str, float], device: torch.device):
-    """Add the time of every ``module.forward`` call to ``totals[key]`` while the block runs."""
-
-    def wrap(original):
-        def timed(*args, **kwargs):
-            _sync(device)
-            start = time.perf_counter()
-            out = original(*args, **kwargs)
-            _sync(device)
-            totals[key] = totals.get(key, 0.0) + time.perf_counter() - start
-            return out
-        return timed
-
-    with wrapped(module, 'forward', wrap):
-        yield
+def stage_column(name: str, owner: Any) -> Optional[str]:
+    """The table column a stage's time goes to (None: none of them)."""
+    if name == 'step':
+        return 'correction' if owner.stage == 'scores' else None  # logits-stage steps are inside decoding
+    return STAGE_COLUMNS.get(name)
 
 
 def random_sam2(size: str = 'tiny', seed: int = 0) -> torch.nn.Module:
@@ -79,44 +47,32 @@ def random_sam2(size: str = 'tiny', seed: int = 0) -> torch.nn.Module:
 
 
 def stage_times(model, image: torch.Tensor, meta: dict) -> Dict[str, float]:
-    """Seconds per stage for one image (1, 3, H, W); ``masks_cached`` is the region generator's second run."""
+    """Seconds per stage for one image (1, 3, H, W) through ``model.predict``; ``masks_cached`` is the region
+    generator's call made again (it reads its disk cache)."""
     device = image.device
-    totals: Dict[str, float] = {}
-    ori_shape = tuple(meta['ori_shape'])
-    regions = None
-    if model.region_generator is not None:
-        for key in ('masks', 'masks_cached'):
-            _sync(device)
-            start = time.perf_counter()
-            regions = model.region_generator(image, meta)
-            _sync(device)
-            totals[key] = time.perf_counter() - start
-    text = model.class_embeddings()
-    with _timer(model.clip.final_attn, 'correlation', totals, device):
-        if model.clip.vfm is not None:
-            with _timer(model.clip.vfm, 'vfm', totals, device):
-                start = time.perf_counter()
-                crops = model.inference.encode(model.clip, image, regions=regions)
-        else:
-            start = time.perf_counter()
-            crops = model.inference.encode(model.clip, image, regions=regions)
-        _sync(device)
-        encode = time.perf_counter() - start
+    times = InclusiveTimes(device)
+    calls: List[tuple] = []
+    handle = model.region_generator.register_forward_pre_hook(
+        lambda module, args, kwargs: calls.append((args, kwargs)), with_kwargs=True) \
+        if model.region_generator is not None else None
+    sample = SegDataSample(metainfo=dict(meta, img_shape=tuple(image.shape[-2:])))
+    try:
+        with torch.no_grad(), timed_stages(model, times, stage_column):
+            model.predict(image, [sample])
+    finally:
+        if handle is not None:
+            handle.remove()
+    totals = dict(times.totals)
+    if calls:
+        args, kwargs = calls[0]
+        sync(device)
+        start = time.perf_counter()
+        model.region_generator(*args, **kwargs)
+        sync(device)
+        totals['masks_cached'] = time.perf_counter() - start
+    encode = totals.pop('encode', 0.0)
     totals['clip'] = encode - totals.get('vfm', 0.0) - totals.get('correlation', 0.0)
-    ctx = StepContext(image=image, ori_shape=ori_shape, regions=regions)
-    parts = model.scoring_parts()
-    start = time.perf_counter()
-    logits = model.scoring.logits(parts, crops, text.names, ctx)
-    _sync(device)
-    totals['decode'] = time.perf_counter() - start
-    from sclip_toolkit.models.scoring import DenseScores
-    scores = DenseScores(text.reduce((model.logit_scale * logits).softmax(dim=0)))
-    start = time.perf_counter()
-    for step in parts.stage('scores'):
-        step(scores, ctx)
-    scores.labels()
-    _sync(device)
-    totals['correction'] = time.perf_counter() - start
+    totals.setdefault('correction', 0.0)
     totals['total'] = sum(v for k, v in totals.items() if k != 'masks_cached')
     return totals
 
@@ -143,268 +99,3 @@ def image_file(tmp: Path, height: int, width: int) -> Path:
     path = tmp / f'bench_{height}x{width}.png'
     cv2.imwrite(str(path), np.random.RandomState(0).randint(0, 256, (height, width, 3), dtype=np.uint8))
     return path
-
-
-# ---------------------------------------------------------------------------------------------- per-image breakdown
-# Stage keys of the per-image breakdown and how they are printed, in the order of the path of one image.
-BREAKDOWN_STAGES: Dict[str, str] = {
-    'load_resize': 'loading and resize',
-    'masks': 'region masks',
-    'crops': 'crops',
-    'clip': 'encoder: CLIP',
-    'vfm': 'encoder: VFM',
-    'head': 'head, per image',
-    'logits_upsample': 'logits and upsampling',
-    'window_avg': 'window averaging',
-    'pamr': 'PAMR',
-    'logit_steps': 'other logits steps',
-    'softmax_thresholds': 'softmax and thresholds',
-    'region_vote': 'region vote',
-    'text': 'text lookup',
-    'copy_out': 'copy-out',
-}
-ENCODER_STAGES = ('masks', 'clip', 'vfm')
-
-
-class StageClock:
-    """Time per stage, each moment given to the innermost open stage (self time), so the stages sum to the total.
-
-    Args:
-        clock: seconds now (``time.process_time``: the process's CPU time over all threads, the figure that stays
-            comparable on a shared machine; ``time.perf_counter``: wall time).
-        device: a CUDA device is synchronised at every stage boundary.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.process_time, device: Optional[torch.device] = None):
-        self.clock, self.device = clock, device
-        self.totals: Dict[str, float] = {}
-        self._open: List[str] = []
-        self._mark = 0.0
-
-    def now(self) -> float:
-        if self.device is not None:
-            _sync(self.device)
-        return self.clock()
-
-    def _charge(self, now: float) -> None:
-        if self._open:
-            key = self._open[-1]
-            self.totals[key] = self.totals.get(key, 0.0) + now - self._mark
-        self._mark = now
-
-    @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        self._charge(self.now())
-        self._open.append(name)
-        try:
-            yield
-        finally:
-            self._charge(self.now())
-            self._open.pop()
-
-    def hook(self, name: str) -> Callable[[Callable], Callable]:
-        """A wrapper for :func:`wrapped`: every call of the wrapped function runs in stage ``name``."""
-        def wrap(original: Callable) -> Callable:
-            def timed(*args, **kwargs):
-                with self.stage(name):
-                    return original(*args, **kwargs)
-            return timed
-        return wrap
-
-
-def _step_stage(step) -> str:
-    from sclip_toolkit.models.postprocess import PAMR, RegionVote
-    if isinstance(step, PAMR):
-        return 'pamr'
-    if isinstance(step, RegionVote):
-        return 'region_vote'
-    return 'logit_steps' if step.stage == 'logits' else 'softmax_thresholds'
-
-
-@contextmanager
-def instrument(model, clock: StageClock) -> Iterator[None]:
-    """Timing hooks on the segmentor's parts (see :data:`BREAKDOWN_STAGES`) while the block runs.
-
-    What a hook does not cover is charged to the part around it: the self time of ``predict`` (checks, storing
-    the results) is copy-out, of ``inference.encode`` (cutting, padding and normalising crops) crops, of
-    ``inference.source`` (adding the windows' logits up and dividing by the counts) window averaging, of
-    ``inference.decode`` (the last resize to the original size) logits and upsampling, of ``scores`` (softmax,
-    max over each class's names) softmax and thresholds.
-    """
-    from sclip_toolkit.models.inference import base, slide, whole
-    from sclip_toolkit.models.scoring import ScoreMap, StreamedScores
-    hooks: List[Tuple[Any, str, str]] = [
-        (model, 'predict', 'copy_out'), (model, '_segment', 'copy_out'), (model.scoring, 'check_finite', 'copy_out'),
-        (model, 'class_embeddings', 'text'), (model.inference, 'encode', 'crops'), (model.clip, 'encode_dense', 'clip'),
-        (model.head, 'prepare', 'head'), (model.inference, 'decode', 'logits_upsample'),
-        (model.inference, 'source', 'window_avg'), (model.scoring, 'logits', 'logits_upsample'),
-        (model.scoring, 'scores', 'softmax_thresholds'), (ScoreMap, 'labels', 'softmax_thresholds'),
-        (StreamedScores, 'labels', 'softmax_thresholds')]
-    hooks.extend((module, name, 'logits_upsample') for module in (base, slide, whole)
-                 for name in ('grid_logits', 'grid_map') if hasattr(module, name))
-    if hasattr(model.inference, 'source_rows'):  # the rows of the window average (the large-image path)
-        hooks.append((model.inference, 'source_rows', 'window_avg'))
-    if model.clip.vfm is not None:
-        hooks.append((model.clip.vfm, 'forward', 'vfm'))
-    if model.region_generator is not None:
-        hooks.append((model.region_generator, 'forward', 'masks'))
-    hooks.extend((step, 'forward', _step_stage(step)) for step in model.post_process)
-    with ExitStack() as stack:
-        for owner, name, stage in hooks:
-            stack.enter_context(wrapped(owner, name, clock.hook(stage)))
-        yield
-
-
-@contextmanager
-def recording(model, calls: List[Tuple[Callable, tuple, dict]]) -> Iterator[None]:
-    """Record every encoder call (``clip.encode_dense``: CLIP and VFM; the region generator) with its inputs."""
-    def wrap(original: Callable) -> Callable:
-        def record(*args, **kwargs):
-            calls.append((original, args, kwargs))
-            return original(*args, **kwargs)
-        return record
-
-    with ExitStack() as stack:
-        stack.enter_context(wrapped(model.clip, 'encode_dense', wrap))
-        if model.region_generator is not None:
-            stack.enter_context(wrapped(model.region_generator, 'forward', wrap))
-        yield
-
-
-def replay(calls: List[Tuple[Callable, tuple, dict]]) -> None:
-    """Run recorded encoder calls again, alone (a fresh ``extras`` dict where the call had one)."""
-    for fn, args, kwargs in calls:
-        fn(*args, **{k: ({} if k == 'extras' and v is not None else v) for k, v in kwargs.items()})
-
-
-def per_image_breakdown(model, cfg, path: Path, repeats: int = 3, clock: Callable[[], float] = time.process_time
-                        ) -> Dict[str, float]:
-    """One image file's time through the config's whole path, by stage, next to its bare encoders.
-
-    A first run (not timed) records the encoder calls; then ``repeats`` times, back to back, the bare encoders
-    (those calls replayed alone: CLIP with the method's final block, the VFM, the region generator) and the full
-    path (reading, resizing, ..., copy-out) with every stage timed. The best of each is kept.
-
-    Returns:
-        ``bare_s`` (and ``bare_masks_s``: masks alone), ``full_s`` (the sum of the stages), ``measured_s`` (the
-        same run timed from outside the hooks), ``ratio`` (full / bare), ``rest_s`` (every stage but the encoders
-        and masks), ``ratio_rest`` (1 + rest / bare) and seconds per stage (keys of :data:`BREAKDOWN_STAGES`, those
-        that ran).
-    """
-    from mmengine.registry import init_default_scope
-    from sclip_toolkit.apis.pipeline import prepare_inputs
-    init_default_scope(cfg.get('default_scope', 'mmseg'))
-    device = model.clip.device
-    sync_device = device if device.type == 'cuda' else None
-
-    def full_run() -> None:
-        with stages.stage('load_resize'):
-            data = prepare_inputs(cfg, path)
-            batch = model.data_preprocessor({k: [v] for k, v in data.items()}, training=False)
-        model.predict(batch['inputs'], batch['data_samples'])
-
-    model.class_embeddings()  # the text side is not part of the per-image time
-    calls: List[Tuple[Callable, tuple, dict]] = []
-    stages = StageClock(clock, sync_device)
-    with torch.no_grad(), recording(model, calls):
-        full_run()
-    generator = model.region_generator
-    mask_calls = [c for c in calls if generator is not None and getattr(c[0], '__self__', None) is generator]
-    encoder_calls = [c for c in calls if generator is None or getattr(c[0], '__self__', None) is not generator]
-    bare: Dict[str, float] = {}
-    full: Dict[str, float] = {}
-    for _ in range(repeats):
-        with torch.no_grad():
-            start = stages.now()
-            replay(mask_calls)
-            masks = stages.now() - start
-            replay(encoder_calls)
-            total = stages.now() - start
-        if not bare or total < bare['bare_s']:
-            bare = dict(bare_s=total, bare_masks_s=masks)
-        stages = StageClock(clock, sync_device)
-        with torch.no_grad(), instrument(model, stages):
-            start = stages.now()
-            full_run()
-            measured = stages.now() - start
-        total = sum(stages.totals.values())
-        if not full or total < full['full_s']:
-            full = dict(stages.totals, full_s=total, measured_s=measured)
-    best = dict(bare, **full)
-    best['ratio'] = best['full_s'] / best['bare_s']
-    # The encoders' share of the full run varies with the machine's load as much as the rest weighs; the rest
-    # itself (every stage but the encoders) is small and steadier, so bare + rest is the figure to compare.
-    best['rest_s'] = sum(v for _, v in other_stages(best))
-    best['ratio_rest'] = 1.0 + best['rest_s'] / best['bare_s']
-    return best
-
-
-def other_stages(row: Dict[str, float]) -> List[Tuple[str, float]]:
-    """The stages of a breakdown row besides the encoders, largest first."""
-    rest = [(k, row[k]) for k in BREAKDOWN_STAGES if k in row and k not in ENCODER_STAGES]
-    return sorted(rest, key=lambda kv: -kv[1])
-
-
-def print_breakdown(rows: Dict[Tuple[str, str], Dict[str, float]], clock_name: str = 'CPU') -> None:
-    """One line per (method, image size): bare encoders, full, ratio, then every stage."""
-    keys = [k for k in BREAKDOWN_STAGES if any(k in row for row in rows.values())]
-    print(f'per-image {clock_name} seconds: bare encoders (same calls replayed alone) vs the full path, by stage')
-    print(f'{"method":<11}{"image":>9}{"bare":>8}{"full":>8}{"ratio":>7}{"rest":>8}{"b+rest":>7}'
-          + ''.join(f'{k[:11]:>12}' for k in keys))
-    for (method, size), row in rows.items():
-        print(f'{method:<11}{size:>9}{row["bare_s"]:8.3f}{row["full_s"]:8.3f}{row["ratio"]:7.2f}{row["rest_s"]:8.3f}'
-              f'{row["ratio_rest"]:7.2f}' + ''.join(f'{row[k]:12.4f}' if k in row else f'{"-":>12}' for k in keys))
-    print('ratio = full / bare; b+rest = (bare + every stage but the encoders) / bare, steadier on a loaded machine')
-    print('stage keys: ' + '; '.join(f'{k} = {v}' for k, v in BREAKDOWN_STAGES.items() if k in keys))
-    print('largest stages besides the encoders:')
-    for (method, size), row in rows.items():
-        top = ', '.join(f'{BREAKDOWN_STAGES[k]} {v:.3f}' for k, v in other_stages(row)[:3])
-        print(f'  {method:<11}{size:>9}  {top}')
-
-
-def pamr_cost(step, model, cfg, path: Path, clock: Callable[[], float] = time.process_time, repeats: int = 2
-              ) -> Dict[str, float]:
-    """What one PAMR step costs on the logits it gets for an image file: the guide image and logits resized to
-    the original size, the neighbour weights (once per image), and the refinement per name channel per step.
-
-    Returns:
-        ``names``, ``height``, ``width``, ``prepare_s``, ``affinity_s``, ``per_name_step_s``, ``total_s`` (best of
-        ``repeats``).
-    """
-    import torch.nn.functional as F
-    from sclip_toolkit.apis import run_segmentor
-    from sclip_toolkit.models.postprocess.pamr import pamr_affinity
-
-    seen: List[tuple] = []
-
-    def wrap(original: Callable) -> Callable:
-        def record(logits, ctx):
-            seen.append((logits, ctx))
-            return original(logits, ctx)
-        return record
-
-    with wrapped(step, 'forward', wrap):
-        run_segmentor(model, cfg, [str(path)])
-    logits, ctx = seen[0]
-
-    def best(fn: Callable) -> float:
-        times = []
-        for _ in range(repeats):
-            start = clock()
-            fn()
-            times.append(clock() - start)
-        return min(times)
-
-    def prepare():
-        guide = F.interpolate(ctx.image.float(), size=ctx.ori_shape, mode='bilinear', align_corners=False)
-        F.interpolate(logits.float(), size=guide.shape[-2:], mode='bilinear', align_corners=True)
-        return guide
-
-    guide = prepare()
-    with torch.no_grad():
-        out = dict(prepare_s=best(prepare), affinity_s=best(lambda: pamr_affinity(guide, step.dilations)),
-                   total_s=best(lambda: step(logits, ctx)))
-    names = logits.shape[1]
-    out['per_name_step_s'] = (out['total_s'] - out['prepare_s'] - out['affinity_s']) / (names * step.steps)
-    out.update(names=float(names), height=float(guide.shape[-2]), width=float(guide.shape[-1]))
-    return out

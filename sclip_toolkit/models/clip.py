@@ -18,6 +18,7 @@ from mmseg.registry import MODELS
 from .attention import AttnContext, FinalAttention, build_attention, run_block_recorded
 from .checkpoint import (CheckpointError, build_clip_from_state_dict, fetch_openai_checkpoint, file_fingerprint,
                          load_state_dict, normalize_openai_name)
+from .stages import staged
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
@@ -188,6 +189,7 @@ class CLIPBackbone(nn.Module):
         x = x + interpolate_pos_embed(visual.positional_embedding, grid).to(x.dtype)
         return visual.ln_pre(x).to(self.dtype), grid  # bf16: the patch embedding ran in fp32
 
+    @staged('clip.encode_dense')
     def encode_dense(self, image: torch.Tensor, final_attn: Optional[FinalAttention] = None, text: Any = None,
                      regions: Any = None, extras: Optional[Dict[str, torch.Tensor]] = None
                      ) -> Tuple[torch.Tensor, Tuple[int, int]]:

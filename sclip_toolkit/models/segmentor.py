@@ -22,6 +22,7 @@ from .clip import CLIPBackbone
 from .inference import CropFeatures, grid_logits
 from .postprocess import StepContext, build_steps
 from .scoring import DenseScores, LabelPaths, ScoringParts
+from .stages import stage, staged
 from .text import ClassEmbeddings, CLIPTextClassifier
 
 # CLIP normalisation, no resize: configs set the references' short side (data_preprocessor.short_side).
@@ -142,6 +143,7 @@ class OVSegmentor(BaseSegmentor):
 
     # ------------------------------------------------------------------ prediction
     @torch.no_grad()
+    @staged('segmentor.predict')
     def predict(self, inputs: torch.Tensor, data_samples: Optional[List[SegDataSample]] = None
                 ) -> List[SegDataSample]:
         """Segment a batch (B, 3, H, W) of preprocessed images; fills ``pred_sem_seg`` and, when kept, ``seg_logits``
@@ -170,8 +172,10 @@ class OVSegmentor(BaseSegmentor):
         ori_shape = tuple(meta.get('ori_shape', image.shape[-2:])[:2])
         regions = self.region_generator(image, meta) if self.region_generator is not None else None
         text = self.class_embeddings() if self.clip.final_attn.recording(self.clip.num_blocks).text else None
-        crops = self.inference.encode(self.clip, image, text=text, regions=regions)
-        self.head.prepare(self.clip, image, crops)
+        with stage('inference.encode', self.inference):
+            crops = self.inference.encode(self.clip, image, text=text, regions=regions)
+        with stage('head.prepare', self.head):
+            self.head.prepare(self.clip, image, crops)
         ctx = StepContext(image=image, ori_shape=ori_shape, regions=regions)
         path = self.label_path(ori_shape)
         parts = self.scoring_parts()

@@ -15,6 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..scoring.banding import resize_rows
+from ..stages import stage
 
 Box = Tuple[int, int, int, int]
 
@@ -58,15 +59,17 @@ def grid_map(feats: torch.Tensor, text: torch.Tensor, grid: Tuple[int, int], hea
              extras: Optional[Dict[str, torch.Tensor]] = None) -> torch.Tensor:
     """Logits (B, Q, h, w) on the patch grid: features (B, h*w, E) x names (Q, E) (cosine, or the classification
     ``head`` given the windows' ``extras``)."""
-    logits = feats @ text.t().to(feats.dtype) if head is None else head(feats, text, extras or {})  # (B, N, Q)
-    return logits.permute(0, 2, 1).reshape(feats.shape[0], -1, *grid)
+    with stage('inference.grid'):
+        logits = feats @ text.t().to(feats.dtype) if head is None else head(feats, text, extras or {})  # (B, N, Q)
+        return logits.permute(0, 2, 1).reshape(feats.shape[0], -1, *grid)
 
 
 def grid_logits(feats: torch.Tensor, text: torch.Tensor, grid: Tuple[int, int], size, head: Optional[nn.Module] = None,
                 extras: Optional[Dict[str, torch.Tensor]] = None) -> torch.Tensor:
     """Logits (B, Q, *size): :func:`grid_map`, upsampled bilinearly."""
-    return F.interpolate(grid_map(feats, text, grid, head, extras), size=tuple(size), mode='bilinear',
-                         align_corners=False)
+    with stage('inference.grid'):
+        return F.interpolate(grid_map(feats, text, grid, head, extras), size=tuple(size), mode='bilinear',
+                             align_corners=False)
 
 
 class WindowInference(nn.Module):
@@ -143,8 +146,9 @@ class WindowInference(nn.Module):
     def decode(self, crops: CropFeatures, text: torch.Tensor, ori_shape: Tuple[int, int],
                head: Optional[nn.Module] = None, max_bytes: Optional[int] = None) -> torch.Tensor:
         """Raw logits (1, Q', H0, W0) for the names ``text`` (Q', E) at the original size."""
-        return F.interpolate(self.source(crops, text, head, max_bytes), size=ori_shape, mode='bilinear',
-                             align_corners=False)
+        with stage('inference.source', self):
+            source = self.source(crops, text, head, max_bytes)
+        return F.interpolate(source, size=ori_shape, mode='bilinear', align_corners=False)
 
     def decode_rows(self, source: torch.Tensor, ori_shape: Tuple[int, int], rows: Tuple[int, int],
                     offset: int = 0, source_height: Optional[int] = None) -> torch.Tensor:

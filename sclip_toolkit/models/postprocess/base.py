@@ -5,10 +5,10 @@ A step works at one of two stages:
 * ``'logits'``: on raw cosine logits (1, Q, H, W) at the original size, before the softmax over names (PAMR,
   region-based corrections). ``per_channel = True`` says the step treats every name channel by itself, so the
   large-vocabulary path may run it on chunks of names.
-* ``'scores'``: on the class scores, through a :class:`~sclip_toolkit.models.scoring.ScoreMap`. The dense map holds every class's probabilities;
-  the streamed map (large vocabularies) holds only a running best name, its logit and the softmax denominator per
-  pixel, and can re-scan the names when classes are dropped. A step that only uses the :class:`ScoreMap` methods
-  works on both; one that needs the full tensor sets ``streamable = False``, and the segmentor then refuses the
+* ``'scores'``: on the class scores, through a :class:`~sclip_toolkit.models.scoring.ScoreMap`. The dense map holds
+  every class's probabilities; the streamed map (large vocabularies) holds only a running best name, its logit and
+  the softmax denominator per pixel, and can re-scan the names when classes are dropped. A step that only uses the
+  ``ScoreMap`` methods works on both; one that needs the full tensor sets ``streamable = False``, and the segmentor then refuses the
   streamed path (or falls back to the dense one) rather than give different labels.
 
 The score maps and the label paths that make them are in ``models/scoring/``.

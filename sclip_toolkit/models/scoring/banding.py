@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Iterator, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
+from ..stages import stage
+
 if TYPE_CHECKING:
     from ..inference import CropFeatures
     from .base import ScoringParts
@@ -108,7 +110,8 @@ class SourceBlocks:
         if self.block is None or s0 < self.start or s1 > self.start + self.block.shape[-2]:
             self.block = None  # freed before the next is decoded
             stop = min(self.height, max(s1, s0 + self.block_rows))
-            self.block = self.parts.inference.source_rows(self.crops, self.names, (s0, stop), self.parts.head,
-                                                          max_bytes=self.max_bytes)
+            with stage('inference.source', self.parts.inference):
+                self.block = self.parts.inference.source_rows(self.crops, self.names, (s0, stop), self.parts.head,
+                                                              max_bytes=self.max_bytes)
             self.start = s0
         return self.block, self.start

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
 import torch
 
 from ...exceptions import ConfigError
+from ..stages import stage
 
 if TYPE_CHECKING:
     from ..postprocess.base import PostProcessStep
@@ -77,10 +78,11 @@ class ScoreMap:
 
     def labels(self) -> torch.Tensor:
         """The final label map (1, H, W) int64."""
-        labels = self._base_labels()
-        if self.background is not None:
-            labels[self.background] = 0
-        return labels[None]
+        with stage('scores.labels', self):
+            labels = self._base_labels()
+            if self.background is not None:
+                labels[self.background] = 0
+            return labels[None]
 
 
 @dataclasses.dataclass

@@ -21,6 +21,7 @@ from ..postprocess.base import StepContext
 from .banding import SourceBlocks, row_bands
 from .base import ScoringParts, StreamingUnsupported, label_dtype
 from .scores import BandedScores, DenseScores, StreamedScores
+from ..stages import staged
 
 if TYPE_CHECKING:  # the inference package imports banding from here
     from ..inference import CropFeatures
@@ -46,6 +47,7 @@ class LabelPaths:
         return torch.float32 if self.score_dtype == 'fp32' else parts.output_dtype
 
     # ------------------------------------------------------------------ the dense path
+    @staged('scoring.logits')
     def logits(self, parts: ScoringParts, crops: CropFeatures, text: torch.Tensor, ctx: StepContext) -> torch.Tensor:
         """Name logits (Q', H0, W0) for the names ``text`` (Q', E), after the logits-stage steps, in the score dtype."""
         logits = parts.inference.decode(crops, text, ctx.ori_shape, head=parts.head, max_bytes=self.max_score_bytes)
@@ -53,6 +55,7 @@ class LabelPaths:
             logits = step(logits, ctx)
         return logits[0].to(self.dtype(parts))
 
+    @staged('scoring.scores')
     def scores(self, parts: ScoringParts, crops: CropFeatures, ctx: StepContext) -> DenseScores:
         """Class scores (C, H0, W0) after every step."""
         emb = parts.class_embeddings()
@@ -63,6 +66,7 @@ class LabelPaths:
             step(scores, ctx)
         return scores
 
+    @staged('scoring.check_finite')
     def check_finite(self, parts: ScoringParts, values: torch.Tensor, meta: dict) -> None:
         """Raise FloatingPointError when ``values`` hold NaN or inf (a bug of the method, not of the input)."""
         low, high = values.aminmax()  # NaN propagates; one pass, no (C, H, W) mask as isfinite() makes

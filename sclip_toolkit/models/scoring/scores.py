@@ -78,12 +78,6 @@ class StreamedScores(ScoreMap):
     def renormalize(self) -> None:
         self.normalized = True  # changes no label; a later read of the scores is refused
 
-    def labels(self) -> torch.Tensor:
-        labels = self._base_labels()
-        if self.background is not None:
-            labels[self.background] = 0
-        return labels[None]
-
 
 class BandedScores(ScoreMap):
     """The class scores of a large image as a series of row bands, never all in memory (the large-image path).
