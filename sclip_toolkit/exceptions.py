@@ -16,3 +16,8 @@ class ConfigError(ToolkitError, ValueError):
 
 class DataError(ToolkitError, ValueError):
     """A dataset on disk does not have the expected layout or content."""
+
+
+class SegmenterError(ToolkitError, ValueError):
+    """Bad arguments to the API's ``Segmenter`` (method, backbone, device, image, classes); says what would be
+    right."""

@@ -31,7 +31,8 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from sclip_toolkit.config import DictAction, load_config
+from sclip_toolkit.cli.args import add_cfg_options, cfg_options
+from sclip_toolkit.config import load_config
 from sclip_toolkit.bench.profiling import exact_cpu_memory_accounting, peak_memory
 from sclip_toolkit.models.text import build_text_classifier, flatten_names, parse_class_names
 from sclip_toolkit.testing import write_random_clip, write_random_vfm
@@ -125,7 +126,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     ap.add_argument('--no-text', action='store_true', help='skip the text-encoding timings (slow on CPUs)')
     ap.add_argument('--crop-batch-sizes', type=int, nargs='+', metavar='N',
                     help='also time the image encoder with N crops per pass (e.g. 1 8 32) and print images/s')
-    ap.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_cfg_options(ap, example='model.text_encoder.templates=single')
     ap.add_argument('--large-images', action='store_true',
                     help='peak memory of demo.py and the Segmenter API on large photos (--large-sizes x '
                          '--large-classes), within --max-memory')
@@ -159,6 +160,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     ap.add_argument('--eval-images', type=int, default=20, help='dataset size for --eval-throughput')
     ap.add_argument('--eval-threads', type=int, help='torch threads for --eval-throughput (default: the cores)')
     args = ap.parse_args(argv)
+    args.cfg_options = cfg_options(args)
     if args.precision_compare is not None:
         from sclip_toolkit.bench.precision_compare import precision_compare_main
         return precision_compare_main(args, args.precision_compare or [args.method])
@@ -349,7 +351,7 @@ def large_images(args) -> Dict[str, float]:
     import os
     import cv2
     from sclip_toolkit.apis import Segmenter
-    from sclip_toolkit.apis.segmenter import parse_bytes
+    from sclip_toolkit.apis import parse_bytes
 
     exact_cpu_memory_accounting()
     tmp = Path(tempfile.mkdtemp(prefix='sclip_large_'))

@@ -181,7 +181,7 @@ _WARM_CHILD = '''
 import json, sys, time
 t0, c0 = time.perf_counter(), time.process_time()
 import numpy as np
-from sclip_toolkit.apis.segmenter import Segmenter
+from sclip_toolkit.apis import Segmenter
 from sclip_toolkit.bench.eval_timing import warm_start_child
 t1, c1 = time.perf_counter(), time.process_time()
 print(json.dumps(dict(import_s=t1 - t0, import_cpu_s=c1 - c0, **warm_start_child(*sys.argv[1:]))))
@@ -194,7 +194,7 @@ class _FirstCrop(Exception):
 
 def warm_start_child(checkpoint: str, cache: str, method: str = 'sclip') -> Dict[str, float]:
     """In a fresh process: ``Segmenter(...)`` to the first crop's forward, split into build and the rest."""
-    from .apis.segmenter import Segmenter
+    from ..apis import Segmenter
 
     t0, c0 = time.perf_counter(), time.process_time()
     seg = Segmenter(method, device='cpu', checkpoint=checkpoint, cfg_options={'model.text_encoder.cache': cache})

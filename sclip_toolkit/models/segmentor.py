@@ -27,6 +27,10 @@ from .text import ClassEmbeddings, CLIPTextClassifier
 
 # CLIP normalisation, no resize: configs set the references' short side (data_preprocessor.short_side).
 DEFAULT_PREPROCESSOR = dict(type='OVSDataPreProcessor', short_side=None)
+# The parts a config may leave out.
+DEFAULT_INFERENCE = dict(type='SlideInference')
+DEFAULT_TEXT_ENCODER = dict(type='CLIPTextClassifier')
+DEFAULT_HEAD = dict(type='CosineHead')
 
 
 class SegmentationError(ToolkitError, RuntimeError):
@@ -77,12 +81,12 @@ class OVSegmentor(BaseSegmentor):
         super().__init__(data_preprocessor=_build(data_preprocessor or DEFAULT_PREPROCESSOR, 'data_preprocessor'),
                          init_cfg=init_cfg)
         self.clip: CLIPBackbone = _build(clip, 'clip')
-        self.text_encoder: CLIPTextClassifier = _build(text_encoder or dict(type='CLIPTextClassifier'),
+        self.text_encoder: CLIPTextClassifier = _build(text_encoder or DEFAULT_TEXT_ENCODER,
                                                        'text_encoder')
-        self.inference = _build(inference or dict(type='SlideInference'), 'inference')
+        self.inference = _build(inference or DEFAULT_INFERENCE, 'inference')
         self.post_process = build_steps([_build(c, f'post_process[{i}]') for i, c in enumerate(post_process or [])])
         self.region_generator = _build(region_generator, 'region_generator') if region_generator else None
-        self.head = _build(head or dict(type='CosineHead'), 'head')
+        self.head = _build(head or DEFAULT_HEAD, 'head')
         self.scoring = LabelPaths(logit_scale, score_dtype, keep_scores, max_score_bytes)
 
     # the scoring settings, read and set as the segmentor's own (configs and the API name them model.<key>)

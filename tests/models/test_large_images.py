@@ -127,7 +127,7 @@ def test_large_image_through_the_api_stays_under_the_bound(tiny_clip_path):
 
 def test_max_side_downscales_and_says_so(tiny_clip_path):
     from sclip_toolkit.apis import Segmenter
-    from sclip_toolkit.apis.segmenter import SegmenterError
+    from sclip_toolkit.apis import SegmenterError
 
     seg = Segmenter('sclip', checkpoint=str(tiny_clip_path), device='cpu', max_side=64)
     rgb = np.random.RandomState(1).randint(0, 256, (120, 200, 3), dtype=np.uint8)

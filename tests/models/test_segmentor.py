@@ -181,7 +181,7 @@ def test_every_method_gives_finite_scores_on_flat_images(tiny_clip_path, tmp_pat
     """A wall or a sky: a uniform grey image and a two-colour one. ProxyCLIP's reference gives NaN there (every
     affinity of a token below beta * mean); every method here must give finite scores."""
     from sclip_toolkit import Segmenter
-    from sclip_toolkit.apis.segmenter import method_config
+    from sclip_toolkit.apis import method_config
     from sclip_toolkit.testing import write_random_vfm
     image = np.full((240, 320, 3), 128, np.uint8)
     if picture == 'two_colours':

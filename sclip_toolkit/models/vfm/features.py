@@ -17,8 +17,9 @@ hook and no unused q/k/v. An unknown family is an error listing the valid ones; 
 """
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +30,18 @@ from .backbones import VFMSpec, build_trunk, spec_from_state
 from .base import CLIP_MEAN, CLIP_STD, DEFAULT_PATCH, IMAGENET_MEAN, IMAGENET_STD, FeatureProvider
 from .weights import ARCH_ALIASES, FAMILIES, check_family, fetch_official_weights, official_to_timm
 
+
+
+def official_settings(family: str, arch: str, patch_size: Optional[int] = None, registers: Optional[int] = None
+                      ) -> Tuple[str, str, int, int]:
+    """(family, arch, patch size, registers) naming an official weights file, the family's defaults filled in: the
+    patch size of its published models (MAE ViT-H: 14), DINOv2's 4 register tokens."""
+    arch = ARCH_ALIASES.get(arch, arch)
+    if patch_size is None:
+        patch_size = 14 if (family, arch) == ('mae', 'vit_huge') else DEFAULT_PATCH[family]
+    if registers is None:
+        registers = 4 if family == 'dinov2' else 0
+    return family, arch, patch_size, registers
 
 
 @MODELS.register_module()
@@ -72,11 +85,7 @@ class VFMFeatures(FeatureProvider):
                              + (' and SAM resizes it to its own image size' if family == 'sam' else ''))
         if pos_interp is not None and family != 'dinov2':
             raise ValueError(f'pos_interp applies to DINOv2 only, not {family}')
-        arch = ARCH_ALIASES.get(arch, arch)
-        if patch_size is None:
-            patch_size = 14 if (family, arch) == ('mae', 'vit_huge') else DEFAULT_PATCH[family]
-        if registers is None:
-            registers = 4 if family == 'dinov2' else 0
+        _, arch, patch_size, registers = official_settings(family, arch, patch_size, registers)
         self.layer = int(layer)
         if checkpoint is not None:
             path = Path(checkpoint).expanduser()
@@ -94,6 +103,15 @@ class VFMFeatures(FeatureProvider):
         self.img_size = img_size or (self.spec.img_size if family in ('sam', 'mae') else None)
         stats = torch.tensor([input_mean, input_std, IMAGENET_MEAN, IMAGENET_STD], dtype=torch.float32)
         self.register_buffer('stats', stats.view(4, 1, 3, 1, 1), persistent=False)
+
+    @classmethod
+    def official_file(cls, cfg: Mapping[str, Any]) -> Tuple[str, str, int, int]:
+        """(family, arch, patch size, registers) of the official weights that a config of this part (``model.clip.vfm``
+        without a checkpoint) loads; a key it leaves out takes the constructor's default."""
+        defaults = {name: p.default for name, p in inspect.signature(cls.__init__).parameters.items()}
+        value = {key: cfg.get(key, defaults[key]) for key in ('family', 'arch', 'patch_size', 'registers')}
+        return official_settings(check_family(value['family']), value['arch'], value['patch_size'],
+                                 value['registers'])
 
     @property
     def patch_size(self) -> int:
