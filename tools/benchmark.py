@@ -267,7 +267,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
         if args.crop_batch_sizes:
             results.update(crop_batch_throughput(model, image, args.crop_batch_sizes, device, args.repeats))
 
-    for keep in (True, False) if model.scoring.can_stream(model.scoring_parts()) else (True,):
+    for keep in (True, False) if model.can_stream() else (True,):
         model.keep_scores = keep
         model.predict(image)  # warm-up (text embeddings, allocator)
         mem: Dict[str, float] = {}

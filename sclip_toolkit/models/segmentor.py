@@ -121,6 +121,10 @@ class OVSegmentor(BaseSegmentor):
                             len(self.text_encoder.classes), self.class_embeddings, self.clip.output_dtype,
                             type(self.clip.final_attn).__name__)
 
+    def logits(self, crops: CropFeatures, text: torch.Tensor, ctx: StepContext) -> torch.Tensor:
+        """Name logits (Q', H0, W0) for the names ``text`` (Q', E), after the logits-stage steps, in the score dtype."""
+        return self.scoring.logits(self.scoring_parts(), crops, text, ctx)
+
     def scores(self, crops: CropFeatures, ctx: StepContext) -> DenseScores:
         """Class scores (C, H0, W0) after every step (the dense path)."""
         return self.scoring.scores(self.scoring_parts(), crops, ctx)
@@ -128,6 +132,14 @@ class OVSegmentor(BaseSegmentor):
     def label_path(self, ori_shape: Tuple[int, int]) -> str:
         """'dense', 'streamed' or 'banded': the label path for an image of this original size."""
         return self.scoring.label_path(self.scoring_parts(), ori_shape)
+
+    def can_stream(self) -> bool:
+        """Whether names can be decoded in chunks (the head and every step allow it)."""
+        return self.scoring.can_stream(self.scoring_parts())
+
+    def can_band(self) -> bool:
+        """Whether labels can be computed in row bands (the inference and every step allow it)."""
+        return self.scoring.can_band(self.scoring_parts())
 
     def keeps_scores(self, ori_shape: Tuple[int, int]) -> bool:
         """Whether full-resolution scores are kept for an image of this original size."""
