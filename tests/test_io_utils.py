@@ -9,7 +9,7 @@ import tempfile
 import pytest
 from PIL import Image
 
-from sclip_toolkit.errors import run_cli
+from sclip_toolkit.cli.run import run_cli
 from sclip_toolkit.io_utils import WriteError, atomic_open, atomic_save, atomic_write, check_writable_dir, save_image
 
 

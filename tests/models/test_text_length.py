@@ -6,7 +6,7 @@ import warnings
 import open_clip
 import pytest
 
-from sclip_toolkit.models.text_length import prompt_length, too_long, warn_long_names
+from sclip_toolkit.models.text.length import prompt_length, too_long, warn_long_names
 
 LONG = 'a ' + ' '.join(f'word{i}' for i in range(60)) + ' thing'  # about 120 tokens
 TEMPLATES = ['a photo of a {}.', 'there is a {} in the scene, seen from far away on a sunny day.']
