@@ -62,8 +62,7 @@ class Segmenter:
         backbone: 'ViT-B/16' (default), 'ViT-L/14', ... (OpenAI weights from ``~/.cache/clip`` /
             ``$SCLIP_CLIP_CACHE``), or a checkpoint file.
         device: 'cpu', 'cuda', 'cuda:1', or None for CUDA when available.
-        classes: the default vocabulary (see :func:`parse_classes`), for calls that give none; a call's own
-            ``classes`` are for that call only.
+        classes: the vocabulary to start with (see :func:`parse_classes`); may instead be given to each call.
         checkpoint / vfm_checkpoint / pretrained / download / config / cfg_options: see :func:`method_config`.
         progress: report the slow steps (weights, text embeddings, crops) on stderr.
         max_memory: bytes (or '2GB', '500MB') that segmenting one image may use beyond the model and the input
@@ -72,9 +71,10 @@ class Segmenter:
         max_side: downscale every input so its longer side is at most this many pixels before segmenting
             (None: never); the result says so (``original_size``, ``notes``).
 
-    Threads: one Segmenter may be called from several threads, each call with its own vocabulary; the calls share
+    Threads: one Segmenter may be called from several threads, each call with its own ``classes``; the calls share
     one model, so they take turns on it (images are decoded in parallel) and each gives exactly what it gives
-    alone. README.md ("Threads and processes") says what else is safe to share.
+    alone. A call without ``classes`` uses the last vocabulary given, which under threads may be another thread's:
+    give every call its classes there. README.md ("Threads and processes") says what else is safe to share.
     """
 
     def __init__(self, method: str = 'sclip', backbone: Optional[str] = None, device: Optional[str] = None,
@@ -110,30 +110,32 @@ class Segmenter:
 
     @property
     def classes(self) -> List[List[str]]:
-        """The default vocabulary: every class's names."""
+        """The current vocabulary (the last one given), for calls without ``classes``: every class's names."""
         with self._lock:
             self._use(None)
             return [list(c) for c in self.model.classes]
 
     def set_classes(self, classes: ClassesLike) -> None:
-        """Set the default vocabulary (for calls without ``classes``); name embeddings are computed on first use and
-        cached per vocabulary."""
+        """Switch the vocabulary for calls without ``classes``; name embeddings are computed on first use and cached
+        per vocabulary."""
         parsed = parse_classes(classes)
         with self._lock:
             self.model.set_vocabulary(parsed, separator=None)  # checks it now (duplicate names, empty file)
             self._classes = parsed
 
     def _use(self, parsed) -> None:
-        """Point the model at a call's parsed vocabulary (None: the default); called with the lock held."""
+        """Point the model at a call's parsed vocabulary, which stays the current one (None: the current one); called
+        with the lock held."""
         if parsed is None:
             if self._classes is None:
                 raise SegmenterError('no classes yet: pass classes= to Segmenter(...) or to the call')
             parsed = self._classes
         self.model.set_vocabulary(parsed, separator=None)
+        self._classes = parsed
 
     def embed_classes(self, classes: Optional[ClassesLike] = None) -> float:
-        """Compute (or fetch from the cache) a vocabulary's text embeddings (default: the default vocabulary);
-        returns the seconds spent."""
+        """Compute (or fetch from the cache) a vocabulary's text embeddings (default: the current one); returns the
+        seconds spent."""
         with self._lock:
             self._use(parse_classes(classes) if classes is not None else None)
             return self._embed()
@@ -160,8 +162,8 @@ class Segmenter:
 
         Args:
             image: a path, PIL image or RGB array (see :func:`load_image`).
-            classes: this call's vocabulary (default: the Segmenter's, see :meth:`set_classes`); other calls,
-                from this thread or others, are not affected.
+            classes: the vocabulary for this and later calls (default: the current one). A call gets exactly its
+                own vocabulary whatever other threads do meanwhile.
             return_scores: True: always return the (C, H, W) scores (their memory is not bounded); False: never;
                 None: when they fit the memory bound (``max_memory``).
             max_side: as the constructor's, for this call.

@@ -48,10 +48,11 @@ def test_threads_with_different_vocabularies_get_the_sequential_results(tiny_cli
             np.testing.assert_array_equal(got.scores, ref.scores)
 
 
-def test_a_calls_classes_do_not_change_the_default(tiny_clip_path):
+def test_a_calls_classes_stay_for_later_calls(tiny_clip_path):
     seg = Segmenter('vanilla', checkpoint=str(tiny_clip_path), device='cpu', cfg_options=FAST, classes='cat; dog')
-    assert seg(_photo(), 'sky; tree; road').class_names == ['sky', 'tree', 'road']
     assert seg(_photo()).class_names == ['cat', 'dog'] and seg.classes == [['cat'], ['dog']]
+    assert seg(_photo(), 'sky; tree; road').class_names == ['sky', 'tree', 'road']
+    assert seg(_photo()).class_names == ['sky', 'tree', 'road'] and seg.classes == [['sky'], ['tree'], ['road']]
     with pytest.raises(SegmenterError, match='no classes yet'):
         Segmenter('vanilla', checkpoint=str(tiny_clip_path), device='cpu', cfg_options=FAST)(_photo())
 
