@@ -13,7 +13,7 @@ import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 from ..exceptions import ToolkitError
@@ -159,3 +159,18 @@ def load_state_dict(path: str | os.PathLike) -> Dict[str, torch.Tensor]:
     if all(k.startswith('module.') for k in state):
         state = {k[len('module.'):]: v for k, v in state.items()}
     return state
+
+
+def checkpoint_semantics(name: str, pretrained: Optional[str]) -> Tuple[bool, bool]:
+    """How a checkpoint file is loaded for a configured model: (fp16 rounding, QuickGELU).
+
+    The file stands in for the weights the config names, so it is read as their loader reads them: OpenAI releases
+    (``pretrained='openai'`` or None) as OpenAI's loader (fp16-rounded, QuickGELU); open_clip tags (e.g. CorrCLIP's
+    ``'metaclip_fullcc'``) as open_clip's ``load_checkpoint`` (exact), with the activation of open_clip's
+    architecture ``name`` (QuickGELU when open_clip does not know the name: the OpenAI layout's own).
+    """
+    if pretrained in (None, 'openai'):
+        return True, True
+    import open_clip
+    arch_cfg = open_clip.get_model_config(name.replace('/', '-'))
+    return False, bool(arch_cfg.get('quick_gelu', False)) if arch_cfg is not None else True

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from .attention import AttnContext, FinalAttention, build_attention, run_block_recorded
-from .checkpoint import (CheckpointError, fetch_openai_checkpoint, file_fingerprint, load_state_dict,
-                         normalize_openai_name)
+from .checkpoint import (CheckpointError, checkpoint_semantics, fetch_openai_checkpoint, file_fingerprint,
+                         load_state_dict, normalize_openai_name)
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
@@ -38,13 +38,20 @@ def output_dtype(model_dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if model_dtype == torch.bfloat16 else model_dtype
 
 
-def build_clip_from_state_dict(state: Dict[str, torch.Tensor]) -> nn.Module:
-    """Build open_clip's CLIP (QuickGELU, as OpenAI trained it) from an OpenAI-layout state dict, in fp32.
+def build_clip_from_state_dict(state: Dict[str, torch.Tensor], openai_rounding: bool = True,
+                               quick_gelu: bool = True) -> nn.Module:
+    """Build open_clip's CLIP from an OpenAI-layout state dict (the architecture read from its shapes), in fp32.
 
-    The weights are the same as open_clip's loader gives (``build_model_from_openai_state_dict``, then
-    ``.float()``): the tensors that loader stores in fp16 are rounded to fp16 and back, the others are exact. The
-    model is built on the meta device and the weights are assigned, so no random initialisation is computed and no
-    tensor is copied twice (a warm start's largest cost otherwise).
+    The model is built on the meta device and the weights are assigned, so no random initialisation is computed and
+    no tensor is copied twice (a warm start's largest cost otherwise).
+
+    Args:
+        state: the state dict.
+        openai_rounding: True: the weights OpenAI's loader gives (open_clip's ``load_openai_model``:
+            ``build_model_from_openai_state_dict``, then ``.float()``): the tensors that loader stores in fp16 are
+            rounded to fp16 and back, the others are exact. False: every tensor exact, as open_clip's
+            ``load_checkpoint`` copies a file into an fp32 model (how open_clip tags such as MetaCLIP load).
+        quick_gelu: QuickGELU activations (OpenAI's); False: GELU (most open_clip architectures).
     """
     from open_clip.model import build_model_from_openai_state_dict
 
@@ -56,17 +63,18 @@ def build_clip_from_state_dict(state: Dict[str, torch.Tensor]) -> nn.Module:
                               f'(it has {len(state)} tensors, e.g. {list(state)[:3]})')
     try:
         with torch.device('meta'):  # open_clip reads the architecture from the shapes and checks every key
-            model = build_model_from_openai_state_dict({k: v.to('meta') for k, v in state.items()}, quick_gelu=True,
-                                                       cast_dtype=None)
+            model = build_model_from_openai_state_dict({k: v.to('meta') for k, v in state.items()},
+                                                       quick_gelu=quick_gelu, cast_dtype=None)
     except RuntimeError as exc:
         raise CheckpointError(f'the checkpoint\'s tensors do not fit a CLIP ViT: {str(exc).splitlines()[0]}') from None
     # The meta model's dtypes say which tensors open_clip's loader rounds to fp16 (convert_weights_to_fp16).
     targets = model.state_dict(keep_vars=True)
+    dtypes = {key: t.dtype if openai_rounding else torch.float32 for key, t in targets.items()}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread per tensor, tensors in parallel: intra-op threads mostly wait on page faults
     try:
         with ThreadPoolExecutor(max(1, threads)) as pool:
-            values = list(pool.map(lambda key: _as_loaded(state[key], targets[key].dtype), targets))
+            values = list(pool.map(lambda key: _as_loaded(state[key], dtypes[key]), targets))
     finally:
         torch.set_num_threads(threads)
     model.load_state_dict(dict(zip(targets, values)), assign=True)
@@ -117,7 +125,10 @@ class CLIPBackbone(nn.Module):
     Args:
         name: OpenAI release ('ViT-B/16'), or an open_clip architecture name when ``pretrained`` is an open_clip tag.
         pretrained: 'openai' (OpenAI release file) or an open_clip pretrained tag ('laion2b_s34b_b88k', ...).
-        checkpoint: a local checkpoint file in the OpenAI layout; overrides ``name``/``pretrained`` for the weights.
+        checkpoint: a local checkpoint file in the OpenAI layout; replaces the weights ``name``/``pretrained``
+            would download. It is loaded as the configured model would be (:func:`checkpoint_semantics`): with
+            ``pretrained='openai'`` (or None) as OpenAI's loader does (fp16-rounded), with an open_clip tag as
+            open_clip's ``load_checkpoint`` does (exact, the architecture's activation).
         final_attn: the last block's attention: a config dict, a short name ('sclip') or a class name.
         vfm: optional config of a vision foundation model whose features the variant receives (ProxyCLIP).
         precision: 'auto' (fp16 on CUDA as the references, fp32 on CPU), 'fp32', 'fp16' or 'bf16'.
@@ -144,7 +155,11 @@ class CLIPBackbone(nn.Module):
             if not path.is_file():
                 raise CheckpointError(f'CLIP checkpoint {path} does not exist (checkpoint= in the config or '
                                       f'--checkpoint on the command line)')
-            return build_clip_from_state_dict(load_state_dict(path)), f'file:{file_fingerprint(path)}'
+            openai_rounding, quick_gelu = checkpoint_semantics(name, pretrained)
+            model = build_clip_from_state_dict(load_state_dict(path), openai_rounding, quick_gelu)
+            # the weights differ by loader: caches keyed by this id must not mix them
+            suffix = '' if openai_rounding else ':exact' + ('' if quick_gelu else ':gelu')
+            return model, f'file:{file_fingerprint(path)}{suffix}'
         if pretrained in (None, 'openai'):
             if normalize_openai_name(name) is None:
                 from .checkpoint import openai_clip_urls
