@@ -1,9 +1,11 @@
 """CorrCLIP: region generators, merging, scope, map correction, the disk cache, and parity with the reference.
 
 tests/data/crosscheck_corrclip/ holds CorrCLIP's own outputs (zdk258/CorrCLIP@103bc18, CorrCLIPv1) on
-../shared/parity's mini CLIP and mini DINO, CPU, fp32 (cases.json says how they were made): with the authors'
-precomputed-mask file format (voc21 and Cityscapes settings), with SAM 2's automatic mask generator on a random
-hiera-tiny rebuilt here by seed, and the post-processing alone on a smooth synthetic logit field.
+../shared/parity's mini CLIP and mini DINO, CPU, fp32 (cases.json says how they were made; NOTES.md in short): with
+the authors' precomputed-mask file format (voc21 and Cityscapes settings; overlapping rectangles, slivers and a small
+square at 375x500 in 'rects_375x500'), with SAM 2's automatic mask generator on a random hiera-tiny rebuilt here by
+seed, and the post-processing alone on a smooth synthetic logit field. The mini CLIP is loaded as CorrCLIP loads its
+MetaCLIP weights (open_clip's load_checkpoint: exact), which ``--checkpoint`` does for CorrCLIP's configs.
 """
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ from ..conftest import parity_fixture
 
 DATA = Path(__file__).resolve().parents[1] / 'data' / 'crosscheck_corrclip'
 CASES = json.loads((DATA / 'cases.json').read_text())
-ATOL, MIN_AGREE = 1e-4, 0.999
+ATOL, MIN_AGREE = 1e-5, 0.999  # on the class probabilities (issue 22)
 CONFIGS = {'precomputed': 'configs/corrclip/corrclip_voc21.py', 'sam2': 'configs/corrclip/corrclip_voc21.py',
            'city_precomputed': 'configs/corrclip/corrclip_cityscapes.py'}
 
