@@ -167,8 +167,7 @@ def test_checkpoint_file_loads_as_the_configured_models_loader(tmp_path):
     import open_clip
     from open_clip.model import build_model_from_openai_state_dict
 
-    from sclip_toolkit.models.checkpoint import checkpoint_semantics, file_fingerprint
-    from sclip_toolkit.models.clip import build_clip_from_state_dict
+    from sclip_toolkit.models.checkpoint import build_clip_from_state_dict, checkpoint_semantics, file_fingerprint
 
     path = write_random_clip(tmp_path / 'w.pt', dtype=torch.float32)
     state = load_state_dict(path)
