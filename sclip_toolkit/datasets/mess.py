@@ -2,7 +2,8 @@
 
 Images and label maps are paired as MESS's ``load_sem_seg`` pairs them: the files of the two folders (no
 sub-folders) whose names end in the dataset's endings, matched by the name before the ending; an image without a
-label map (or a map without an image) is left out, as MESS uses the intersection.
+label map (or a map without an image) is left out, as MESS uses the intersection. (MESS pairs the two sorted lists
+by position when they are equally long; on a prepared dataset the names match, so both pairings agree.)
 """
 from __future__ import annotations
 
