@@ -73,7 +73,7 @@ def test_catalog_equals_the_packages_registration(key, package_meta):
 
 @pytest.mark.parametrize('extras', [False, True], ids=['clean', 'unpaired-files'])
 @pytest.mark.parametrize('key', SWEEP)
-def test_dataset_pairs_the_files_mess_pairs(key, extras, tmp_path):
+def test_dataset_pairs_the_files_mess_pairs(key, extras, tmp_path, package_meta):
     """MESSDataset on a synthetic copy lists exactly what MESS's own loader lists (its registered function, pointed at
     the copy), with and without unpaired files and a sub-folder (which both leave out)."""
     from mess.utils.catalog import DatasetCatalog
