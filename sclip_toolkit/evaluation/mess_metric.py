@@ -99,7 +99,8 @@ class MESSMetric(IoUMetric):
         in_range = (pred >= 0) & (pred < num_classes)
         area_pred = torch.bincount(pred[in_range], minlength=num_classes)
         area_intersect = torch.bincount(gt[pred == gt], minlength=num_classes)
-        return area_intersect, area_pred + area_label - area_intersect, area_pred, area_label
+        areas = (area_intersect, area_pred + area_label - area_intersect, area_pred, area_label)
+        return tuple(a.cpu() for a in areas)  # gathered and summed on the CPU, whatever device predicted
 
     def process(self, data_batch: dict, data_samples: Sequence[dict]) -> None:
         try:
