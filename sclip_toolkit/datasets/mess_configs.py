@@ -4,11 +4,12 @@ A method's settings for MESS's unseen domains are ``configs/_base_/mess/<method>
 a MESS set is ``configs/_base_/datasets/mess_<dataset>.py``. ``sclip_mess_floodnet`` is then those two bases, MESS's
 class names (``configs/classnames/cls_mess_floodnet.txt``) with the method's name variants applied
 (``mess_name_variants`` in its settings), and MESS's metric. Rather than 8 x 25 near-identical files, the config is
-written when a name is asked for (to a cache folder, replaced atomically), so eval.py, dist_test.sh and every tool
-that takes a config name accept these names as they are.
+written when a name is asked for (to a cache folder per checkout, replaced atomically), so eval.py, dist_test.sh
+and every tool that takes a config name accept these names as they are.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tempfile
@@ -96,7 +97,9 @@ def mess_config_path(name: str) -> Optional[Path]:
     if dataset not in MESS_DATASETS:
         raise FileNotFoundError(f'config {name!r}: {dataset!r} is not a MESS dataset; valid: '
                                 f'{", ".join(MESS_DATASETS)}')
-    path = MESS_CONFIG_CACHE / f'{mess_config_name(method, dataset)}.py'
+    # one folder per checkout: two checkouts' configs name different base files under the same config name
+    checkout = hashlib.sha1(str(PROJECT_ROOT.resolve()).encode()).hexdigest()[:10]
+    path = MESS_CONFIG_CACHE / checkout / f'{mess_config_name(method, dataset)}.py'
     text = _text(method, dataset)
     if not path.is_file() or path.read_text(encoding='utf-8') != text:
         path.parent.mkdir(parents=True, exist_ok=True)
