@@ -32,7 +32,8 @@ PROGRAMS = {'atlantis': ('git',), 'bdd100k': ('unzip',), 'chase_db1': ('wget', '
             'pst900': ('unzip',), 'suim': ('unzip',), 'uavid': ('unzip',), 'zerowaste': ('wget', 'unzip')}
 MODULES = {'cryonuseg': ('gdown',), 'isaid': ('gdown',), 'mhp_v1': ('gdown',), 'paxray': ('gdown',),
            'pst900': ('gdown', 'cv2'), 'suim': ('gdown',), 'worldfloods': ('gdown', 'rasterio')}
-PIP = {'gdown': 'gdown==6.5.1', 'rasterio': 'rasterio==1.4.4', 'cv2': 'opencv-python', 'mess': 'mess-benchmark==0.2 --no-deps'}
+PIP = {'gdown': 'gdown==6.5.1', 'rasterio': 'rasterio==1.4.4', 'cv2': 'opencv-python',
+       'mess': 'mess-benchmark==0.2 --no-deps'}
 # Manual downloads: the files in DIR the preparation starts from (FloodNet: its folder, which needs no preparation).
 MANUAL_FILES = {'bdd100k': ('bdd100k_images_10k.zip', 'bdd100k_sem_seg_labels_trainval.zip'),
                 'isprs_potsdam': ('Potsdam.zip',), 'uavid': ('uavid_v1.5_official_release_image.zip',),
