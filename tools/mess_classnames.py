@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 from sclip_toolkit.datasets.mess_catalog import MESS_DATASETS
-from sclip_toolkit.models.text import PROJECT_ROOT
+from sclip_toolkit.resources import PROJECT_ROOT
 
 NAMES_DIR = PROJECT_ROOT / 'configs' / 'classnames'
 INSTALL_HINT = 'pip install mess-benchmark==0.2 --no-deps (tools/setup_env.sh installs it)'

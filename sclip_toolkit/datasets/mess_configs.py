@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
-from ..models.text import PROJECT_ROOT
+from ..resources import PROJECT_ROOT
 from .mess_catalog import MESS_DATASETS
 
 __all__ = ['MESS_SETTINGS_DIR', 'mess_methods', 'mess_config_name', 'parse_mess_config_name', 'mess_class_names',
