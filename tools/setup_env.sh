@@ -83,8 +83,16 @@ fi
 
 # mmcv's own imports (cv2, mmengine, addict, ...) come first, so that the check below tests only its compiled ops;
 # mmsegmentation waits until mmcv is in place (its dependency on mmcv would make pip build one without ops).
-say "installing requirements.txt except mmcv, mmsegmentation and sam2"
-pip_install -q -r <(grep -v -E '^(mmcv|mmsegmentation|sam2)[=<>~ ]' "$ROOT/requirements.txt")
+say "installing requirements.txt except mmcv, mmsegmentation, sam2 and mess-benchmark"
+pip_install -q -r <(grep -v -E '^(mmcv|mmsegmentation|sam2|mess-benchmark)[=<>~ ]' "$ROOT/requirements.txt")
+
+# mess-benchmark (MESS's class names and dataset preparation) without its dependencies: they are in requirements.txt,
+# except opencv-python-headless, whose cv2 would overwrite opencv-python's.
+mess_version="$(req_line mess-benchmark | cut -d= -f3)"
+if ! "$VPY" -c "import importlib.metadata as m; assert m.version('mess-benchmark') == '$mess_version'" >/dev/null 2>&1; then
+  say "installing $(req_line mess-benchmark) (--no-deps)"
+  pip_install -q --no-deps "$(req_line mess-benchmark)"
+fi
 
 # sam2 (CorrCLIP's SAM 2 masks) is a source distribution whose build requires torch: built against the venv's torch
 # (--no-build-isolation; an isolated build would download a second torch with CUDA) and without its optional CUDA
@@ -123,8 +131,9 @@ fi
 
 say "installing mmsegmentation and the toolkit (editable)"
 # mmcv's own dependencies (addict, yapf, ...) are listed in requirements.txt; the pin keeps pip from replacing it.
-# sam2 is left out: it was installed above, and this line would build its sdist in an isolated environment.
-pip_install -q -r <(grep -v -E '^sam2[=<>~ ]' "$ROOT/requirements.txt") -e "$ROOT[test]"
+# sam2 and mess-benchmark are left out: installed above (this line would build sam2's sdist in an isolated
+# environment and pull mess-benchmark's dependencies).
+pip_install -q -r <(grep -v -E '^(sam2|mess-benchmark)[=<>~ ]' "$ROOT/requirements.txt") -e "$ROOT[test]"
 
 "$VPY" -c 'import mmcv._ext, mmseg, open_clip, sclip_toolkit'
 echo "$want_stamp" > "$STAMP"
