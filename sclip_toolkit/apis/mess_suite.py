@@ -95,7 +95,8 @@ def _run_pair(method: str, dataset: str, args: argparse.Namespace, eval_command:
         cmd += ['--save-preds', str(work_dir / 'preds')]
     log = work_dir / 'eval.log'
     with open(log, 'w', encoding='utf-8') as out:
-        code = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=Path(__file__).resolve().parents[2])
+        # in the caller's working directory, as eval.py itself: relative paths mean the same there (issue 22)
+        code = subprocess.call(cmd, stdout=out, stderr=subprocess.STDOUT)
     metrics = _read_metrics(metrics_path) if code == 0 else None
     if metrics is not None:
         previous.unlink(missing_ok=True)

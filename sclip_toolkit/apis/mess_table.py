@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import csv
 import io
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..datasets.mess_catalog import MESS_DATASETS, MESS_DOMAINS, MESS_GROUPS
+from ..io_utils import atomic_write
 
 __all__ = ['MESSTable', 'MESSCell', 'BINARY_METRICS']
 
@@ -31,10 +30,7 @@ class MESSCell:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix='.tmp')
-    with os.fdopen(fd, 'wb') as f:
-        f.write(data)
-    os.replace(tmp, path)
+    atomic_write(path, data)  # the toolkit's one way to write a file (a failure is one line, nothing partial left)
 
 
 def _mean(values: Sequence[float]) -> Optional[float]:
