@@ -229,8 +229,13 @@ def wide_input_run(checkpoint: str, method: str, post_process, bound: int) -> di
     del model.label_path
     model.keep_scores = True
     dense = _predict(model, image, ori)
-    return dict(peak=mem['peak'], chunk=model.band_plan(ori)[1],
-                equal=bool(torch.equal(banded.pred_sem_seg.data.long(), dense.pred_sem_seg.data)))
+    differ = banded.pred_sem_seg.data.long() != dense.pred_sem_seg.data
+    # Names are decoded in chunks on the banded path, so a matmul over fewer names may round a score one ulp
+    # away from the dense path's: only pixels whose two best dense scores are tied to float noise may differ.
+    top2 = dense.seg_logits.data.topk(2, dim=0).values
+    tied = (top2[0] - top2[1]) <= 1e-6 * top2[0].abs().clamp_min(1e-6)
+    return dict(peak=mem['peak'], chunk=model.band_plan(ori)[1], differ=int(differ.sum()),
+                equal=bool(not (differ & ~tied).any()))
 
 
 @pytest.mark.parametrize('method, post_process, bound', [
@@ -249,6 +254,7 @@ def test_many_names_on_a_wide_input_stay_under_the_bound(tiny_clip_path, method,
     out = subprocess.run([sys.executable, '-c', code], cwd=Path(__file__).resolve().parents[2], capture_output=True,
                          text=True, check=True).stdout
     res = json.loads(out.strip().splitlines()[-1])
-    assert res['equal']
+    assert res['equal'], res  # equal labels, except where the dense path's two best scores are tied
+    assert res['differ'] <= 4, res
     assert res['chunk'] < 400 if post_process else res['chunk'] == 400  # PAMR's names in chunks
     assert res['peak'] < 4 * bound, res  # the source block, window logits and a band's temporaries: 3 x bound
