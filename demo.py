@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument('--checkpoint', help='CLIP checkpoint file in the OpenAI layout (instead of the cached release)')
     ap.add_argument('--vfm-checkpoint', help="vision foundation model checkpoint (proxyclip; default: DINO ViT-B/8's "
                                              'official file in the torch hub cache)')
+    ap.add_argument('--sam-checkpoint', help="SAM checkpoint in segment-anything's layout (trident; default: SAM "
+                                             "ViT-B's official file in the torch hub cache)")
     ap.add_argument('--pretrained', help='open_clip pretrained tag, e.g. laion2b_s34b_b88k (default: openai)')
     ap.add_argument('--download', action='store_true', help='download missing official weights (needs internet)')
     ap.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: cuda when available, else cpu)')
@@ -192,6 +194,10 @@ def check_weights(method: str, cfg, download: bool) -> None:
                 raise CheckpointError(f'CLIP checkpoint {clip.checkpoint} does not exist (--checkpoint)')
         elif clip.get('pretrained') in (None, 'openai'):
             fetch_openai_checkpoint(clip.name, download=download)
+        affinity = (cfg.model.get('inference') or {}).get('affinity') or {}
+        if affinity.get('type') == 'SAMAffinity':
+            from sclip_toolkit.models.vfm.sam_model import sam_weights_path
+            sam_weights_path(affinity.get('model_type', 'vit_b'), affinity.get('checkpoint'), download=download)
         vfm = clip.get('vfm')
         if vfm is not None:
             if vfm.get('checkpoint'):
@@ -258,6 +264,10 @@ def run(args: argparse.Namespace, methods: List[str]) -> None:
     from sclip_toolkit.models.checkpoint import CheckpointError
 
     cfg_options = parse_cfg_options(args.cfg_options)
+    if args.sam_checkpoint:
+        if any(m != 'trident' for m in methods):
+            raise SegmenterError('--sam-checkpoint is for --method trident (the only method that uses SAM)')
+        cfg_options['model.inference.affinity.checkpoint'] = args.sam_checkpoint
     check_cli_device(args.device)
     args.max_memory = parse_bytes(args.max_memory, '--max-memory') if args.max_memory is not None else None
     check_max_side(args.max_side, '--max-side')

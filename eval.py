@@ -23,6 +23,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--work-dir', help='logs and metrics.json go here (default: work_dirs/<config name>)')
     parser.add_argument('--checkpoint', help='local CLIP weights (OpenAI layout) instead of the config\'s')
     parser.add_argument('--vfm-checkpoint', help='local weights of the vision foundation model (ProxyCLIP)')
+    parser.add_argument('--sam-checkpoint', help="local SAM weights in segment-anything's layout (Trident)")
+    parser.add_argument('--sam-refine', action='store_true', help="Trident: refine the masks with SAM's decoder")
     parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
                         help='override config entries, e.g. model.logit_scale=50 test_dataloader.num_workers=0')
     parser.add_argument('--device', help='cpu, cuda or cuda:N (default: cuda when available, else cpu)')
@@ -49,7 +51,8 @@ def run(args: argparse.Namespace) -> None:
     from sclip_toolkit.apis.evaluate import evaluate
     evaluate(args.config, work_dir=args.work_dir, checkpoint=args.checkpoint, vfm_checkpoint=args.vfm_checkpoint,
              cfg_options=parse_cfg_options(args.cfg_options), show_dir=args.show_dir, launcher=args.launcher,
-             progress=not args.no_progress, save_preds=args.save_preds, device=args.device)
+             progress=not args.no_progress, save_preds=args.save_preds, device=args.device,
+             sam_checkpoint=args.sam_checkpoint, sam_refine=args.sam_refine)
 
 
 def main(argv=None) -> int:

@@ -4,15 +4,17 @@ from .attention import ProxyAttention, SCCLIPAttention  # noqa: F401  (registrat
 from .clip import CLIPBackbone
 from .heads import ClassifierHead, CosineHead, RFCLIPHead
 from .inference import SlideInference, WholeInference
-from .postprocess import PAMR, AreaThreshold, PostProcessStep, ProbThreshold, RegionVote, Renormalize
+from .postprocess import PAMR, AreaThreshold, PostProcessStep, ProbThreshold, RegionVote, Renormalize, SAMRefinement
 from .regions import PrecomputedMasks, RegionGenerator, RegionMap, SAM2Masks
 from .segmentor import OVSegmentor
+from .spliced_inference import SplicedInference
 from .text_classifier import ClassEmbeddings, CLIPTextClassifier
-from .vfm import VFMFeatures
+from .vfm import SAMAffinity, VFMFeatures
 
 __all__ = ['AttnContext', 'FinalAttention', 'Recording', 'attention_variants', 'build_attention',
            'register_attention', 'ProxyAttention', 'SCCLIPAttention', 'CLIPBackbone', 'ClassifierHead', 'CosineHead',
            'RFCLIPHead', 'SlideInference', 'WholeInference', 'PAMR', 'AreaThreshold', 'PostProcessStep',
            'ProbThreshold', 'RegionVote', 'Renormalize', 'PrecomputedMasks', 'RegionGenerator', 'RegionMap',
            'SAM2Masks',
-           'OVSegmentor', 'ClassEmbeddings', 'CLIPTextClassifier', 'VFMFeatures']
+           'OVSegmentor', 'ClassEmbeddings', 'CLIPTextClassifier', 'VFMFeatures', 'SAMAffinity', 'SAMRefinement',
+           'SplicedInference']

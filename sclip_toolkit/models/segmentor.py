@@ -82,6 +82,11 @@ class OVSegmentor(LabelPaths, BaseSegmentor):
         self.post_process = build_steps([_build(c, f'post_process[{i}]') for i, c in enumerate(post_process or [])])
         self.region_generator = _build(region_generator, 'region_generator') if region_generator else None
         self.head = _build(head or dict(type='CosineHead'), 'head')
+        if any(getattr(s, 'needs_sam_embedding', False) for s in self.post_process):  # Trident's SAM refinement
+            if not hasattr(getattr(self.inference, 'affinity', None), 'embedding'):
+                raise ConfigError('model.post_process: SAMRefinement needs SAM\'s image embedding, which only '
+                                  "model.inference=dict(type='SplicedInference', ...) computes")
+            self.inference.affinity.embedding = True
         if score_dtype not in ('fp32', 'model'):
             raise ConfigError(f"model.score_dtype must be 'fp32' or 'model', got {score_dtype!r}")
         self.logit_scale, self.score_dtype = float(logit_scale), score_dtype
@@ -153,9 +158,10 @@ class OVSegmentor(LabelPaths, BaseSegmentor):
         ori_shape = tuple(meta.get('ori_shape', image.shape[-2:])[:2])
         regions = self.region_generator(image, meta) if self.region_generator is not None else None
         text = self.class_embeddings() if self.clip.final_attn.recording(self.clip.num_blocks).text else None
-        crops = self.inference.encode(self.clip, image, text=text, regions=regions)
+        more = dict(meta=meta) if getattr(self.inference, 'wants_meta', False) else {}  # Trident's SAM reads the file
+        crops = self.inference.encode(self.clip, image, text=text, regions=regions, **more)
         self.head.prepare(self.clip, image, crops)
-        ctx = StepContext(image=image, ori_shape=ori_shape, regions=regions)
+        ctx = StepContext(image=image, ori_shape=ori_shape, regions=regions, features=crops)
         path = self.label_path(ori_shape)
         if path == 'banded':
             labels, sums = self.banded_labels(crops, ctx, meta)

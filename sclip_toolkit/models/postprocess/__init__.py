@@ -3,8 +3,9 @@ from .base import (BandedScores, DenseScores, PostProcessStep, ScoreMap, StepCon
                    StreamingUnsupported, build_steps)
 from .pamr import PAMR, pamr, pamr_affinity
 from .regions import RegionVote, region_vote
+from .sam_refine import SAMRefinement
 from .thresholds import AreaThreshold, ProbThreshold, Renormalize
 
 __all__ = ['BandedScores', 'DenseScores', 'PostProcessStep', 'ScoreMap', 'StepContext', 'StreamedScores',
            'StreamingUnsupported', 'build_steps', 'PAMR', 'pamr', 'pamr_affinity', 'RegionVote', 'region_vote',
-           'AreaThreshold', 'ProbThreshold', 'Renormalize']
+           'AreaThreshold', 'ProbThreshold', 'Renormalize', 'SAMRefinement']

@@ -143,4 +143,6 @@ class VFMFeatures(nn.Module):
                 f'patch={s.patch_size}, layer={self.layer}, output={self.output}, checkpoint={self.checkpoint_id}')
 
 
-__all__ = ['VFMFeatures', 'VFMSpec', 'FAMILIES', 'spec_from_state']
+from .sam_affinity import SAMAffinity, SAMEncoding  # noqa: E402  (registers SAMAffinity)
+
+__all__ = ['VFMFeatures', 'VFMSpec', 'FAMILIES', 'spec_from_state', 'SAMAffinity', 'SAMEncoding']
