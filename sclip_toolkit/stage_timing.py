@@ -92,18 +92,22 @@ def stage_times(model, image: torch.Tensor, meta: dict) -> Dict[str, float]:
             _sync(device)
             totals[key] = time.perf_counter() - start
     text = model.class_embeddings()
+    more = dict(meta=meta) if getattr(model.inference, 'wants_meta', False) else {}  # Trident's SAM reads the file
     with _timer(model.clip.final_attn, 'correlation', totals, device):
         if model.clip.vfm is not None:
             with _timer(model.clip.vfm, 'vfm', totals, device):
                 start = time.perf_counter()
-                crops = model.inference.encode(model.clip, image, regions=regions)
+                crops = model.inference.encode(model.clip, image, regions=regions, **more)
         else:
             start = time.perf_counter()
-            crops = model.inference.encode(model.clip, image, regions=regions)
+            crops = model.inference.encode(model.clip, image, regions=regions, **more)
         _sync(device)
         encode = time.perf_counter() - start
-    totals['clip'] = encode - totals.get('vfm', 0.0) - totals.get('correlation', 0.0)
-    ctx = StepContext(image=image, ori_shape=ori_shape, regions=regions)
+    spliced = getattr(crops, 'seconds', None) or {}  # Trident: windows, splice, sam_encoder, aggregation
+    totals.update(spliced)
+    totals['clip'] = (spliced['windows'] if spliced else encode) - totals.get('vfm', 0.0) - totals.get('correlation',
+                                                                                                        0.0)
+    ctx = StepContext(image=image, ori_shape=ori_shape, regions=regions, features=crops)
     start = time.perf_counter()
     logits = model.logits(crops, text.names, ctx)
     _sync(device)
@@ -116,12 +120,13 @@ def stage_times(model, image: torch.Tensor, meta: dict) -> Dict[str, float]:
     scores.labels()
     _sync(device)
     totals['correction'] = time.perf_counter() - start
-    totals['total'] = sum(v for k, v in totals.items() if k != 'masks_cached')
+    totals['total'] = sum(v for k, v in totals.items() if k not in ('masks_cached', 'windows'))
     return totals
 
 
 def print_stage_table(rows: Dict[str, Dict[str, float]]) -> None:
-    keys: List[str] = ['masks', 'masks_cached', 'vfm', 'clip', 'correlation', 'decode', 'correction', 'total']
+    keys: List[str] = ['masks', 'masks_cached', 'vfm', 'clip', 'correlation', 'splice', 'sam_encoder', 'aggregation',
+                       'decode', 'correction', 'total']
     print('per-image seconds by stage' + ''.join(f'{k:>13}' for k in keys))
     for name, times in rows.items():
         print(f'{name:<26}' + ''.join(f'{times[k]:13.3f}' if k in times else f'{"-":>13}' for k in keys))

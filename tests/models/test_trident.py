@@ -197,7 +197,8 @@ DATASETS = ['voc21', 'voc20', 'context60', 'context59', 'context459', 'coco_obje
 # the reference's configs/cfg_<dataset>.py: (short side, prob_thd, coarse_thresh, stride, cos_fac, refine_neg_cos,
 # halves)
 REFERENCE = {'voc21': (448, 0.2, 0.2, 224, 1.2, True, False), 'voc20': (336, 0.0, 0.2, 112, 0.0, True, False),
-             'context60': (576, 0.15, 0.15, 224, 1.2, True, False), 'context59': (576, 0.0, 0.15, 224, 1.2, True, False),
+             'context60': (576, 0.15, 0.15, 224, 1.2, True, False),
+             'context59': (576, 0.0, 0.15, 224, 1.2, True, False),
              'context459': (448, 0.0, 0.2, 224, 1.2, True, False),
              'coco_object': (448, 0.25, 0.25, 224, 1.2, True, False),
              'coco_stuff164k': (448, 0.0, 0.05, 224, 1.2, True, False),

@@ -76,7 +76,8 @@ class SAMRefinement(PostProcessStep):
                  enabled: bool = True, model: Optional[torch.nn.Module] = None):
         super().__init__()
         if minimal_area < 0 or mask_coeff < 0:
-            raise ValueError(f'SAMRefinement minimal_area and mask_coeff must be >= 0, got {minimal_area}, {mask_coeff}')
+            raise ValueError(f'SAMRefinement minimal_area and mask_coeff must be >= 0, got {minimal_area}, '
+                             f'{mask_coeff}')
         self.enabled, self.weights_id = bool(enabled), None
         self.needs_sam_embedding = self.enabled  # the segmentor asks the SAM affinity source for the embedding
         if self.enabled:
@@ -121,8 +122,8 @@ class SAMRefinement(PostProcessStep):
         scores.set_labels(labels)
 
     def extra_repr(self) -> str:
-        return (f'enabled={self.enabled}, coarse_thresh={self.coarse_thresh}, minimal_area={self.minimal_area}, mask_coeff={self.mask_coeff}'
-                f', iou_thresh={self.iou_thresh}, weights={self.weights_id}')
+        return (f'enabled={self.enabled}, coarse_thresh={self.coarse_thresh}, minimal_area={self.minimal_area}, '
+                f'mask_coeff={self.mask_coeff}, iou_thresh={self.iou_thresh}, weights={self.weights_id}')
 
 
 @torch.no_grad()
