@@ -3,12 +3,11 @@ from .attention import AttnContext, FinalAttention, Recording, attention_variant
 from .attention import ProxyAttention, SCCLIPAttention  # noqa: F401  (registration)
 from .clip import CLIPBackbone
 from .heads import ClassifierHead, CosineHead, RFCLIPHead
-from .inference import SlideInference, WholeInference
+from .inference import SlideInference, SplicedInference, WholeInference
 from .postprocess import PAMR, AreaThreshold, PostProcessStep, ProbThreshold, RegionVote, Renormalize, SAMRefinement
 from .regions import PrecomputedMasks, RegionGenerator, RegionMap, SAM2Masks
 from .segmentor import OVSegmentor
-from .spliced_inference import SplicedInference
-from .text_classifier import ClassEmbeddings, CLIPTextClassifier
+from .text import ClassEmbeddings, CLIPTextClassifier
 from .vfm import SAMAffinity, VFMFeatures
 
 __all__ = ['AttnContext', 'FinalAttention', 'Recording', 'attention_variants', 'build_attention',

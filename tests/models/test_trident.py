@@ -15,7 +15,7 @@ import torch.nn.functional as F
 
 from sclip_toolkit.models.attention.proxy import proxy_attention_weights
 from sclip_toolkit.models.postprocess.sam_refine import SAMRefinement, class_regions
-from sclip_toolkit.models.spliced_inference import splice_windows, trident_resize
+from sclip_toolkit.models.inference.spliced import splice_windows, trident_resize
 from sclip_toolkit.models.vfm.sam_affinity import SAMAffinity, encode_affinity, trident_affinity
 from sclip_toolkit.models.vfm.sam_model import sam_input
 
@@ -185,7 +185,8 @@ def test_refinement_disabled_loads_nothing_and_changes_nothing():
 
 def test_refinement_needs_the_sam_embedding():
     from sclip_toolkit.exceptions import ConfigError
-    from sclip_toolkit.models.postprocess import DenseScores, StepContext
+    from sclip_toolkit.models.postprocess import StepContext
+    from sclip_toolkit.models.scoring import DenseScores
     step = SAMRefinement(model=tiny_sam())
     with pytest.raises(ConfigError, match='embedding'):
         step(DenseScores(torch.rand(3, 8, 8)), StepContext(image=torch.zeros(1, 3, 8, 8), ori_shape=(8, 8)))

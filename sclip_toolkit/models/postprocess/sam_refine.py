@@ -27,7 +27,9 @@ from scipy import ndimage
 
 from ...exceptions import ConfigError
 from ..vfm.sam_model import load_sam
-from .base import DenseScores, PostProcessStep, ScoreMap, StepContext
+from ..scoring.base import ScoreMap
+from ..scoring.scores import DenseScores
+from .base import PostProcessStep, StepContext
 
 
 def class_regions(labels: np.ndarray, scores: torch.Tensor, minimal_area: int

@@ -5,7 +5,7 @@ from typing import List, Optional
 
 from mmengine.config import Config, ConfigDict
 
-from .exceptions import ConfigError
+from ..exceptions import ConfigError
 
 SAM_PARTS = ('SAMAffinity', 'SAMRefinement')
 

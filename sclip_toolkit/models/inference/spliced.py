@@ -26,9 +26,12 @@ import torch
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from .inference import Box, CropFeatures, WholeInference, pair, slide_windows
-from .regions import original_rgb
-from .vfm import CLIP_MEAN, CLIP_STD
+from ..regions import original_rgb
+from ..stages import stage
+from ..vfm import CLIP_MEAN, CLIP_STD
+from .base import Box, CropFeatures, pair
+from .slide import slide_windows
+from .whole import WholeInference
 
 
 @dataclass
@@ -161,16 +164,18 @@ class SplicedInference(WholeInference):
             ratio = gw // cw
         cells = [(y1 // patch * ratio, y2 // patch * ratio, x1 // patch * ratio, x2 // patch * ratio)
                  for y1, y2, x1, x2 in boxes]
-        spliced = splice_windows(maps, cells, (height // patch * ratio, width // patch * ratio))
+        with stage('inference.splice', self):
+            spliced = splice_windows(maps, cells, (height // patch * ratio, width // patch * ratio))
         t2 = time.perf_counter()
         seconds['splice'] = t2 - t1
         sam = self.affinity(self._sam_rgb(image, meta, patch))
         t3 = time.perf_counter()
         seconds['sam_encoder'] = t3 - t2
-        feats, grid = self.aggregate(spliced, sam)
-        visual = clip.visual
-        out = clip.output_dtype
-        feats = visual.ln_post(feats.to(clip.dtype)).to(out) @ visual.proj.to(out)
+        with stage('inference.aggregate', self):
+            feats, grid = self.aggregate(spliced, sam)
+            visual = clip.visual
+            out = clip.output_dtype
+            feats = visual.ln_post(feats.to(clip.dtype)).to(out) @ visual.proj.to(out)
         seconds['aggregation'] = time.perf_counter() - t3
         feats = feats / feats.norm(dim=-1, keepdim=True)
         shape = tuple(image.shape[-2:])
