@@ -194,6 +194,10 @@ def check_weights(method: str, cfg, download: bool) -> None:
                 raise CheckpointError(f'CLIP checkpoint {clip.checkpoint} does not exist (--checkpoint)')
         elif clip.get('pretrained') in (None, 'openai'):
             fetch_openai_checkpoint(clip.name, download=download)
+        affinity = (cfg.model.get('inference') or {}).get('affinity') or {}
+        if affinity.get('type') == 'SAMAffinity':
+            from sclip_toolkit.models.vfm.sam_model import sam_weights_path
+            sam_weights_path(affinity.get('model_type', 'vit_b'), affinity.get('checkpoint'), download=download)
         vfm = clip.get('vfm')
         if vfm is not None:
             if vfm.get('checkpoint'):
@@ -257,6 +261,10 @@ def run(args: argparse.Namespace, methods: List[str]) -> int:
     from sclip_toolkit.models.checkpoint import CheckpointError
 
     cfg_options = read_cfg_options(args)
+    if args.sam_checkpoint:
+        if any(m != 'trident' for m in methods):
+            raise SegmenterError('--sam-checkpoint is for --method trident (the only method that uses SAM)')
+        cfg_options['model.inference.affinity.checkpoint'] = args.sam_checkpoint
     check_cli_device(args.device)
     args.max_memory = parse_bytes(args.max_memory, '--max-memory') if args.max_memory is not None else None
     check_max_side(args.max_side, '--max-side')

@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> None:
     from sclip_toolkit.apis.evaluate import evaluate
     evaluate(args.config, work_dir=args.work_dir, checkpoint=args.checkpoint, vfm_checkpoint=args.vfm_checkpoint,
              cfg_options=cfg_options(args), show_dir=args.show_dir, launcher=args.launcher,
-             progress=not args.no_progress, save_preds=args.save_preds, device=args.device)
+             progress=not args.no_progress, save_preds=args.save_preds, device=args.device,
+             sam_checkpoint=args.sam_checkpoint, sam_refine=args.sam_refine)
 
 
 def main(argv=None) -> int:

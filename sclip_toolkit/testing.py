@@ -132,3 +132,31 @@ def write_random_vfm(path: str | Path, family: str, seed: int = 0, **overrides) 
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(random_vfm_checkpoint(family, seed, **overrides), path)
     return path
+
+
+def random_sam(model_type: str = 'vit_b', seed: int = 0, pos_std: float = 0.5, qkv_gain: float = 3.0
+               ) -> torch.nn.Module:
+    """segment-anything's SAM built by its own builder after ``torch.manual_seed(seed)`` (its init), then made
+    position-sensitive: the encoder's absolute and relative position tables (zero-initialised by SAM) are drawn from
+    N(0, ``pos_std``^2) with a generator seeded 1, in parameter order, and every encoder ``attn.qkv.weight`` is
+    multiplied by ``qkv_gain`` so attention is not uniform. The Trident parity fixtures use the defaults (ViT-B)."""
+    from segment_anything import sam_model_registry
+    torch.manual_seed(seed)
+    sam = sam_model_registry[model_type]()
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, param in sam.named_parameters():
+            if name == 'image_encoder.pos_embed' or (name.startswith('image_encoder.') and '.rel_pos_' in name):
+                param.copy_(torch.randn(param.shape, generator=gen) * pos_std)
+            elif name.startswith('image_encoder.blocks.') and name.endswith('.attn.qkv.weight'):
+                param.mul_(qkv_gain)
+    return sam.eval()
+
+
+def write_random_sam(path: str | Path, model_type: str = 'vit_b', seed: int = 0) -> Path:
+    """Write :func:`random_sam`'s state dict (SAM's published layout) to ``path`` (about 375 MB for ViT-B)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + '.tmp')
+    torch.save(random_sam(model_type, seed).state_dict(), tmp)
+    tmp.replace(path)
+    return path

@@ -92,11 +92,15 @@ def test_config_builds_model_and_dataset(name, backbones, vfms, layouts):
     clip_cfg = model_cfg.pop('clip')
     clip = backbones(clip_cfg)
     clip.vfm = vfms(clip_cfg['vfm']) if clip_cfg.get('vfm') is not None else None
+    affinity = (model_cfg.get('inference') or {}).get('affinity')
+    if affinity is not None and affinity.get('type') == 'SAMAffinity':  # Trident: a tiny SAM instead of the weights
+        from .models.test_trident import tiny_sam
+        affinity['model'] = tiny_sam()
     model = OVSegmentor(clip=clip, **model_cfg)
     if clip.vfm is not None:  # the VFM's features feed the proxy attention on a 56x56 crop
         feats, grid = model.extract_feat(torch.randn(1, 3, 56, 56))
         assert feats.shape[:2] == (1, grid[0] * grid[1]) and torch.isfinite(feats).all()
-    assert model.data_preprocessor.short_side in (336, 448, 560)
+    assert model.data_preprocessor.short_side in (336, 448, 560, 576, 688)  # 576, 688: Trident's
 
     dataset_cfg = cfg.test_dataloader.dataset.to_dict()
     dataset_cfg['data_root'] = str(layouts({k: v for k, v in dataset_cfg.items() if k != 'data_root'}))

@@ -4,6 +4,7 @@
     python tools/benchmark.py --method naclip --num-names 847 --image-size 512x683 --memory-only
     python tools/benchmark.py --method proxyclip --device cuda --crop-batch-sizes 1 8 32
     python tools/benchmark.py --method corrclip --stages --compare proxyclip --no-text
+    python tools/benchmark.py --method trident --stages --compare corrclip proxyclip --no-text
 
 Prints: weight loading; text embeddings cold (every prompt at the full 77-token context, as the references do,
 and length-grouped) and warm (disk cache); per-image inference with all crops batched vs one crop at a time;
@@ -11,9 +12,12 @@ post-processing; images per second; peak memory with full-resolution scores vs s
 encoder's achieved FLOP/s next to a plain matmul's on the same device; with ``--crop-batch-sizes``, images/s with
 that many crops per encoder pass. Without ``--checkpoint`` it writes a random ViT-B/16 in the OpenAI layout (same
 shapes and cost as the real one), and for ProxyCLIP without ``--vfm-checkpoint`` a random DINO of the config's size.
-``--stages`` instead times one image by stage (region masks, VFM, CLIP, correlation, decoding, correction; sclip_toolkit/bench/stage_timing.py) for the method and the
+``--stages`` instead times one image by stage (region masks, VFM, CLIP, correlation, decoding, correction;
+sclip_toolkit/bench/stage_timing.py) for the method and the
 ``--compare`` methods on the same random weights: without ``--vfm-checkpoint`` a random full-size DINO ViT-B/8, and
-for SAM 2 region generators without ``--sam2-checkpoint`` a random SAM 2 of ``--sam2-size`` (default tiny).
+for SAM 2 region generators without ``--sam2-checkpoint`` a random SAM 2 of ``--sam2-size`` (default tiny). Trident
+(random DINO ViT-B/16 and SAM ViT-B, refinement on with every mask passing) adds its stages: windows (CLIP + DINO),
+splice, SAM encoder, aggregation; its refinement is the 'correction' column.
 ``--breakdown --methods all`` times, for every method and ``--image-sizes`` (image files of that size read through
 the config's own pipeline and resize), one image's whole path by stage (loading and resize, crops, encoders, logits
 and upsampling, window averaging, PAMR, softmax and thresholds, copy-out) next to its bare encoders: the same CLIP
@@ -405,6 +409,19 @@ def large_images(args) -> Dict[str, float]:
     return results
 
 
+def random_trident_sam(cfg) -> None:
+    """Trident with a random SAM ViT-B (segment-anything's builder, seed 0) for the affinity and the refinement;
+    the refinement's thresholds let every region prompt the decoder and every mask pass (its most work)."""
+    from sclip_toolkit.testing import random_sam
+    sam = random_sam('vit_b')
+    cfg.model.inference.affinity.model = sam
+    for step in cfg.model.post_process:
+        if step.type == 'SAMRefinement':
+            step.update(model=sam, coarse_thresh=0.0, iou_thresh=-100.0)
+        elif step.type == 'ProbThreshold':
+            step.threshold = 0.0
+
+
 def stages_main(args) -> Dict[str, Dict[str, float]]:
     """``--stages``: one image's time by stage for ``--method`` and each ``--compare`` method, same weights."""
     from sclip_toolkit.bench.stage_timing import clip_input, image_file, print_stage_table, random_sam2, stage_times
@@ -424,7 +441,15 @@ def stages_main(args) -> Dict[str, Dict[str, float]]:
     rows = {}
     for method in [args.method, *args.compare]:
         config = method if method.endswith('.py') else f'{method}/{method}_{args.dataset}'
-        cfg = load_config(config, checkpoint=checkpoint, vfm_checkpoint=vfm, cfg_options=args.cfg_options)
+        trident = 'trident' in Path(config).stem
+        if trident and not args.vfm_checkpoint:  # Trident's DINO is ViT-B/16
+            vfm16 = tmp / 'dino_vitb16.pth'
+            if not vfm16.is_file():
+                write_random_vfm(vfm16, 'dino', embed_dim=768, depth=12, patch_size=16, grid=14)
+        cfg = load_config(config, checkpoint=checkpoint, vfm_checkpoint=str(vfm16) if trident and not
+                          args.vfm_checkpoint else vfm, cfg_options=args.cfg_options, sam_refine=trident)
+        if trident:
+            random_trident_sam(cfg)
         cfg.model.text_encoder.cache = str(tmp / 'text_cache')
         cfg.model.data_preprocessor.short_side = None  # the image is the network input
         model = build_segmentor(cfg, device)

@@ -1,7 +1,8 @@
 """Save a config's seg_logits (classes x H x W, float32, original image size) for one image: the parity array.
 
     python tools/dump_logits.py configs/sclip/sclip_voc21.py IMAGE OUT.npy [--checkpoint FILE]
-        [--vfm-checkpoint FILE] [--pred OUT_PRED.npy] [--device cpu] [--cfg-options key=value ...]
+        [--vfm-checkpoint FILE] [--sam-checkpoint FILE] [--sam-refine] [--pred OUT_PRED.npy] [--device cpu]
+        [--cfg-options key=value ...]
 """
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def main(argv=None) -> None:
     add_model_options(ap, method=False)
     args = ap.parse_args(argv)
 
-    cfg = load_config(args.config, args.checkpoint, args.vfm_checkpoint, cfg_options(args))
+    cfg = load_config(args.config, args.checkpoint, args.vfm_checkpoint, cfg_options(args), args.sam_checkpoint,
+                      args.sam_refine)
     cfg.model.keep_scores = True  # the full-resolution class scores are what this tool saves
     model = build_segmentor(cfg, args.device)
     sample = run_segmentor(model, cfg, [args.image])[0]

@@ -36,7 +36,8 @@ def config_name(config: str) -> str:
 def prepare_eval_config(config: str, work_dir: Optional[str] = None, checkpoint: Optional[str] = None,
                         vfm_checkpoint: Optional[str] = None, cfg_options: Optional[Dict[str, Any]] = None,
                         show_dir: Optional[str] = None, launcher: str = 'none', progress: bool = True,
-                        save_preds: Optional[str] = None) -> Config:
+                        save_preds: Optional[str] = None, sam_checkpoint: Optional[str] = None,
+                        sam_refine: bool = False) -> Config:
     """The config as the Runner will run it: overrides applied, evaluation plumbing set.
 
     Args:
@@ -48,10 +49,11 @@ def prepare_eval_config(config: str, work_dir: Optional[str] = None, checkpoint:
         launcher: 'none' (one process) or 'pytorch' (torchrun).
         progress: show a progress bar.
         save_preds: keep every label map in this folder and reuse those already there (``ResumableTestLoop``).
+        sam_checkpoint / sam_refine: SAM's weights (segment-anything layout) and Trident's SAM refinement.
     """
     if launcher not in ('none', 'pytorch'):
         raise ConfigError(f"launcher must be 'none' or 'pytorch', got {launcher!r}")
-    cfg = load_config(config, checkpoint, vfm_checkpoint, cfg_options)
+    cfg = load_config(config, checkpoint, vfm_checkpoint, cfg_options, sam_checkpoint, sam_refine)
     name = config_name(config)
     cfg.launcher = launcher
     cfg.work_dir = str(work_dir or cfg.get('work_dir') or osp.join('work_dirs', name))
@@ -136,7 +138,8 @@ def _time_test_step(model: torch.nn.Module) -> Dict[str, float]:
 def evaluate(config: str, work_dir: Optional[str] = None, checkpoint: Optional[str] = None,
              vfm_checkpoint: Optional[str] = None, cfg_options: Optional[Dict[str, Any]] = None,
              show_dir: Optional[str] = None, launcher: str = 'none', progress: bool = True,
-             save_preds: Optional[str] = None, device: Optional[str] = None) -> Dict[str, Any]:
+             save_preds: Optional[str] = None, device: Optional[str] = None, sam_checkpoint: Optional[str] = None,
+             sam_refine: bool = False) -> Dict[str, Any]:
     """Run the test loop of a config and write ``<work_dir>/metrics.json`` (main process).
 
     Arguments as :func:`prepare_eval_config`, and ``device``: 'cpu', 'cuda', 'cuda:N' or None (CUDA when
@@ -152,7 +155,7 @@ def evaluate(config: str, work_dir: Optional[str] = None, checkpoint: Optional[s
     import sclip_toolkit  # noqa: F401  (registration in the main process; workers get it via custom_imports)
 
     cfg = prepare_eval_config(config, work_dir, checkpoint, vfm_checkpoint, cfg_options, show_dir, launcher, progress,
-                              save_preds)
+                              save_preds, sam_checkpoint, sam_refine)
     dev = select_device(device, launcher)
     check_dataset_config(cfg.test_dataloader.dataset)
     # Every output folder is checked before the work: the metrics of an hour's run must have somewhere to go.

@@ -24,6 +24,8 @@ def forward_parts(model) -> List[Tuple[str, torch.nn.Module]]:
         parts.append(('vfm', model.clip.vfm))
     if model.region_generator is not None:
         parts.append(('region_generator', model.region_generator))
+    if isinstance(getattr(model.inference, 'affinity', None), torch.nn.Module):  # Trident's SAM encoder
+        parts.append(('affinity', model.inference.affinity))
     parts.extend(('step', step) for step in model.post_process)
     return parts
 

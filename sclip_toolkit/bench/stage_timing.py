@@ -22,7 +22,8 @@ from .hooks import timed_stages
 # The segmentor's stages (and its parts' forwards) -> the columns of the table.
 STAGE_COLUMNS: Dict[str, str] = {
     'region_generator': 'masks', 'vfm': 'vfm', 'final_attn': 'correlation', 'inference.encode': 'encode',
-    'head.prepare': 'encode', 'scoring.logits': 'decode', 'scores.labels': 'correction'}
+    'head.prepare': 'encode', 'scoring.logits': 'decode', 'scores.labels': 'correction',
+    'affinity': 'sam_encoder', 'inference.splice': 'splice', 'inference.aggregate': 'aggregation'}
 
 
 def stage_column(name: str, owner: Any) -> Optional[str]:
@@ -71,14 +72,16 @@ def stage_times(model, image: torch.Tensor, meta: dict) -> Dict[str, float]:
         sync(device)
         totals['masks_cached'] = time.perf_counter() - start
     encode = totals.pop('encode', 0.0)
-    totals['clip'] = encode - totals.get('vfm', 0.0) - totals.get('correlation', 0.0)
+    totals['clip'] = encode - sum(totals.get(k, 0.0) for k in ('vfm', 'correlation', 'splice', 'sam_encoder',
+                                                                'aggregation'))
     totals.setdefault('correction', 0.0)
     totals['total'] = sum(v for k, v in totals.items() if k != 'masks_cached')
     return totals
 
 
 def print_stage_table(rows: Dict[str, Dict[str, float]]) -> None:
-    keys: List[str] = ['masks', 'masks_cached', 'vfm', 'clip', 'correlation', 'decode', 'correction', 'total']
+    keys: List[str] = ['masks', 'masks_cached', 'vfm', 'clip', 'correlation', 'splice', 'sam_encoder', 'aggregation',
+                       'decode', 'correction', 'total']
     print('per-image seconds by stage' + ''.join(f'{k:>13}' for k in keys))
     for name, times in rows.items():
         print(f'{name:<26}' + ''.join(f'{times[k]:13.3f}' if k in times else f'{"-":>13}' for k in keys))

@@ -48,8 +48,10 @@ def resolve_config_path(config: str) -> Path:
 
 
 def load_config(config: str, checkpoint: Optional[str] = None, vfm_checkpoint: Optional[str] = None,
-                cfg_options: Optional[Dict[str, Any]] = None) -> Config:
-    """Read a config, apply the usual overrides (CLIP / VFM checkpoint files, --cfg-options) and check ``model``.
+                cfg_options: Optional[Dict[str, Any]] = None, sam_checkpoint: Optional[str] = None,
+                sam_refine: bool = False) -> Config:
+    """Read a config, apply the usual overrides (CLIP / VFM / SAM checkpoint files, Trident's SAM refinement,
+    --cfg-options) and check ``model``.
 
     Raises:
         ConfigError: an override of a top-level key the config does not have, or a model key or value that the
@@ -63,6 +65,9 @@ def load_config(config: str, checkpoint: Optional[str] = None, vfm_checkpoint: O
             raise ConfigError(f'--vfm-checkpoint was given but {config} uses no vision foundation model '
                               f'(model.clip.vfm is not set)')
         cfg.model.clip.vfm.checkpoint = str(vfm_checkpoint)
+    if sam_checkpoint or sam_refine:
+        from .sam import apply_sam_options
+        apply_sam_options(cfg, config, sam_checkpoint, sam_refine)
     return apply_overrides(cfg, cfg_options)
 
 

@@ -198,7 +198,7 @@ class CLIPBackbone(nn.Module):
 
     @staged('clip.encode_dense')
     def encode_dense(self, image: torch.Tensor, final_attn: Optional[FinalAttention] = None, text: Any = None,
-                     regions: Any = None, extras: Optional[Dict[str, torch.Tensor]] = None
+                     regions: Any = None, extras: Optional[Dict[str, torch.Tensor]] = None, project: bool = True
                      ) -> Tuple[torch.Tensor, Tuple[int, int]]:
         """Dense patch embeddings (B, h'*w', E), not normalised, and their grid (h', w').
 
@@ -207,7 +207,8 @@ class CLIPBackbone(nn.Module):
         What the variant reads (earlier blocks' outputs, q/k/v or attention maps, VFM features, the class
         embeddings ``text``, region masks ``regions``) is recorded in this same pass, as its ``recording()`` asks.
         When ``extras`` is a dict, it receives the variant's per-image outputs besides the tokens
-        (``AttnContext.extras``, e.g. 'cls' (B, E)).
+        (``AttnContext.extras``, e.g. 'cls' (B, E)). ``project=False`` returns the last block's tokens (B, h'*w', D)
+        before ``ln_post`` and the projection (Trident mixes them first).
         """
         self.apply_precision()
         final_attn = final_attn or self.final_attn
@@ -235,6 +236,8 @@ class CLIPBackbone(nn.Module):
         tokens, out_grid = final_attn(blocks[-1], x, ctx)
         if extras is not None:
             extras.update(ctx.extras)
+        if not project:
+            return tokens, out_grid
         if not final_attn.applies_ln_post:
             tokens = self.visual.ln_post(tokens)
         out = self.output_dtype

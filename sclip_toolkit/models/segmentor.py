@@ -87,6 +87,11 @@ class OVSegmentor(BaseSegmentor):
         self.post_process = build_steps([_build(c, f'post_process[{i}]') for i, c in enumerate(post_process or [])])
         self.region_generator = _build(region_generator, 'region_generator') if region_generator else None
         self.head = _build(head or DEFAULT_HEAD, 'head')
+        if any(getattr(s, 'needs_sam_embedding', False) for s in self.post_process):  # Trident's SAM refinement
+            if not hasattr(getattr(self.inference, 'affinity', None), 'embedding'):
+                raise ConfigError('model.post_process: SAMRefinement needs SAM\'s image embedding, which only '
+                                  "model.inference=dict(type='SplicedInference', ...) computes")
+            self.inference.affinity.embedding = True
         self.scoring = LabelPaths(logit_scale, score_dtype, keep_scores, max_score_bytes)
 
     # the scoring settings, read and set as the segmentor's own (configs and the API name them model.<key>)
@@ -188,11 +193,12 @@ class OVSegmentor(BaseSegmentor):
         ori_shape = tuple(meta.get('ori_shape', image.shape[-2:])[:2])
         regions = self.region_generator(image, meta) if self.region_generator is not None else None
         text = self.class_embeddings() if self.clip.final_attn.recording(self.clip.num_blocks).text else None
+        more = dict(meta=meta) if getattr(self.inference, 'wants_meta', False) else {}  # Trident's SAM reads the file
         with stage('inference.encode', self.inference):
-            crops = self.inference.encode(self.clip, image, text=text, regions=regions)
+            crops = self.inference.encode(self.clip, image, text=text, regions=regions, **more)
         with stage('head.prepare', self.head):
             self.head.prepare(self.clip, image, crops)
-        ctx = StepContext(image=image, ori_shape=ori_shape, regions=regions)
+        ctx = StepContext(image=image, ori_shape=ori_shape, regions=regions, features=crops)
         path = self.label_path(ori_shape)
         parts = self.scoring_parts()
         if path == 'banded':

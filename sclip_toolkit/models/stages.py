@@ -17,6 +17,8 @@ from typing import Any, Callable, Dict, Iterator, List, Optional
 STAGES: Dict[str, str] = {
     'segmentor.predict': 'OVSegmentor.predict: a batch, from preprocessed images to the filled data samples',
     'inference.encode': 'WindowInference.encode: cutting, padding and encoding the windows of one image',
+    'inference.splice': "SplicedInference: the windows' token maps placed and averaged on the whole-image grid",
+    'inference.aggregate': "SplicedInference: the spliced map mixed by SAM's affinity, then ln_post and projection",
     'clip.encode_dense': 'CLIPBackbone.encode_dense: one batch of windows (or images) through the encoder',
     'head.prepare': "the classification head's per-image work before decoding",
     'scoring.logits': 'logits of some names at the original size, after the logits-stage steps',

@@ -28,16 +28,19 @@ from .base import AttnContext, FinalAttention, register_attention
 
 
 def proxy_attention_weights(feats: torch.Tensor, beta: float = 1.2, gamma: float = 3.0,
-                            guard_empty_rows: bool = False, dtype: Optional[torch.dtype] = None) -> torch.Tensor:
+                            guard_empty_rows: bool = False, dtype: Optional[torch.dtype] = None,
+                            mean_over: str = 'image') -> torch.Tensor:
     """ProxyCLIP's attention matrix P (B, M, M), M = I * J, from VFM features (B, C, I, J).
 
     Similarities are computed in the features' dtype and the softmax in ``dtype`` (default: the same), as the
     reference does with its fp16 VFM and CLIP. Rows sum to 1, or are NaN where every entry is masked (unless
-    ``guard_empty_rows``).
+    ``guard_empty_rows``). ``mean_over``: 'image' (each image's own mean similarity) or 'batch' (one mean over the
+    whole batch, as Trident, which runs all windows of an image in one batch).
     """
     f = F.normalize(feats.flatten(2), dim=1)  # (B, C, M), unit columns
     sim = torch.einsum('bcm,bcn->bmn', f, f)  # (B, M, M) cosine similarities
-    logits = (sim - sim.mean(dim=(1, 2), keepdim=True) * beta) * gamma
+    mean = sim.mean() if mean_over == 'batch' else sim.mean(dim=(1, 2), keepdim=True)
+    logits = (sim - mean * beta) * gamma
     drop = logits < 0
     if guard_empty_rows:  # a token's similarity to itself is its row's maximum, so this only rescues empty rows
         drop.diagonal(dim1=1, dim2=2).fill_(False)
@@ -70,14 +73,18 @@ class ProxyAttention(FinalAttention):
         guard_empty_rows: let tokens whose whole row is masked attend to themselves instead of giving NaN.
         fallback: without VFM features: None raises an error; 'vanilla' runs the stock last block and drops CLS
             (the reference's path when it has no VFM).
+        mean_over: 'image' (ProxyCLIP, one crop per pass) or 'batch' (Trident: one mean over all windows).
     """
 
     keep_residual = False
     keep_ffn = False
 
     def __init__(self, beta: float = 1.2, gamma: float = 3.0, guard_empty_rows: bool = True,
-                 fallback: Optional[str] = None):
+                 fallback: Optional[str] = None, mean_over: str = 'image'):
         super().__init__()
+        if mean_over not in ('image', 'batch'):
+            raise ValueError(f"ProxyAttention mean_over must be 'image' or 'batch', got {mean_over!r}")
+        self.mean_over = mean_over
         if fallback not in (None, 'vanilla'):
             raise ValueError(f"ProxyAttention fallback must be None or 'vanilla', got {fallback!r}")
         if gamma <= 0:
@@ -98,8 +105,9 @@ class ProxyAttention(FinalAttention):
             raise ValueError(f'VFM features for {feats.shape[0]} images but {x.shape[0]} CLIP inputs')
         out_grid = tuple(feats.shape[-2:])
         v = values_on_grid(block, x, ctx.grid, out_grid)
-        weights = proxy_attention_weights(feats, self.beta, self.gamma, self.guard_empty_rows, v.dtype)
+        weights = proxy_attention_weights(feats, self.beta, self.gamma, self.guard_empty_rows, v.dtype, self.mean_over)
         return block.attn.out_proj(torch.bmm(weights, v)), out_grid
 
     def extra_repr(self) -> str:
-        return f'beta={self.beta}, gamma={self.gamma}, guard_empty_rows={self.guard_empty_rows}'
+        return (f'beta={self.beta}, gamma={self.gamma}, guard_empty_rows={self.guard_empty_rows}, '
+                f'mean_over={self.mean_over}')

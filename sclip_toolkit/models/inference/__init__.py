@@ -4,7 +4,9 @@
 """
 from .base import Box, CropFeatures, WindowInference, grid_logits, grid_map, pad_amounts, pair
 from .slide import SlideInference, slide_windows
+from .spliced import SplicedFeatures, SplicedInference, splice_windows, trident_resize
 from .whole import WholeInference
 
 __all__ = ['Box', 'CropFeatures', 'SlideInference', 'WholeInference', 'WindowInference', 'grid_logits', 'grid_map',
-           'pad_amounts', 'pair', 'slide_windows']
+           'pad_amounts', 'pair', 'slide_windows', 'SplicedFeatures', 'SplicedInference', 'splice_windows',
+           'trident_resize']

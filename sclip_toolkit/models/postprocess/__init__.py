@@ -6,7 +6,8 @@ that scores-stage steps receive are in ``models/scoring/``.
 from .base import PostProcessStep, StepContext, build_steps
 from .pamr import PAMR, pamr, pamr_affinity
 from .regions import RegionVote, region_vote
+from .sam_refine import SAMRefinement
 from .thresholds import AreaThreshold, ProbThreshold, Renormalize
 
 __all__ = ['PostProcessStep', 'StepContext', 'build_steps', 'PAMR', 'pamr', 'pamr_affinity', 'RegionVote',
-           'region_vote', 'AreaThreshold', 'ProbThreshold', 'Renormalize']
+           'region_vote', 'AreaThreshold', 'ProbThreshold', 'Renormalize', 'SAMRefinement']

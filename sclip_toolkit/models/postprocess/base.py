@@ -32,11 +32,13 @@ class StepContext:
         regions: region masks from a region generator, when one is configured.
         rows: (r0, r1) when the step sees a band of rows [r0, r1) of the (H0, W0) map (the large-image path);
             None: the whole map.
+        features: what the inference part computed for the image (e.g. Trident's SAM encoding).
     """
     image: torch.Tensor
     ori_shape: Tuple[int, int]
     regions: object = None
     rows: Optional[Tuple[int, int]] = None
+    features: object = None
 
 
 class PostProcessStep(nn.Module):

@@ -4,6 +4,7 @@
 """
 from .base import CLIP_MEAN, CLIP_STD, DEFAULT_PATCH, IMAGENET_MEAN, IMAGENET_STD, FeatureProvider
 from .features import VFMFeatures
+from .sam_affinity import SAMAffinity, SAMEncoding
 
 __all__ = ['CLIP_MEAN', 'CLIP_STD', 'DEFAULT_PATCH', 'IMAGENET_MEAN', 'IMAGENET_STD', 'FeatureProvider',
-           'VFMFeatures']
+           'VFMFeatures', 'SAMAffinity', 'SAMEncoding']

@@ -1,0 +1,34 @@
+"""Command-line options for the configs that use SAM (Trident): ``--sam-checkpoint FILE`` and ``--sam-refine``."""
+from __future__ import annotations
+
+from typing import List, Optional
+
+from mmengine.config import Config, ConfigDict
+
+from ..exceptions import ConfigError
+
+SAM_PARTS = ('SAMAffinity', 'SAMRefinement')
+
+
+def sam_parts(cfg: Config) -> List[ConfigDict]:
+    """The config nodes of the parts that load SAM weights (the affinity source, the refinement step)."""
+    model = cfg.get('model') or {}
+    nodes = [(model.get('inference') or {}).get('affinity')] + list(model.get('post_process') or [])
+    return [n for n in nodes if isinstance(n, dict) and n.get('type') in SAM_PARTS]
+
+
+def apply_sam_options(cfg: Config, name: str, checkpoint: Optional[str], refine: bool) -> None:
+    """Point every SAM part at ``checkpoint`` (SAM's published layout) and/or enable the SAM refinement step."""
+    parts = sam_parts(cfg)
+    if not parts:
+        flag = '--sam-checkpoint' if checkpoint else '--sam-refine'
+        raise ConfigError(f'{flag} was given but {name} uses no SAM (only the trident configs do)')
+    if checkpoint:
+        for node in parts:
+            node['checkpoint'] = str(checkpoint)
+    if refine:
+        steps = [n for n in parts if n['type'] == 'SAMRefinement']
+        if not steps:
+            raise ConfigError(f'--sam-refine was given but {name} has no SAMRefinement step in model.post_process')
+        for node in steps:
+            node['enabled'] = True
