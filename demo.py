@@ -78,6 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument('--max-memory', default=None, help='memory for segmenting beyond the model and the image, '
                                                        'e.g. 2GB (default) or 500MB; larger images are labelled '
                                                        'in row bands, with the same labels')
+    ap.add_argument('--max-megapixels', type=float, default=100.0,
+                    help='refuse image files with more pixels (read from the header, before decoding; default: 100)')
     return ap
 
 
@@ -252,7 +254,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def run(args: argparse.Namespace, methods: List[str]) -> None:
     """Check everything (methods, classes, weights of every method, the image), then segment and write."""
     from sclip_toolkit.apis.segmenter import (EXAMPLE_CLASSES, SegmenterError, available_methods, check_max_side,
-                                              load_image, method_config, parse_bytes, parse_classes)
+                                              load_scaled, method_config, parse_bytes, parse_classes)
     from sclip_toolkit.config import parse_cfg_options
     from sclip_toolkit.devices import check_cli_device
     from sclip_toolkit.models.checkpoint import CheckpointError
@@ -261,6 +263,9 @@ def run(args: argparse.Namespace, methods: List[str]) -> None:
     check_cli_device(args.device)
     args.max_memory = parse_bytes(args.max_memory, '--max-memory') if args.max_memory is not None else None
     check_max_side(args.max_side, '--max-side')
+    if not args.max_megapixels > 0:
+        raise SegmenterError(f'--max-megapixels must be above 0, got {args.max_megapixels:g}')
+    args.max_pixels = round(args.max_megapixels * 1e6)
     valid = available_methods()
     unknown = [m for m in methods if m not in valid]
     if unknown:  # before any model is loaded
@@ -268,7 +273,8 @@ def run(args: argparse.Namespace, methods: List[str]) -> None:
     classes = parse_classes(Path(args.class_file) if args.class_file else args.classes or EXAMPLE_CLASSES,
                             where='class {number} of --classes')
     images = image_files(args.image)
-    first_rgb = load_image(images[0])  # a bad image fails before any model is loaded
+    # a bad or too large image fails before any model is loaded
+    first_rgb = load_scaled(images[0], args.max_side, args.max_pixels, '--max-megapixels N')
     try:  # every method's weights, before any is run
         for method in methods:
             check_weights(method, method_config(method, args.backbone, args.checkpoint, args.vfm_checkpoint,
@@ -287,7 +293,7 @@ def run(args: argparse.Namespace, methods: List[str]) -> None:
             out.rmdir()  # a failed run leaves no empty folder behind
         raise
     if args.compare:
-        write_comparison(summaries, label_maps, first_rgb, out, Path(images[0]).stem, args.alpha,
+        write_comparison(summaries, label_maps, first_rgb[0], out, Path(images[0]).stem, args.alpha,
                          summaries[0]['label'])
     elif len(images) > 1:
         print(f'{methods[0]}: segmented {len(images)} images of {args.image}; wrote <image>_{methods[0]}_overlay.png, '
@@ -297,8 +303,9 @@ def run(args: argparse.Namespace, methods: List[str]) -> None:
 def segment_all(args: argparse.Namespace, methods: List[str], images: List[Path], first_rgb, classes, out: Path,
                 cfg_options: Dict) -> Tuple[List[Dict], List, object]:
     """Each method (one model in memory at a time) over every image; summaries and label maps of the first image,
-    and the first image as segmented (downscaled by --max-side)."""
-    from sclip_toolkit.apis.segmenter import Segmenter, downscale, load_image
+    and the first image as segmented (downscaled by --max-side). ``first_rgb``: the first image and its original
+    size, from :func:`load_scaled`."""
+    from sclip_toolkit.apis.segmenter import Segmenter, load_scaled
 
     summaries, label_maps = [], []
     for method in methods:
@@ -312,13 +319,14 @@ def segment_all(args: argparse.Namespace, methods: List[str], images: List[Path]
             from tqdm import tqdm
             progress = tqdm(images, desc=f'{method}: {args.image}', unit='img', file=sys.stderr)
         for i, image in enumerate(progress):
-            rgb, original = downscale(first_rgb if i == 0 else load_image(image), args.max_side)
+            rgb, original = first_rgb if i == 0 else load_scaled(image, args.max_side, args.max_pixels,
+                                                                 '--max-megapixels N')
             if original is not None and (i == 0 or len(images) == 1):
                 print(f'demo.py: downscaled {image} from {original[1]}x{original[0]} to {rgb.shape[1]}x'
                       f'{rgb.shape[0]} (--max-side {args.max_side}); the outputs are at the smaller size',
                       file=sys.stderr)
             if i == 0:
-                first_rgb = rgb  # the comparison picture is drawn at the segmented size (--max-side)
+                first_rgb = (rgb, original)  # the comparison picture is drawn at the segmented size (--max-side)
             label = dict(image=str(Path(image).resolve()), bundled_example=args.image is None,
                          size=dict(width=int(rgb.shape[1]), height=int(rgb.shape[0])))
             if original is not None:

@@ -37,6 +37,21 @@ if [[ -z "${SCLIP_CHROMIUM:-}" ]] && ! command -v chromium >/dev/null 2>&1 \
   fi
 fi
 
+# Class names in any script are drawn with a font that has them (sclip_toolkit/apis/fonts.py): the Noto families.
+# Without them non-Latin names are boxes in the pictures; nothing else depends on them.
+if ! ls /usr/share/fonts/truetype/noto/NotoSans-Regular.ttf /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc \
+     >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
+    say "installing the Noto fonts for class names in any script (apt-get)"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-core \
+           fonts-noto-cjk fonts-dejavu-core; } >/dev/null; then
+      echo "[setup] apt-get could not install the Noto fonts; non-Latin class names will be boxes" >&2
+    fi
+  else
+    say "no Noto fonts here (and no root apt-get): install fonts-noto-core fonts-noto-cjk for non-Latin class names"
+  fi
+fi
+
 # The stamp holds a hash of everything that decides the environment: when nothing changed we are done.
 want_stamp="$(cat "$ROOT/requirements.txt" "$ROOT/pyproject.toml" "$ROOT/setup.py" "$ROOT/tools/setup_env.sh" | sha256sum | cut -d' ' -f1)"
 if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$want_stamp" ]] \

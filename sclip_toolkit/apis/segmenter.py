@@ -28,6 +28,7 @@ from ..config import apply_overrides, load_config
 from ..methods import available_methods, method_base  # noqa: F401  (available_methods: part of this API)
 from ..models.label_paths import label_dtype
 from ..models.text import ClassNameError, flatten_names, parse_class_names, resolve_path
+from .image_input import DEFAULT_MAX_PIXELS, ImageTooLargeError, decode_file
 from .inference import build_segmentor, run_segmentor
 from ..exceptions import ConfigError, ToolkitError
 
@@ -209,7 +210,7 @@ def _rgb_from_array(array: np.ndarray, what: str) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
-def load_image(image: ImageInput) -> np.ndarray:
+def load_image(image: ImageInput, max_pixels: Optional[int] = DEFAULT_MAX_PIXELS) -> np.ndarray:
     """Any supported image -> (H, W, 3) uint8 RGB.
 
     Args:
@@ -217,16 +218,10 @@ def load_image(image: ImageInput) -> np.ndarray:
             EXIF orientation applied; truncated or corrupt files raise SegmenterError naming the file), a PIL image
             (any mode: palette, grayscale, RGBA, 16-bit), or an RGB array (see
             :func:`_rgb_from_array` for the accepted shapes and types).
+        max_pixels: files whose header announces more pixels are refused before decoding (None: no limit).
     """
     if isinstance(image, (str, os.PathLike)):
-        from ..datasets.loading import ImageLoadError, decode_image
-        path = Path(image).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f'image file {str(image)!r} not found')
-        try:
-            return np.ascontiguousarray(decode_image(path.read_bytes(), str(path))[..., ::-1])
-        except ImageLoadError as exc:
-            raise SegmenterError(f'could not decode image {exc}') from None
+        return load_scaled(image, None, max_pixels)[0]
     if isinstance(image, Image.Image):
         if image.mode in ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I'):
             array = np.asarray(image)
@@ -240,6 +235,27 @@ def load_image(image: ImageInput) -> np.ndarray:
     if isinstance(image, np.ndarray):
         return _rgb_from_array(image, 'image array')
     raise SegmenterError(f'image must be a file path, a PIL image or a numpy array, not {type(image).__name__}')
+
+
+def load_scaled(image: ImageInput, max_side: Optional[int], max_pixels: Optional[int] = DEFAULT_MAX_PIXELS,
+                how: str = 'max_pixels=N') -> Tuple[np.ndarray, Optional[Tuple[int, int]]]:
+    """:func:`load_image` with the longer side at most ``max_side``, and the original (H, W) when it was scaled.
+
+    Files are decoded reduced when they are larger than ``max_side`` (see :mod:`.image_input`); ``how`` says in the
+    pixel-limit message how the caller raises the limit ('--max-megapixels N' on the command line).
+    """
+    if not isinstance(image, (str, os.PathLike)):
+        return downscale(load_image(image), max_side)
+    from ..datasets.loading import ImageLoadError
+    path = Path(image).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f'image file {str(image)!r} not found')
+    try:
+        return decode_file(path, max_side, max_pixels, how)
+    except ImageTooLargeError as exc:
+        raise SegmenterError(str(exc)) from None
+    except ImageLoadError as exc:
+        raise SegmenterError(f'could not decode image {exc}') from None
 
 
 def _class_file(text: Union[str, os.PathLike]) -> Optional[Path]:
@@ -353,15 +369,19 @@ class Segmenter:
             image (default 2 GiB): full-resolution scores are kept only when the dense path fits half of it, and
             larger images are labelled in row bands within a quarter of it. Labels are the same either way.
         max_side: downscale every input so its longer side is at most this many pixels before segmenting
-            (None: never); the result says so (``original_size``, ``notes``).
+            (None: never); the result says so (``original_size``, ``notes``). Larger files are decoded reduced.
+        max_pixels: image files with more pixels (read from the header, before decoding) are refused with a
+            SegmenterError (default 100 million; None: no limit).
     """
 
     def __init__(self, method: str = 'sclip', backbone: Optional[str] = None, device: Optional[str] = None,
                  classes: Optional[ClassesLike] = None, checkpoint: Optional[str] = None,
                  vfm_checkpoint: Optional[str] = None, pretrained: Optional[str] = None, download: bool = True,
                  config: Optional[str] = None, cfg_options: Optional[dict] = None, progress: bool = False,
-                 max_memory: Union[int, str, None] = None, max_side: Optional[int] = None):
+                 max_memory: Union[int, str, None] = None, max_side: Optional[int] = None,
+                 max_pixels: Optional[int] = DEFAULT_MAX_PIXELS):
         self.progress = progress
+        self.max_pixels = max_pixels
         self.max_memory = parse_bytes(max_memory, 'max_memory') if max_memory is not None else DEFAULT_MAX_MEMORY
         self.max_side = check_max_side(max_side)
         self.device = resolve_device(device)
@@ -426,10 +446,10 @@ class Segmenter:
             source: the file an array came from, for parts keyed by file name (precomputed region masks); a path
                 given as ``image`` is its own source.
         """
-        rgb = load_image(image)
         if source is None and isinstance(image, (str, os.PathLike)):
             source = str(image)
-        rgb, original = downscale(rgb, check_max_side(max_side) if max_side is not None else self.max_side)
+        side = check_max_side(max_side) if max_side is not None else self.max_side
+        rgb, original = load_scaled(image, side, self.max_pixels)
         if original is not None:
             self._say(f'downscaled {original[1]}x{original[0]} to {rgb.shape[1]}x{rgb.shape[0]} (max_side)')
         if classes is not None:

@@ -107,3 +107,55 @@ def test_more_than_three_methods_make_a_grid_and_the_legend_says_what_it_shows()
     assert four['legend'][0]['text'] == 'a  50.0 / 50.0 / 50.0 / 50.0 %'
     legend_top = max(p['box'][3] for p in four['panels'])
     assert all(e['swatch'][1] > legend_top for e in four['legend'])  # below every panel
+
+
+def test_palette_without_repeats_up_to_the_class_limit():
+    from sclip_toolkit.apis.visualize import DISTINCT_COLORS, class_colors
+
+    colors = class_colors(DISTINCT_COLORS).astype(int)
+    assert len({tuple(c) for c in colors}) == DISTINCT_COLORS
+    first = colors[:256]
+    distance = np.sqrt(((first[:, None] - first[None]) ** 2).sum(-1))
+    np.fill_diagonal(distance, 1e9)
+    assert distance.min() >= 30  # no two of the first 256 classes look alike (classes 1 and 22 used to)
+    assert np.array_equal(class_colors(22), class_colors(200)[:22])  # an index keeps its colour
+
+
+def test_long_names_end_in_an_ellipsis_and_keep_the_picture_size():
+    from sclip_toolkit.apis.visualize import class_colors, render_overlay, shorten
+
+    assert shorten('x' * 400) == 'x' * 47 + '\u2026' and shorten('cup') == 'cup'
+    image = np.zeros((120, 160, 3), dtype=np.uint8)
+    labels = np.zeros((120, 160), dtype=np.uint8)
+    labels[:, 80:] = 1
+    picture, layout = render_overlay(image, labels, ['y' * 100_000, 'cup'], class_colors(2), [0.5, 0.5])
+    assert picture.size[0] < 1000 and layout['image_box'] == [0, 0, 160, 120]
+    assert layout['legend'][0]['text'].startswith('y' * 47 + '\u2026')
+
+
+def test_legend_lists_only_the_classes_asked_for():
+    from sclip_toolkit.apis.visualize import class_colors, render_overlay
+
+    labels = np.zeros((40, 40), dtype=np.uint8)
+    picture, layout = render_overlay(np.zeros((40, 40, 3), np.uint8), labels, [f'c{i}' for i in range(200)],
+                                     class_colors(200), np.eye(200)[0], legend_only=[0])
+    assert [e['text'] for e in layout['legend']] == ['c0  100.0%']
+
+
+def test_non_latin_names_are_drawn_with_a_font_that_has_them():
+    from PIL import Image, ImageDraw
+
+    from sclip_toolkit.apis.fonts import font_files
+    from sclip_toolkit.apis.visualize import font_for
+
+    if not any('CJK' in p.name for p in font_files()):
+        pytest.skip('no CJK font installed (tools/setup_env.sh installs fonts-noto-cjk)')
+    font = font_for((400, 300), 24, texts=['天空', 'небо'])
+    glyphs = []
+    for ch in '天空я':
+        canvas = Image.new('L', (40, 40), 0)
+        ImageDraw.Draw(canvas).text((4, 4), ch, fill=255, font=font)
+        glyphs.append(np.asarray(canvas))
+    # boxes (a missing glyph) would be three identical pictures
+    assert not np.array_equal(glyphs[0], glyphs[1]) and not np.array_equal(glyphs[1], glyphs[2])
+    assert all(g.sum() > 0 for g in glyphs)
