@@ -381,6 +381,9 @@ class Segmenter:
                  max_memory: Union[int, str, None] = None, max_side: Optional[int] = None,
                  max_pixels: Optional[int] = DEFAULT_MAX_PIXELS):
         self.progress = progress
+        if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int)
+                                       or max_pixels < 1):
+            raise SegmenterError(f'max_pixels must be a whole number of pixels >= 1 or None, got {max_pixels!r}')
         self.max_pixels = max_pixels
         self.max_memory = parse_bytes(max_memory, 'max_memory') if max_memory is not None else DEFAULT_MAX_MEMORY
         self.max_side = check_max_side(max_side)
