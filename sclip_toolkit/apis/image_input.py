@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 import warnings
 from pathlib import Path
 from typing import Optional, Tuple
@@ -22,7 +21,6 @@ from PIL import Image, ImageOps
 from ..datasets.loading import ImageLoadError, check_complete, decode_image
 
 DEFAULT_MAX_PIXELS = 100_000_000  # about 300 MB as decoded RGB
-_BOMB_PIXELS = re.compile(r'\((\d+) pixels\)')
 
 
 class ImageTooLargeError(ImageLoadError):
@@ -37,11 +35,23 @@ def header_size(data: bytes) -> Optional[Tuple[int, int]]:
         try:
             with Image.open(io.BytesIO(data)) as image:
                 return image.size
-        except Image.DecompressionBombError as exc:  # PIL's own bound (~179 Mpx): its message has the count
-            match = _BOMB_PIXELS.search(str(exc))
-            return (int(match[1]), 1) if match else None
+        except Image.DecompressionBombError:  # PIL's own bound (~179 Mpx): read the size without it
+            return _plugin_size(data)
         except Exception:  # not a format PIL identifies
             return None
+
+
+def _plugin_size(data: bytes) -> Optional[Tuple[int, int]]:
+    """The size as the format plugin reads it from the header (what ``Image.open`` does before its own bound)."""
+    Image.init()
+    for kind in Image.ID:
+        factory, accept = Image.OPEN[kind]
+        try:
+            if accept is None or accept(data[:16]):
+                return factory(io.BytesIO(data)).size
+        except Exception:  # not this format
+            continue
+    return None
 
 
 def check_pixels(name: str, size: Tuple[int, int], max_pixels: Optional[int], how: str) -> None:
@@ -54,8 +64,7 @@ def check_pixels(name: str, size: Tuple[int, int], max_pixels: Optional[int], ho
     pixels = size[0] * size[1]
     if max_pixels is None or pixels <= max_pixels:
         return
-    shape = f'{size[0]}x{size[1]} = ' if size[1] > 1 else ''
-    raise ImageTooLargeError(f'{name}: the picture has {shape}{pixels / 1e6:.0f} megapixels, above the limit of '
+    raise ImageTooLargeError(f'{name}: the picture has {size[0]}x{size[1]} = {pixels / 1e6:.0f} megapixels, above the limit of '
                              f'{max_pixels / 1e6:g} megapixels; scale it down first, or raise the limit with {how}')
 
 
@@ -113,7 +122,7 @@ def decode_file(path: Path, max_side: Optional[int] = None, max_pixels: Optional
     size = header_size(data)
     if size is not None:
         check_pixels(path.name, size, max_pixels, how)
-    if size is None or size[1] == 1 or max_side is None or max(size) <= max_side:
+    if size is None or max_side is None or max(size) <= max_side:
         rgb = np.ascontiguousarray(decode_image(data, str(path))[..., ::-1])
         if size is None:  # a format only OpenCV reads: checked once decoded (OpenCV caps it at 2^30 pixels)
             check_pixels(path.name, (rgb.shape[1], rgb.shape[0]), max_pixels, how)

@@ -45,7 +45,7 @@ def _clip_reason(clip, show_paths: bool) -> Optional[str]:
     target = default_cache_dir() / Path(openai_clip_urls()[official]).name
     if target.is_file():
         return None
-    return f'it needs the CLIP {official} weights ({target.name}) in {_where(target, show_paths)}'
+    return f'it needs the CLIP {clip.name} weights ({target.name}) in {_where(target, show_paths)}'
 
 
 def _vfm_reason(vfm, show_paths: bool) -> Optional[str]:

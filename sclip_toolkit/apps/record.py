@@ -13,12 +13,12 @@ _INTEGER = ('pamr_steps', 'crop_size', 'stride')
 def settings_used(method: str, settings: Dict[str, Any], cfg_options: Dict[str, Any], options) -> Dict[str, Any]:
     """Every advanced setting ``method`` ran with (its own value where the page left the field empty; None where it
     does not apply), the names of those the page changed, and the image scale limit."""
-    used = dict(method_defaults(method, options.backbone))
+    defaults = method_defaults(method, options.backbone)
+    used = dict(defaults)
     for key, value in settings.items():
         text = value.strip() if isinstance(value, str) else value
         if key in SETTINGS and text not in (None, ''):
             used[key] = int(float(text)) if key in _INTEGER else float(text)
-    defaults = method_defaults(method, options.backbone)
     used['changed'] = [k for k in SETTINGS if used[k] != defaults[k]]
     used['max_side'] = options.max_side
     used['config_overrides'] = {**(options.cfg_options or {}), **cfg_options}

@@ -28,7 +28,7 @@ from .model_cache import ModelCache
 from .readiness import default_method, method_readiness
 from .record import demo_command, settings_used
 from .results import COMPARISON, LookupStore, PixelLookup, legend_html, pixel_agreement, render_views
-from .settings import SettingsError, settings_to_cfg_options
+from .settings import SETTINGS, SettingsError, settings_to_cfg_options
 from .vocabulary import parse_vocabulary, reading_note
 
 __all__ = ['AppOptions', 'ModelCache', 'RunOutput', 'SegmentationService', 'UserError', 'load_rgb',
@@ -37,7 +37,7 @@ __all__ = ['AppOptions', 'ModelCache', 'RunOutput', 'SegmentationService', 'User
 LOG = logging.getLogger('sclip_toolkit.app')
 Report = Callable[[float, str], None]
 SCORE_BYTES = 256 << 20  # per-pixel scores are asked for only while (classes x pixels) float32 stay below this
-_ABS_PATH = re.compile(r"(?<![\w.])(?:~|/)(?:[^\s/'\"]+/)+([^\s/'\",;:)]+)")
+_ABS_PATH = re.compile(r"(?<![\w.])(?:~/|/)(?:[^\s/'\"]+/)+([^\s/'\",;:)]+)")
 
 
 @dataclass
@@ -334,8 +334,8 @@ class SegmentationService:
             text += (f' The image was {original[0]}x{original[1]}; it was scaled down to {size["width"]}x'
                      f'{size["height"]} (this server\'s limit is {self.options.max_side} pixels a side).')
         text += ' Settings: ' + '; '.join(f'{s["method"]} ({s["backbone"]}): ' + ', '.join(
-            f'{k.replace("_", " ")} {"-" if v is None else format(v, "g")}' for k, v in s['settings'].items()
-            if k != 'changed') for s in summaries) + '.'
+            f'{k.replace("_", " ")} {"-" if s["settings"][k] is None else format(s["settings"][k], "g")}'
+            for k in SETTINGS) for s in summaries) + f'; images at most {self.options.max_side} px a side.'
         if skipped:
             text += ' ' + ' '.join(f'{r}.' for r in skipped.values())
         if note:
