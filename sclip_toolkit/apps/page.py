@@ -27,7 +27,7 @@ CSS = """
 .sclip-legend td.share { text-align: right; font-variant-numeric: tabular-nums; }
 .sclip-legend .swatch { display: inline-block; width: 1.2em; height: 1.2em; border: 1px solid #333;
                         vertical-align: middle; }
-.sclip-unready { font-size: 0.9em; color: #666; margin: 2px 0; }
+.sclip-unready { font-size: 0.85em; color: #666; margin: 1px 0; line-height: 1.3; }
 .sclip-unready input { vertical-align: middle; }
 .sclip-unready .reason { font-style: italic; }
 #settings-check:empty { display: none; }

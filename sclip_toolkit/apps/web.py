@@ -161,8 +161,7 @@ def build_app(service: SegmentationService):
 
     with gr.Blocks(title='sclip_toolkit: segment with your own words', analytics_enabled=False,
                    delete_cache=(1800, 3600)) as demo:
-        gr.Markdown('## Open-vocabulary segmentation with CLIP\nUpload an image, say what to look for, pick one '
-                    'method or several, and compare.')
+        gr.Markdown('## Open-vocabulary segmentation with CLIP')
         if options.notice:
             gr.HTML(f'<div class="sclip-notice">{html.escape(options.notice)}</div>', elem_id='notice')
         gr.HTML(f'<div class="sclip-weights">{html.escape(weights_note(options))}</div>', elem_id='weights')
@@ -171,16 +170,16 @@ def build_app(service: SegmentationService):
             with gr.Column(scale=1, min_width=360):
                 with gr.Row(equal_height=True):
                     image_file = gr.File(label='Image', file_types=['image'], elem_id='image-file', height=110,
-                                         min_width=160)
-                    preview = gr.Image(label='Image as segmented', interactive=False, format='png', height=110,
-                                       elem_id='preview', min_width=160)
+                                         min_width=200, scale=3)
+                    preview = gr.Image(label='As segmented', interactive=False, format='png', height=110,
+                                       elem_id='preview', min_width=120, scale=2)
                 with gr.Row(equal_height=True):
                     example = gr.Button('Use the example photo', size='sm', elem_id='example')
                     image_info = gr.HTML(elem_id='image-info')
                 classes = gr.Textbox(label='Classes', placeholder=CLASSES_HINT, lines=2, elem_id='classes',
                                      info="';' between classes, ',' between names of one class")
                 class_file = gr.File(label='…or a class-name file (one class per line; used instead of the text)',
-                                     file_types=['.txt'], height=90, elem_id='class-file')
+                                     file_types=['.txt'], height=110, elem_id='class-file')
                 default = service.default_method
                 methods = gr.CheckboxGroup(ready, value=[default] if default else [], label='Methods',
                                            info='several: one panel each, same classes and colours',
@@ -212,7 +211,9 @@ def build_app(service: SegmentationService):
         for box in fields:
             box.change(lambda m, *v: check_settings(service, m, *v), [methods, *fields], settings_check,
                        queue=False, show_progress='hidden')
-        run.click(admit, None, None, queue=False, show_progress='hidden').success(
+        # The admission goes through the queue (its own group, never waiting): only there does Gradio show a
+        # raised message as a toast. A refused run changes nothing on the page.
+        run.click(admit, None, None, concurrency_limit=None, concurrency_id='admit', show_progress='hidden').success(
             on_run, [image_file, classes, class_file, methods, *fields],
             [status, result, legend, downloads, run_state, pixel, view], concurrency_id='segment',
             concurrency_limit=options.concurrency, api_name='segment')
