@@ -64,10 +64,17 @@ def weights_note(options: AppOptions) -> str:
 
 
 def readiness_html(readiness: Dict[str, Optional[str]]) -> str:
-    """The methods that cannot run here, each as a disabled checkbox with its reason."""
-    rows = [f'<div class="sclip-unready" data-method="{html.escape(m)}"><label><input type="checkbox" disabled> '
-            f'{html.escape(m)}</label> <span class="reason">cannot run: {html.escape(reason)}</span></div>'
-            for m, reason in readiness.items() if reason]
+    """The methods that cannot run here as disabled checkboxes, grouped by their reason (one line each)."""
+    groups: Dict[str, list] = {}
+    for method, reason in readiness.items():
+        if reason:
+            groups.setdefault(reason, []).append(method)
+    rows = []
+    for reason, methods in groups.items():
+        boxes = ' '.join(f'<label data-method="{html.escape(m)}"><input type="checkbox" disabled> {html.escape(m)}'
+                         f'</label>' for m in methods)
+        rows.append(f'<div class="sclip-unready">{boxes} <span class="reason">cannot run: {html.escape(reason)}'
+                    f'</span></div>')
     return ''.join(rows)
 
 

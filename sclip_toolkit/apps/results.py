@@ -148,7 +148,7 @@ def render_views(rgb: np.ndarray, methods: Sequence[str], results: Sequence, alp
     views = []
     if len(results) > 1:
         picture, layout = render_comparison(rgb, [(m, r.labels) for m, r in zip(methods, results)], names, colors,
-                                            alpha, legend_only=present)
+                                            alpha, shares=[r.pixel_shares() for r in results], legend_only=present)
         views.append((COMPARISON, picture, layout, [p['box'] for p in layout['panels']]))
     for method, result in zip(methods, results):
         shown = present_classes([result])

@@ -168,14 +168,14 @@ def build_app(service: SegmentationService):
         run_state = gr.State(None, time_to_live=3600)  # the run's key in service.lookups and its pictures' files
         with gr.Row():
             with gr.Column(scale=1, min_width=360):
-                with gr.Row(equal_height=True):
-                    image_file = gr.File(label='Image', file_types=['image'], elem_id='image-file', height=110,
-                                         min_width=200, scale=3)
-                    preview = gr.Image(label='As segmented', interactive=False, format='png', height=110,
-                                       elem_id='preview', min_width=120, scale=2)
-                with gr.Row(equal_height=True):
-                    example = gr.Button('Use the example photo', size='sm', elem_id='example')
-                    image_info = gr.HTML(elem_id='image-info')
+                with gr.Row():
+                    with gr.Column(scale=3, min_width=200):
+                        image_file = gr.File(label='Image', file_types=['image'], elem_id='image-file', height=110)
+                        example = gr.Button('Use the example photo', size='sm', elem_id='example')
+                    with gr.Column(scale=2, min_width=120):
+                        preview = gr.Image(label='As segmented', interactive=False, format='png', height=110,
+                                           elem_id='preview')
+                        image_info = gr.HTML(elem_id='image-info')
                 classes = gr.Textbox(label='Classes', placeholder=CLASSES_HINT, lines=2, elem_id='classes',
                                      info="';' between classes, ',' between names of one class")
                 class_file = gr.File(label='…or a class-name file (one class per line; used instead of the text)',

@@ -24,8 +24,8 @@ def test_layout_readiness_and_default_method(page, tiny_clip_path):
     checked = [label for label in page.locator('#methods label').all_inner_texts()
                if page.locator('#methods').get_by_label(label.strip(), exact=True).is_checked()]
     assert checked == [service.default_method] and service.default_method != sorted(service.methods)[0]
-    unready = page.locator('#unready .sclip-unready[data-method="proxyclip"]')
-    assert unready.locator('input[type=checkbox]').is_disabled()
+    unready = page.locator('#unready .sclip-unready:has(label[data-method="proxyclip"])')
+    assert unready.locator('label[data-method="proxyclip"] input[type=checkbox]').is_disabled()
     assert 'cannot run: it needs the DINO weights (dino_vitbase8_pretrain.pth)' in unready.inner_text()
     assert page.locator('#methods').get_by_label('proxyclip', exact=True).count() == 0
     weights = page.locator('#weights').inner_text()
