@@ -43,7 +43,7 @@ def status_html(kind: str, text: str) -> str:
 def weights_note(options: AppOptions) -> str:
     """One line on the CLIP weights the models will load, or where to put them when they are missing (file names
     only unless ``options.show_paths``)."""
-    from ..apis.segmenter import split_backbone
+    from ..apis import split_backbone
     from ..models.checkpoint import default_cache_dir, normalize_openai_name, openai_clip_urls
 
     backbone, checkpoint = split_backbone(options.backbone, options.checkpoint)

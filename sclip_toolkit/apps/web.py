@@ -25,6 +25,8 @@ from typing import Optional, Sequence
 
 import gradio as gr
 
+from ..cli.args import add_model_options, cfg_options
+from ..exceptions import ToolkitError
 from .page import BUSY, CSS, Admission, defaults_table, pixel_table, readiness_html, status_html, weights_note
 from .service import AppOptions, SegmentationService, UserError
 from .settings import SETTINGS, SettingsError, settings_to_cfg_options
@@ -35,19 +37,10 @@ CLASSES_HINT = 'sky, cloud; tree; person, man, woman'
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..config import DictAction
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--host', default='127.0.0.1', help='address to serve on (default: 127.0.0.1, this machine only)')
     ap.add_argument('--port', type=int, default=DEFAULT_PORT, help=f'port (default: {DEFAULT_PORT})')
-    ap.add_argument('--backbone', help='OpenAI CLIP release: ViT-B/16 (default), ViT-B/32, ViT-L/14, ViT-L/14-336; '
-                                       'or an open_clip architecture with --pretrained')
-    ap.add_argument('--checkpoint', help='CLIP checkpoint file in the OpenAI layout (instead of the cached release)')
-    ap.add_argument('--vfm-checkpoint', help="vision foundation model checkpoint (proxyclip; default: DINO ViT-B/8's "
-                                             'official file in the torch hub cache)')
-    ap.add_argument('--pretrained', help='open_clip pretrained tag, e.g. laion2b_s34b_b88k (default: openai)')
-    ap.add_argument('--download', action='store_true', help='download missing official weights (needs internet)')
-    ap.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: cuda when available, else cpu)')
+    add_model_options(ap, example='model.logit_scale=50 (every method, as in demo.py)')
     ap.add_argument('--max-side', type=int, default=AppOptions.max_side,
                     help=f'images with a longer side are scaled down to it (default: {AppOptions.max_side})')
     ap.add_argument('--max-megapixels', type=float, default=AppOptions.max_pixels / 1e6,
@@ -64,16 +57,15 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument('--show-paths', action='store_true',
                     help="show the server's file paths in the page and the JSON (default: file names only)")
     ap.add_argument('--notice', help='a line shown at the top of the page, e.g. "random weights: meaningless output"')
-    ap.add_argument('--cfg-options', nargs='+', action=DictAction,
-                    help='override config entries of every method, key=value (as in demo.py)')
     return ap
 
 
 def options_from_args(args: argparse.Namespace) -> AppOptions:
+    """The app's options from its parsed arguments (raises ConfigError for a bad ``--cfg-options`` item)."""
     return AppOptions(backbone=args.backbone, checkpoint=args.checkpoint, vfm_checkpoint=args.vfm_checkpoint,
                       pretrained=args.pretrained, device=args.device, download=args.download,
-                      cfg_options=args.cfg_options, max_side=args.max_side, max_pixels=round(args.max_megapixels * 1e6),
-                      max_classes=args.max_classes, max_name_length=args.max_name_length,
+                      cfg_options=cfg_options(args) or None, max_side=args.max_side,
+                      max_pixels=round(args.max_megapixels * 1e6), max_classes=args.max_classes, max_name_length=args.max_name_length,
                       concurrency=args.concurrency, queue_size=args.queue_size, notice=args.notice,
                       show_paths=args.show_paths)
 
@@ -261,9 +253,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     handler.setFormatter(logging.Formatter('[sclip_toolkit.app] %(message)s'))
     LOG.addHandler(handler)
     LOG.setLevel(logging.INFO)
+    try:
+        options = options_from_args(args)
+    except ToolkitError as exc:
+        print(f'app.py: error: {exc}', file=sys.stderr)
+        return 2
     work_dir = make_work_dir()  # removed on exit and SIGTERM; those of dead servers are removed now
     os.environ['GRADIO_TEMP_DIR'] = str(work_dir / 'uploads')  # Gradio's uploads and cache go there too
-    service = SegmentationService(options_from_args(args), work_dir=work_dir / 'runs')
+    service = SegmentationService(options, work_dir=work_dir / 'runs')
     LOG.info(weights_note(service.options))
     try:
         launch(build_app(service), args.host, args.port)

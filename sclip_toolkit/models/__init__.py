@@ -7,7 +7,7 @@ from .inference import SlideInference, WholeInference
 from .postprocess import PAMR, AreaThreshold, PostProcessStep, ProbThreshold, RegionVote, Renormalize
 from .regions import PrecomputedMasks, RegionGenerator, RegionMap, SAM2Masks
 from .segmentor import OVSegmentor
-from .text_classifier import ClassEmbeddings, CLIPTextClassifier
+from .text import ClassEmbeddings, CLIPTextClassifier
 from .vfm import VFMFeatures
 
 __all__ = ['AttnContext', 'FinalAttention', 'Recording', 'attention_variants', 'build_attention',

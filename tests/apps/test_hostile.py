@@ -16,7 +16,7 @@ from sclip_toolkit.apps.readiness import PREFERENCE, default_method
 from sclip_toolkit.apps.results import LOOKUP_SIDE
 from sclip_toolkit.apps.service import AppOptions, SegmentationService, UserError, hide_paths, load_rgb
 from sclip_toolkit.apps.vocabulary import parse_vocabulary, reading_note
-from tests.apis.test_image_input import bomb_png
+from tests.apis.test_inputs import bomb_png
 
 FAST = {'model.data_preprocessor.short_side': 112}
 

@@ -10,7 +10,7 @@ import pytest
 
 from sclip_toolkit.apis import EXAMPLE_IMAGE
 from sclip_toolkit.apps.service import AppOptions, SegmentationService
-from tests.apis.test_image_input import bomb_png
+from tests.apis.test_inputs import bomb_png
 
 gradio = pytest.importorskip('gradio', reason='gradio is not installed (pip install -r requirements.txt)')
 FAST = {'model.data_preprocessor.short_side': 112}

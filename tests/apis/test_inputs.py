@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from sclip_toolkit.apis import SegmenterError, load_image, load_scaled
-from sclip_toolkit.apis.image_input import ImageTooLargeError, decode_file, header_size
+from sclip_toolkit.apis.inputs import ImageTooLargeError, decode_file, header_size
 from sclip_toolkit.datasets.loading import decode_image
 
 

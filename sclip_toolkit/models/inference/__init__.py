@@ -1,0 +1,10 @@
+"""Window inference modes: an image -> window features -> logits at the original size (importing registers them).
+
+``base.py`` holds the contract (:class:`WindowInference`, :class:`CropFeatures`); one file per mode.
+"""
+from .base import Box, CropFeatures, WindowInference, grid_logits, grid_map, pad_amounts, pair
+from .slide import SlideInference, slide_windows
+from .whole import WholeInference
+
+__all__ = ['Box', 'CropFeatures', 'SlideInference', 'WholeInference', 'WindowInference', 'grid_logits', 'grid_map',
+           'pad_amounts', 'pair', 'slide_windows']
