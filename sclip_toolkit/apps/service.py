@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import shutil
 import tempfile
 import threading
@@ -23,7 +22,7 @@ from PIL import Image
 
 from ..apis.inputs import DEFAULT_MAX_PIXELS
 from ..apis.visualize import class_summary
-from .errors import UserError
+from .errors import UserError, hide_paths, page_words
 from .model_cache import AppOptions, ModelCache
 from .readiness import default_method, method_readiness
 from .record import demo_command, settings_used
@@ -37,13 +36,6 @@ __all__ = ['AppOptions', 'ModelCache', 'RunOutput', 'SegmentationService', 'User
 LOG = logging.getLogger('sclip_toolkit.app')
 Report = Callable[[float, str], None]
 SCORE_BYTES = 256 << 20  # per-pixel scores are asked for only while (classes x pixels) float32 stay below this
-_ABS_PATH = re.compile(r"(?<![\w.])(?:~/|/)(?:[^\s/'\"]+/)+([^\s/'\",;:)]+)")
-
-
-def hide_paths(text: str, show_paths: bool = False) -> str:
-    """``text`` with every absolute or home path reduced to its file name (unless ``show_paths``): the page does
-    not tell visitors how the server's disks are laid out or which user it runs as."""
-    return text if show_paths else _ABS_PATH.sub(lambda m: m[1], text)
 
 
 @dataclass
@@ -92,12 +84,11 @@ def _short(message: str, path: str) -> str:
     return message.replace(str(Path(path).parent) + '/', '').replace(f"'{Path(path).name}'", Path(path).name)
 
 
-def _page_words(method: str, exc: Exception, show_paths: bool) -> str:
-    """Why a method could not run, in the page's words: no API argument names, no command-line flags."""
-    text = hide_paths(str(exc), show_paths).split('. ')[0]
-    text = re.sub(r'\s*\((?:--|model\.|pass )[^)]*\)', '', text)
-    text = re.sub(r',? or (?:give|pass) [^;]*', '', text)
-    return f'{method} did not run: {text.rstrip(".")}'
+def _save_png(picture: Image.Image, path: Path) -> None:
+    """Write a PNG atomically (a half-written download is never offered)."""
+    partial = path.with_name(path.name + '.partial')
+    picture.save(partial, format='PNG')
+    partial.replace(path)
 
 
 class SegmentationService:
@@ -209,7 +200,7 @@ class SegmentationService:
                 with entry.lock:  # the page shows per-pixel scores when they are small enough to keep
                     result = entry.segmenter(rgb, classes, return_scores=True if keep_scores else None)
             except (CheckpointError, SegmenterError, ToolkitError) as exc:
-                skipped[method] = _page_words(method, exc, o.show_paths)
+                skipped[method] = page_words(method, exc, o.show_paths)
                 LOG.warning('%s', skipped[method])
                 continue
             except (torch.OutOfMemoryError, MemoryError):
@@ -243,7 +234,7 @@ class SegmentationService:
         show = self.options.show_paths
         for method, result, seg, timing in zip(methods, results, segmenters, timings):
             labels_path = out / f'{stem}_{method}_labels.png'
-            label_picture(result.labels, colors).save(labels_path)
+            _save_png(label_picture(result.labels, colors), labels_path)
             files.append(labels_path)
             used = settings_used(method, settings, options[method], self.options)
             checkpoint = seg.checkpoint if show or not seg.checkpoint else Path(seg.checkpoint).name
@@ -257,7 +248,7 @@ class SegmentationService:
         pictures = []
         for name, picture, _, _ in views:
             path = out / (f'{stem}_compare.png' if name == COMPARISON else f'{stem}_{name}_overlay.png')
-            picture.save(path)
+            _save_png(picture, path)
             pictures.append((name, str(path)))
         if len(methods) == 1:
             summary = summaries[0]
