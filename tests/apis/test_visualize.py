@@ -1,6 +1,8 @@
 """Rendering: colours, overlays, palette label maps, legends and comparison layouts."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -143,19 +145,20 @@ def test_legend_lists_only_the_classes_asked_for():
 
 
 def test_non_latin_names_are_drawn_with_a_font_that_has_them():
-    from PIL import Image, ImageDraw
+    """Legend entries in Chinese and Cyrillic are real glyphs: with a font that lacks them every character would be
+    the same box, so entries of different characters would look alike."""
+    from sclip_toolkit.apis.visualize import class_colors, render_overlay
 
-    from sclip_toolkit.apis.fonts import font_files
-    from sclip_toolkit.apis.visualize import font_for
-
-    if not any('CJK' in p.name for p in font_files()):
+    if not list(Path('/usr/share/fonts').rglob('NotoSansCJK*')):
         pytest.skip('no CJK font installed (tools/setup_env.sh installs fonts-noto-cjk)')
-    font = font_for((400, 300), 24, texts=['天空', 'небо'])
+    names = ['\u5929', '\u7a7a', '\u044f']  # one Chinese character each, then a Cyrillic one
+    picture, layout = render_overlay(np.zeros((60, 400, 3), np.uint8), np.zeros((60, 400), np.uint8), names,
+                                     class_colors(3))
+    grey = np.asarray(picture.convert('L'))
     glyphs = []
-    for ch in '天空я':
-        canvas = Image.new('L', (40, 40), 0)
-        ImageDraw.Draw(canvas).text((4, 4), ch, fill=255, font=font)
-        glyphs.append(np.asarray(canvas))
-    # boxes (a missing glyph) would be three identical pictures
+    for entry in layout['legend']:
+        x0, y0, x1, y1 = entry['swatch']
+        crop = grey[y0:y1, x1 + MARGIN:x1 + MARGIN + (y1 - y0)]
+        glyphs.append(crop < 128)
+    assert all(g.any() for g in glyphs)
     assert not np.array_equal(glyphs[0], glyphs[1]) and not np.array_equal(glyphs[1], glyphs[2])
-    assert all(g.sum() > 0 for g in glyphs)
