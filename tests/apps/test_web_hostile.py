@@ -69,7 +69,8 @@ def test_comparison_offers_each_methods_overlay_and_records_settings(page):
     # nothing of Gradio's lies over the top-left panel's title (the top 30 pixels of the picture's left half)
     covered = image.evaluate("""img => { const r = img.getBoundingClientRect(); const hits = [];
         for (let x = r.left + 4; x < r.left + r.width / 2; x += 16) { for (const y of [r.top + 4, r.top + 20]) {
-            const el = document.elementFromPoint(x, y); if (el !== img) hits.push([x, y, el && el.outerHTML.slice(0, 80)]); } }
+            const el = document.elementFromPoint(x, y);
+            if (el !== img) hits.push([x, y, el && el.outerHTML.slice(0, 80)]); } }
         return hits; }""")
     assert covered == []
     assert image.evaluate('img => img.naturalWidth') >= 1200
