@@ -69,6 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument('--max-memory', default=None, help='memory for segmenting beyond the model and the image, '
                                                        'e.g. 2GB (default) or 500MB; larger images are labelled '
                                                        'in row bands, with the same labels')
+    ap.add_argument('--max-megapixels', type=float, default=100.0,
+                    help='refuse image files with more pixels (read from the header, before decoding; default: 100)')
     cli_args().add_model_options(ap, example='model.data_preprocessor.short_side=448')
     return ap
 
@@ -254,7 +256,7 @@ def run(args: argparse.Namespace, methods: List[str]) -> int:
     """Check everything (methods, classes, weights of every method, the image, the output folder), then segment and
     write; the exit status (1 when a folder's image was skipped)."""
     from sclip_toolkit.apis import (EXAMPLE_CLASSES, SegmenterError, available_methods, check_max_side,
-                                              load_image, method_config, parse_bytes, parse_classes)
+                                    load_scaled, method_config, parse_bytes, parse_classes)
     from sclip_toolkit.cli.args import cfg_options as read_cfg_options
     from sclip_toolkit.devices import check_cli_device
     from sclip_toolkit.io_utils import check_writable_dir
@@ -268,6 +270,9 @@ def run(args: argparse.Namespace, methods: List[str]) -> int:
     check_cli_device(args.device)
     args.max_memory = parse_bytes(args.max_memory, '--max-memory') if args.max_memory is not None else None
     check_max_side(args.max_side, '--max-side')
+    if not args.max_megapixels > 0:
+        raise SegmenterError(f'--max-megapixels must be above 0, got {args.max_megapixels:g}')
+    args.max_pixels = round(args.max_megapixels * 1e6)
     valid = available_methods()
     unknown = [m for m in methods if m not in valid]
     if unknown:  # before any model is loaded
@@ -276,7 +281,8 @@ def run(args: argparse.Namespace, methods: List[str]) -> int:
                             where='class {number} of --classes')
     images = image_files(args.image)
     folder = args.image is not None and Path(args.image).is_dir()
-    first_rgb = None if folder else load_image(images[0])  # a bad image fails before any model is loaded
+    # a bad or too large image fails before any model is loaded
+    first_rgb = None if folder else load_scaled(images[0], args.max_side, args.max_pixels, '--max-megapixels N')
     try:  # every method's weights, before any is run
         for method in methods:
             check_weights(method, method_config(method, args.backbone, args.checkpoint, args.vfm_checkpoint,
@@ -308,7 +314,7 @@ def segment_all(args: argparse.Namespace, methods: List[str], images: List[Path]
                 cfg_options: Dict, folder: bool = False):
     """Each method (one model in memory at a time) over every image. In folder mode an image that cannot be read
     or segmented is reported, skipped and listed, and the run goes on; a file that cannot be written stops it."""
-    from sclip_toolkit.apis import Segmenter, downscale, load_image
+    from sclip_toolkit.apis import Segmenter
     from sclip_toolkit.apis.folder_run import FolderRun, output_stems
     from sclip_toolkit.exceptions import ToolkitError
     from sclip_toolkit.io_utils import WriteError
@@ -328,7 +334,7 @@ def segment_all(args: argparse.Namespace, methods: List[str], images: List[Path]
         for i, (image, stem) in enumerate(zip(progress, stems)):
             try:
                 summary, labels, rgb = segment_one(args, seg, image, stem, first_rgb if i == 0 else None, classes,
-                                                   out, model_info, len(images) == 1, load_image, downscale)
+                                                   out, model_info, len(images) == 1)
             except WriteError:
                 raise
             except (ToolkitError, FileNotFoundError, OSError) as exc:
@@ -347,10 +353,14 @@ def segment_all(args: argparse.Namespace, methods: List[str], images: List[Path]
     return run_
 
 
-def segment_one(args: argparse.Namespace, seg, image: Path, stem: str, rgb, classes, out: Path, model_info: Dict,
-                verbose: bool, load_image, downscale) -> Tuple[Dict, object, object]:
-    """Decode (unless given), downscale, segment and write one image; its summary (with 'label'), labels, pixels."""
-    rgb, original = downscale(load_image(image) if rgb is None else rgb, args.max_side)
+def segment_one(args: argparse.Namespace, seg, image: Path, stem: str, loaded, classes, out: Path, model_info: Dict,
+                verbose: bool) -> Tuple[Dict, object, object]:
+    """Decode (unless given: ``loaded`` is :func:`load_scaled`'s (pixels, original size)) reduced to --max-side,
+    segment and write one image; its summary (with 'label'), labels, pixels."""
+    from sclip_toolkit.apis import load_scaled
+
+    rgb, original = loaded if loaded is not None else load_scaled(image, args.max_side, args.max_pixels,
+                                                                  '--max-megapixels N')
     if original is not None and verbose:
         print(f'demo.py: downscaled {image} from {original[1]}x{original[0]} to {rgb.shape[1]}x'
               f'{rgb.shape[0]} (--max-side {args.max_side}); the outputs are at the smaller size', file=sys.stderr)

@@ -52,18 +52,22 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         try:
             with sync_playwright() as playwright:
                 browser = launch_chromium(playwright)
-                page = browser.new_page(viewport=dict(width=args.width, height=900))
+                page = browser.new_page(viewport=dict(width=args.width, height=1000))
                 page.set_default_timeout(120_000)
                 page.goto(url)
                 page.locator('#example').click()
                 page.locator('#image-info').get_by_text('coffee.jpg').wait_for()
-                for method in methods:
-                    page.locator('#methods').get_by_label(method, exact=True).set_checked(True)
+                for label in page.locator('#methods label').all_inner_texts():  # untick the default if not asked
+                    page.locator('#methods').get_by_label(label.strip(), exact=True).set_checked(
+                        label.strip() in methods)
                 page.locator('#run').click()
                 page.locator('#status .sclip-status.ok').wait_for()
                 page.wait_for_timeout(500)  # the result image finishes decoding
-                Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=args.out, full_page=True)
+                out = Path(args.out)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                partial = out.with_name(out.name + '.partial.png')
+                page.screenshot(path=str(partial), full_page=True)
+                partial.replace(out)
                 browser.close()
         finally:
             demo.close()

@@ -26,7 +26,7 @@ from ..methods import available_methods  # noqa: F401  (part of this API)
 from ..models.scoring import label_dtype
 from ..models.text import flatten_names
 from .classes import ClassesLike, parse_classes
-from .inputs import ImageInput, check_max_side, downscale, load_image
+from .inputs import DEFAULT_MAX_PIXELS, ImageInput, check_max_side, load_scaled
 from .method_config import method_config, resolve_device
 from .pipeline import build_segmentor, run_segmentor
 from .results import SegmentationResult
@@ -69,7 +69,9 @@ class Segmenter:
             image (default 2 GiB): full-resolution scores are kept only when the dense path fits half of it, and
             larger images are labelled in row bands within a quarter of it. Labels are the same either way.
         max_side: downscale every input so its longer side is at most this many pixels before segmenting
-            (None: never); the result says so (``original_size``, ``notes``).
+            (None: never); the result says so (``original_size``, ``notes``). Larger files are decoded reduced.
+        max_pixels: image files with more pixels (read from the header, before decoding) are refused with a
+            SegmenterError (default 100 million; None: no limit).
 
     Threads: one Segmenter may be called from several threads, each call with its own ``classes``; the calls share
     one model, so they take turns on it (images are decoded in parallel) and each gives exactly what it gives
@@ -81,8 +83,13 @@ class Segmenter:
                  classes: Optional[ClassesLike] = None, checkpoint: Optional[str] = None,
                  vfm_checkpoint: Optional[str] = None, pretrained: Optional[str] = None, download: bool = True,
                  config: Optional[str] = None, cfg_options: Optional[dict] = None, progress: bool = False,
-                 max_memory: Union[int, str, None] = None, max_side: Optional[int] = None):
+                 max_memory: Union[int, str, None] = None, max_side: Optional[int] = None,
+                 max_pixels: Optional[int] = DEFAULT_MAX_PIXELS):
         self.progress = progress
+        if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int)
+                                       or max_pixels < 1):
+            raise SegmenterError(f'max_pixels must be a whole number of pixels >= 1 or None, got {max_pixels!r}')
+        self.max_pixels = max_pixels
         self.max_memory = parse_bytes(max_memory, 'max_memory') if max_memory is not None else DEFAULT_MAX_MEMORY
         self.max_side = check_max_side(max_side)
         self.device = resolve_device(device)
@@ -170,10 +177,10 @@ class Segmenter:
             source: the file an array came from, for parts keyed by file name (precomputed region masks); a path
                 given as ``image`` is its own source.
         """
-        rgb = load_image(image)
         if source is None and isinstance(image, (str, os.PathLike)):
             source = str(image)
-        rgb, original = downscale(rgb, check_max_side(max_side) if max_side is not None else self.max_side)
+        side = check_max_side(max_side) if max_side is not None else self.max_side
+        rgb, original = load_scaled(image, side, self.max_pixels)
         if original is not None:
             self._say(f'downscaled {original[1]}x{original[0]} to {rgb.shape[1]}x{rgb.shape[0]} (max_side)')
         parsed = parse_classes(classes) if classes is not None else None

@@ -6,6 +6,7 @@ so callers can record it and tests can check the picture against the data.
 from __future__ import annotations
 
 import colorsys
+import functools
 import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -14,7 +15,7 @@ from PIL import Image, ImageDraw
 
 from .fonts import TextFont, text_font
 
-# Well-separated colours for the first classes; later ones step round the hue circle by the golden ratio.
+# Well-separated colours for the first classes; later ones are picked to be far from all earlier ones.
 BASE_COLORS = np.array([
     (228, 26, 28), (55, 126, 184), (77, 175, 74), (255, 127, 0), (152, 78, 163), (255, 221, 51),
     (166, 86, 40), (247, 129, 191), (23, 190, 207), (140, 140, 140), (188, 189, 34), (31, 61, 122),
@@ -24,14 +25,39 @@ BACKGROUND = (255, 255, 255)
 TEXT = (20, 20, 20)
 
 
+DISTINCT_COLORS = 1024  # classes up to this many get colours that all differ clearly (far beyond --max-classes)
+
+
+@functools.lru_cache(maxsize=1)
+def _distinct_palette() -> np.ndarray:
+    """(DISTINCT_COLORS, 3): the base colours, then each next colour the point of an RGB grid farthest from all the
+    colours before it (so no two classes share a colour, and a prefix never depends on how many are drawn)."""
+    levels = np.linspace(0, 255, 16)
+    grid = np.stack(np.meshgrid(levels, levels, levels, indexing='ij'), -1).reshape(-1, 3)
+    grid = grid[grid.min(axis=1) < 230]  # near-white is the region borders' colour
+    chosen = [c.astype(np.float64) for c in BASE_COLORS]
+    nearest = np.min([np.sum((grid - c) ** 2, axis=1) for c in chosen], axis=0)
+    while len(chosen) < DISTINCT_COLORS:
+        pick = grid[int(np.argmax(nearest))]
+        chosen.append(pick)
+        nearest = np.minimum(nearest, np.sum((grid - pick) ** 2, axis=1))
+    return np.round(np.array(chosen)).astype(np.uint8)
+
+
 def class_colors(num_classes: int) -> np.ndarray:
-    """(num_classes, 3) uint8 RGB colours, the same for a given index whatever the number of classes."""
-    colors = [tuple(c) for c in BASE_COLORS[:num_classes]]
+    """(num_classes, 3) uint8 RGB colours, the same for a given index whatever the number of classes; all distinct
+    up to :data:`DISTINCT_COLORS` classes, then stepping round the hue circle by the golden ratio."""
+    colors = [tuple(c) for c in _distinct_palette()[:num_classes]]
     for i in range(len(colors), num_classes):
         hue = (i * 0.618033988749895) % 1.0
         sat, val = (0.75, 0.95) if i % 2 else (0.55, 0.75)
         colors.append(tuple(int(round(255 * c)) for c in colorsys.hsv_to_rgb(hue, sat, val)))
     return np.array(colors, dtype=np.uint8).reshape(num_classes, 3)
+
+
+def shorten(text: str, limit: int = 48) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis, so that one long name cannot widen a picture."""
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + '\u2026'
 
 
 def font_for(image_size: Tuple[int, int], size: Optional[int] = None) -> TextFont:
@@ -122,27 +148,31 @@ def _draw_legend(canvas: Image.Image, top: int, texts: Sequence[str], colors: np
 
 
 def legend_texts(names: Sequence[str], shares: Optional[Sequence[float]] = None) -> List[str]:
-    """Legend lines: 'name' or 'name  12.3%' (share of the image's pixels)."""
+    """Legend lines: 'name' or 'name  12.3%' (share of the image's pixels); long names end in an ellipsis."""
     if shares is None:
-        return list(names)
-    return [f'{n}  {100 * s:.1f}%' for n, s in zip(names, shares)]
+        return [shorten(n) for n in names]
+    return [f'{shorten(n)}  {100 * s:.1f}%' for n, s in zip(names, shares)]
 
 
 def render_overlay(image: np.ndarray, labels: np.ndarray, names: Sequence[str], colors: np.ndarray,
-                   shares: Optional[Sequence[float]] = None, alpha: float = 0.55) -> Tuple[Image.Image, Dict]:
+                   shares: Optional[Sequence[float]] = None, alpha: float = 0.55,
+                   legend_only: Optional[Sequence[int]] = None) -> Tuple[Image.Image, Dict]:
     """The overlay at full size (top left) with a legend underneath: colour, class name, share of the image.
+
+    ``legend_only``: the class indices the legend lists (default: all), e.g. only those with pixels.
 
     Returns:
         The picture and its layout: ``image_box`` [x0, y0, x1, y1] of the overlay and ``legend`` entries
         (text, colour, swatch box).
     """
     height, width = labels.shape
+    keep = list(range(len(names))) if legend_only is None else list(legend_only)
+    texts = legend_texts([names[i] for i in keep], None if shares is None else [shares[i] for i in keep])
     font = font_for((width, height))
-    texts = legend_texts(names, shares)
-    corners, legend_w, legend_h = _legend_layout(texts, font, width)
+    corners, legend_w, legend_h = _legend_layout(texts or [''], font, width)
     canvas = Image.new('RGB', (max(width, legend_w), height + legend_h), BACKGROUND)
     canvas.paste(Image.fromarray(overlay(image, labels, colors, alpha)), (0, 0))
-    legend = _draw_legend(canvas, height, texts, colors, font, corners)
+    legend = _draw_legend(canvas, height, texts, colors[keep], font, corners)
     return canvas, dict(image_box=[0, 0, width, height], legend=legend)
 
 
@@ -165,20 +195,22 @@ def comparison_legend(names: Sequence[str], methods: Sequence[str],
     title says the shares are not shown.
     """
     if shares is not None and len(methods) <= max_methods:
-        lines = [f'{n}  ' + ' / '.join(f'{100 * s[c]:.1f}' for s in shares) + ' %' for c, n in enumerate(names)]
+        lines = [f'{shorten(n)}  ' + ' / '.join(f'{100 * s[c]:.1f}' for s in shares) + ' %'
+                 for c, n in enumerate(names)]
         return lines, 'pixel share per method (%): ' + ' / '.join(methods), True
     reason = 'not shown' if shares is None else f'not shown for more than {max_methods} methods'
-    return list(names), f'pixel shares {reason} (see each method\'s overlay)', False
+    return [shorten(n) for n in names], f'pixel shares {reason} (see each method\'s overlay)', False
 
 
 def render_comparison(image: np.ndarray, panels: Sequence[Tuple[str, np.ndarray]], names: Sequence[str],
                       colors: np.ndarray, alpha: float = 0.55, max_panel_width: int = 640,
-                      shares: Optional[Sequence[Sequence[float]]] = None, max_columns: int = 3
-                      ) -> Tuple[Image.Image, Dict]:
+                      shares: Optional[Sequence[Sequence[float]]] = None, max_columns: int = 3,
+                      legend_only: Optional[Sequence[int]] = None) -> Tuple[Image.Image, Dict]:
     """One overlay panel per (title, labels), titled, in one row (up to ``max_columns``) or a near-square grid, with
     one legend (names and colours; each method's pixel shares when ``shares`` is given for few enough methods).
 
     Panels are the image scaled to at most ``max_panel_width`` wide (label maps by nearest neighbour).
+    ``legend_only``: the class indices the legend lists (default: all).
 
     Returns:
         The picture and its layout: ``panels`` (title, box, title_box), ``grid`` [rows, columns], ``legend`` entries,
@@ -187,19 +219,23 @@ def render_comparison(image: np.ndarray, panels: Sequence[Tuple[str, np.ndarray]
     height, width = image.shape[:2]
     scale = min(1.0, max_panel_width / width)
     pw, ph = max(1, round(width * scale)), max(1, round(height * scale))
-    font = font_for((pw, ph))
-    title_h = _line_height(font) + MARGIN
     small = np.asarray(Image.fromarray(image).resize((pw, ph), Image.BILINEAR)) if scale < 1 else image
     rows, cols = grid_shape(len(panels), max_columns)
+    keep = list(range(len(names))) if legend_only is None else list(legend_only)
+    texts, legend_title, with_shares = comparison_legend(
+        [names[i] for i in keep], [t for t, _ in panels], None if shares is None else [[s[i] for i in keep]
+                                                                                        for s in shares])
+    font = font_for((pw, ph))
+    title_h = _line_height(font) + MARGIN
+    titles = [shorten(title) for title, _ in panels]
     # A column is as wide as its panel or its widest title, whichever is wider: on a tiny image the titles would
     # otherwise run into each other.
-    title_ws = [_text_size(font, title)[0] for title, _ in panels]
+    title_ws = [_text_size(font, title)[0] for title in titles]
     col_w = [max([pw] + [title_ws[i] for i in range(c, len(panels), cols)]) for c in range(cols)]
     col_x = [MARGIN + sum(w + MARGIN for w in col_w[:c]) for c in range(cols)]
     content_w = sum(w + MARGIN for w in col_w) + MARGIN
     cell_h = title_h + ph + MARGIN
-    texts, legend_title, with_shares = comparison_legend(names, [t for t, _ in panels], shares)
-    corners, legend_w, legend_h = _legend_layout(texts, font, content_w)
+    corners, legend_w, legend_h = _legend_layout(texts or [''], font, content_w)
     legend_top = MARGIN + rows * cell_h
     title_w = _text_size(font, legend_title)[0] + 2 * MARGIN
     canvas = Image.new('RGB', (max(content_w, legend_w, title_w), legend_top + _line_height(font) + legend_h),
@@ -215,11 +251,11 @@ def render_comparison(image: np.ndarray, panels: Sequence[Tuple[str, np.ndarray]
         x, y = col_x[col] + (col_w[col] - pw) // 2, MARGIN + row * cell_h  # the panel centred in its column
         canvas.paste(Image.fromarray(overlay(small, labels.astype(np.int64), colors, alpha)), (x, y + title_h))
         tx = col_x[col] + (col_w[col] - title_ws[i]) // 2
-        font.draw(draw, (tx, y), title, TEXT)
+        font.draw(draw, (tx, y), titles[i], TEXT)
         boxes.append(dict(title=title, box=[x, y + title_h, x + pw, y + title_h + ph],
                           title_box=[tx, y, tx + title_ws[i], y + title_h - MARGIN]))
     font.draw(draw, (MARGIN, legend_top), legend_title, TEXT)
-    legend = _draw_legend(canvas, legend_top + _line_height(font), texts, colors, font, corners)
+    legend = _draw_legend(canvas, legend_top + _line_height(font), texts, colors[keep], font, corners)
     return canvas, dict(panels=boxes, grid=[rows, cols], legend=legend, legend_title=legend_title,
                         legend_shares=with_shares)
 

@@ -6,6 +6,8 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
+from ..apis.inputs import DEFAULT_MAX_PIXELS
+
 
 @dataclass
 class AppOptions:
@@ -14,13 +16,18 @@ class AppOptions:
     Attributes:
         backbone / checkpoint / vfm_checkpoint / pretrained / device / download / cfg_options: as for
             :class:`sclip_toolkit.apis.Segmenter`, the same for every method.
-        max_side: longer image sides are scaled down to this many pixels before segmenting.
+        max_side: longer image sides are scaled down to this many pixels before segmenting (large files are
+            decoded reduced).
+        max_pixels: image files with more pixels are refused, read from the header before decoding.
         max_classes: most classes one request may name.
+        max_name_length: most characters of one class name.
         keep_custom: models with non-default settings kept besides one per method at its defaults.
         concurrency: requests segmenting at the same time (Gradio's queue holds the others).
-        queue_size: requests waiting at most; later ones are refused with a message.
+        queue_size: requests waiting at most; later ones are told the server is busy.
         notice: a line shown at the top of the page (e.g. that the weights are random).
         alpha: opacity of the class colours in the pictures.
+        show_paths: show the server's file paths in the page and the JSON (default: file names only).
+        lookup_bytes: memory for the click data of recent runs (all sessions together).
     """
     backbone: Optional[str] = None
     checkpoint: Optional[str] = None
@@ -30,12 +37,16 @@ class AppOptions:
     download: bool = False
     cfg_options: Optional[dict] = None
     max_side: int = 1600
+    max_pixels: int = DEFAULT_MAX_PIXELS
     max_classes: int = 200
+    max_name_length: int = 200
     keep_custom: int = 2
     concurrency: int = 1
     queue_size: int = 16
     notice: Optional[str] = None
     alpha: float = 0.55
+    show_paths: bool = False
+    lookup_bytes: int = 64 << 20
 
 
 @dataclass

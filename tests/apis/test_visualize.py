@@ -1,6 +1,8 @@
 """Rendering: colours, overlays, palette label maps, legends and comparison layouts."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -172,3 +174,56 @@ def test_without_fonts_the_legend_falls_back_with_a_warning(monkeypatch):
     picture, _ = render_overlay(np.zeros((20, 30, 3), np.uint8), np.zeros((20, 30), int), ['café'],
                                 class_colors(1))
     assert picture.height > 20
+
+
+def test_palette_without_repeats_up_to_the_class_limit():
+    from sclip_toolkit.apis.visualize import DISTINCT_COLORS, class_colors
+
+    colors = class_colors(DISTINCT_COLORS).astype(int)
+    assert len({tuple(c) for c in colors}) == DISTINCT_COLORS
+    first = colors[:256]
+    distance = np.sqrt(((first[:, None] - first[None]) ** 2).sum(-1))
+    np.fill_diagonal(distance, 1e9)
+    assert distance.min() >= 30  # no two of the first 256 classes look alike (classes 1 and 22 used to)
+    assert np.array_equal(class_colors(22), class_colors(200)[:22])  # an index keeps its colour
+
+
+def test_long_names_end_in_an_ellipsis_and_keep_the_picture_size():
+    from sclip_toolkit.apis.visualize import class_colors, render_overlay, shorten
+
+    assert shorten('x' * 400) == 'x' * 47 + '\u2026' and shorten('cup') == 'cup'
+    image = np.zeros((120, 160, 3), dtype=np.uint8)
+    labels = np.zeros((120, 160), dtype=np.uint8)
+    labels[:, 80:] = 1
+    picture, layout = render_overlay(image, labels, ['y' * 100_000, 'cup'], class_colors(2), [0.5, 0.5])
+    assert picture.size[0] < 1000 and layout['image_box'] == [0, 0, 160, 120]
+    assert layout['legend'][0]['text'].startswith('y' * 47 + '\u2026')
+
+
+def test_legend_lists_only_the_classes_asked_for():
+    from sclip_toolkit.apis.visualize import class_colors, render_overlay
+
+    labels = np.zeros((40, 40), dtype=np.uint8)
+    picture, layout = render_overlay(np.zeros((40, 40, 3), np.uint8), labels, [f'c{i}' for i in range(200)],
+                                     class_colors(200), np.eye(200)[0], legend_only=[0])
+    assert [e['text'] for e in layout['legend']] == ['c0  100.0%']
+
+
+def test_non_latin_names_are_drawn_with_a_font_that_has_them():
+    """Legend entries in Chinese and Cyrillic are real glyphs: with a font that lacks them every character would be
+    the same box, so entries of different characters would look alike."""
+    from sclip_toolkit.apis.visualize import class_colors, render_overlay
+
+    if not list(Path('/usr/share/fonts').rglob('NotoSansCJK*')):
+        pytest.skip('no CJK font installed (tools/setup_env.sh installs fonts-noto-cjk)')
+    names = ['\u5929', '\u7a7a', '\u044f']  # one Chinese character each, then a Cyrillic one
+    picture, layout = render_overlay(np.zeros((60, 400, 3), np.uint8), np.zeros((60, 400), np.uint8), names,
+                                     class_colors(3))
+    grey = np.asarray(picture.convert('L'))
+    glyphs = []
+    for entry in layout['legend']:
+        x0, y0, x1, y1 = entry['swatch']
+        crop = grey[y0:y1, x1 + MARGIN:x1 + MARGIN + (y1 - y0)]
+        glyphs.append(crop < 128)
+    assert all(g.any() for g in glyphs)
+    assert not np.array_equal(glyphs[0], glyphs[1]) and not np.array_equal(glyphs[1], glyphs[2])

@@ -26,14 +26,16 @@ def test_missing_checkpoint_file_is_refused(capsys, tmp_path):
     assert '--max-side must be at least 1' in capsys.readouterr().err
 
 
-def test_weights_line_says_where_weights_go(tiny_clip_path):
+def test_weights_line_says_where_weights_go_without_paths(tiny_clip_path):
     from sclip_toolkit.apps.web import weights_note
 
-    assert weights_note(AppOptions(checkpoint=str(tiny_clip_path))) == f'CLIP weights: {tiny_clip_path}'
+    assert weights_note(AppOptions(checkpoint=str(tiny_clip_path))) == f'CLIP weights: {tiny_clip_path.name}'
+    assert weights_note(AppOptions(checkpoint=str(tiny_clip_path), show_paths=True)) == \
+        f'CLIP weights: {tiny_clip_path}'
     note = weights_note(AppOptions())
     cache = os.environ['SCLIP_CLIP_CACHE']  # the tests' empty cache (conftest)
-    assert note.startswith(f'No CLIP weights yet: put ViT-B-16.pt (ViT-B-16) in {cache}')
-    assert '--checkpoint FILE' in note and '--download' in note
+    assert note == "No CLIP weights yet: ViT-B-16.pt (ViT-B-16) belongs in the server's weights folder."
+    assert cache in weights_note(AppOptions(show_paths=True))
     assert 'ViT-L-14.pt' in weights_note(AppOptions(backbone='ViT-L/14'))
 
 
@@ -54,11 +56,15 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-def test_app_py_serves_on_localhost(tiny_clip_path):
+def test_app_py_serves_on_localhost_and_cleans_up_on_sigterm(tiny_clip_path, tmp_path):
+    """A real start: the page is served; the temporary folder exists while it runs and is gone after SIGTERM; the
+    folder a killed server left behind is removed at start."""
+    stale = tmp_path / 'sclip_app_999999999_left'  # no such process
+    (stale / 'runs').mkdir(parents=True)
     port = _free_port()
     proc = subprocess.Popen([sys.executable, str(ROOT / 'app.py'), '--port', str(port), '--checkpoint',
                              str(tiny_clip_path), '--device', 'cpu'], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True, env=dict(os.environ, TMPDIR=str(tmp_path)))
     try:
         deadline, page = time.time() + 120, None
         while time.time() < deadline and proc.poll() is None and page is None:
@@ -68,6 +74,9 @@ def test_app_py_serves_on_localhost(tiny_clip_path):
                 time.sleep(0.5)
         assert page is not None, proc.stdout.read() if proc.poll() is not None else 'no answer in 120 s'
         assert 'sclip_toolkit' in page
+        assert not stale.exists()
+        assert [p.name.split('_')[2] for p in tmp_path.glob('sclip_app_*')] == [str(proc.pid)]
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+    assert list(tmp_path.glob('sclip_app_*')) == []

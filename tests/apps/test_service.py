@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -65,11 +66,17 @@ def test_images_checked_and_scaled(tmp_path):
     assert load_rgb(str(EXAMPLE_IMAGE), 600)[1] is None
 
 
-def test_missing_weights_say_where_they_go(tmp_path):
+def test_missing_weights_say_where_they_go_without_paths(tmp_path):
     service = SegmentationService(AppOptions(device='cpu'), work_dir=tmp_path)
-    with pytest.raises(UserError, match=r"^sclip: CLIP weights 'ViT-B-16' not found at .*ViT-B-16\.pt.*app\.py "
-                                        r'--checkpoint /path/to/ViT-B-16\.pt'):
+    assert service.readiness['sclip'] == ("it needs the CLIP ViT-B/16 weights (ViT-B-16.pt) in the server's weights "
+                                          "folder")
+    with pytest.raises(UserError, match=r"^sclip did not run: it needs the CLIP ViT-B/16 weights \(ViT-B-16\.pt\)"
+                       ) as info:
         service.segment(str(EXAMPLE_IMAGE), 'cup; table', None, ['sclip'], {})
+    cache = os.environ['SCLIP_CLIP_CACHE']  # the tests' empty cache (conftest)
+    assert cache not in str(info.value) and '--' not in str(info.value)
+    shown = SegmentationService(AppOptions(device='cpu', show_paths=True), work_dir=tmp_path)
+    assert cache in shown.readiness['sclip']  # --show-paths: the folder is named
 
 
 def test_bad_method_and_settings(service):
@@ -85,16 +92,16 @@ def test_compare_run_writes_demos_files_and_keeps_models(service):
     out = service.segment(str(EXAMPLE_IMAGE), 'cup; table; coffee', None, ['sclip', 'naclip'], {})
     names = sorted(p.rsplit('/', 1)[1] for p in out.files)
     assert names == ['coffee_compare.json', 'coffee_compare.png', 'coffee_naclip_labels.png',
-                     'coffee_sclip_labels.png']
+                     'coffee_naclip_overlay.png', 'coffee_sclip_labels.png', 'coffee_sclip_overlay.png']
     summary = json.loads(Path(next(p for p in out.files if p.endswith('.json'))).read_text())
     # demo.py --compare's JSON, plus the size the image was scaled down from.
     assert set(summary) == {'image', 'bundled_example', 'size', 'output', 'methods', 'layout', 'pixel_agreement',
-                            'resized_from'}
+                            'resized_from', 'demo_command'}
     assert summary['bundled_example'] is True and summary['size'] == dict(width=500, height=333)
-    assert summary['resized_from'] == dict(width=600, height=400)
+    assert summary['resized_from'] == dict(width=600, height=400, max_side=500)
     assert [m['method'] for m in summary['methods']] == ['sclip', 'naclip']
     assert set(summary['methods'][0]) >= {'method', 'backbone', 'checkpoint', 'device', 'classes', 'outputs',
-                                          'overlay_layout', 'timing'}
+                                          'overlay_layout', 'timing', 'settings', 'demo_command'}
     assert [c['name'] for c in summary['methods'][1]['classes']] == ['cup', 'table', 'coffee']
     for path in out.files:
         if path.endswith('_labels.png'):
