@@ -7,12 +7,14 @@ from .inference import SlideInference, WholeInference
 from .postprocess import PAMR, AreaThreshold, PostProcessStep, ProbThreshold, RegionVote, Renormalize
 from .regions import PrecomputedMasks, RegionGenerator, RegionMap, SAM2Masks
 from .segmentor import OVSegmentor
+from .stitched import StitchedInference
 from .text_classifier import ClassEmbeddings, CLIPTextClassifier
 from .vfm import VFMFeatures
 
 __all__ = ['AttnContext', 'FinalAttention', 'Recording', 'attention_variants', 'build_attention',
            'register_attention', 'ProxyAttention', 'SCCLIPAttention', 'CLIPBackbone', 'ClassifierHead', 'CosineHead',
-           'RFCLIPHead', 'SlideInference', 'WholeInference', 'PAMR', 'AreaThreshold', 'PostProcessStep',
+           'RFCLIPHead', 'SlideInference', 'StitchedInference', 'WholeInference', 'PAMR', 'AreaThreshold',
+           'PostProcessStep',
            'ProbThreshold', 'RegionVote', 'Renormalize', 'PrecomputedMasks', 'RegionGenerator', 'RegionMap',
            'SAM2Masks',
            'OVSegmentor', 'ClassEmbeddings', 'CLIPTextClassifier', 'VFMFeatures']

@@ -172,13 +172,8 @@ class ViTTrunk(nn.Module):
         offset = rule.get('offset', 0.0) if rule['mode'] == 'scale_factor' else 0.0
         return resize_grid_embedding(src, grid, offset, rule.get('antialias', False)).to(dtype)
 
-    def forward(self, x: torch.Tensor, layer: int = -1, output: str = 'features') -> torch.Tensor:
-        """Patch features (B, D, h, w) of images (B, 3, H, W), CLS and registers dropped.
-
-        ``output='features'``: the final norm on block ``layer``'s output (DINO's / DINOv2's
-        ``get_intermediate_layers``, MAE's ``forward_features``). ``output='qk'``: the sum of block ``layer``'s
-        query and key projections (all heads, biases included), as CorrCLIP reads DINO's last block.
-        """
+    def embed(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """Patch embedding, CLS (and registers) and positions: (B, 3, H, W) -> (B, 1+R+h*w, D), grid (h, w)."""
         vit = self.vit
         x = vit.patch_embed.proj(x)  # (B, D, h, w); a conv, so sizes that are not multiples of the patch floor
         b, dim, h, w = x.shape
@@ -187,6 +182,18 @@ class ViTTrunk(nn.Module):
         x = x + self.pos_embed_for((h, w), x.dtype)
         if self.register_tokens is not None:  # DINOv2 inserts registers after the positional embedding
             x = torch.cat([x[:, :1], self.register_tokens.to(x.dtype).expand(b, -1, -1), x[:, 1:]], dim=1)
+        return x, (h, w)
+
+    def forward(self, x: torch.Tensor, layer: int = -1, output: str = 'features') -> torch.Tensor:
+        """Patch features (B, D, h, w) of images (B, 3, H, W), CLS and registers dropped.
+
+        ``output='features'``: the final norm on block ``layer``'s output (DINO's / DINOv2's
+        ``get_intermediate_layers``, MAE's ``forward_features``). ``output='qk'``: the sum of block ``layer``'s
+        query and key projections (all heads, biases included), as CorrCLIP reads DINO's last block.
+        """
+        vit = self.vit
+        x, (h, w) = self.embed(x)
+        b, dim = x.shape[0], x.shape[-1]
         count = _block_range(layer, len(vit.blocks))
         if output == 'qk':
             x = vit.blocks[:count - 1](x)
@@ -197,6 +204,58 @@ class ViTTrunk(nn.Module):
         x = vit.blocks[:count](x)
         x = vit.norm(x)[:, 1 + self.spec.registers:]
         return x.transpose(1, 2).reshape(b, dim, h, w)
+
+    def window_state(self, x: torch.Tensor, layer: int = -1, output: str = 'features',
+                     residual: str = 'final_norm') -> Tuple[Dict[str, torch.Tensor], Tuple[int, int]]:
+        """What block ``layer`` needs from each window (B, 3, H, W), to run later on stitched tokens.
+
+        Returns tokens by name, each (B, h*w, C) (names starting with 'prefix': (B, 1+R, C), CLS and registers),
+        and the grid (h, w): 'qk' the finished output (q + k needs no other token); 'features' the block's input;
+        'block' (OV-Stitcher) the block's per-head q, k, v inputs and the residual base: the block's input after
+        the final norm (``residual='final_norm'``, the reference's ``get_intermediate_layers(n=2)[0]``) or as it is
+        (``'block_input'``).
+        """
+        vit = self.vit
+        x, grid = self.embed(x)
+        count = _block_range(layer, len(vit.blocks))
+        x = vit.blocks[:count - 1](x)
+        keep = 1 + self.spec.registers
+        last = vit.blocks[count - 1]
+        if output == 'qk':
+            q, k, _ = last.attn.qkv(last.norm1(x)).chunk(3, dim=-1)
+            return {'qk': (q + k)[:, keep:]}, grid
+        if output == 'features':
+            return {'x': x[:, keep:], 'prefix': x[:, :keep]}, grid
+        q, k, v = last.attn.qkv(last.norm1(x))[:, keep:].chunk(3, dim=-1)
+        base = vit.norm(x) if residual == 'final_norm' else x
+        return {'base': base[:, keep:], 'q': q, 'k': k, 'v': v}, grid
+
+    def finish_state(self, state: Dict[str, torch.Tensor], grid: Tuple[int, int], layer: int = -1,
+                     output: str = 'features', residual: str = 'final_norm') -> torch.Tensor:
+        """Features (B, C, h, w) from :meth:`window_state`'s tokens (one window's, or stitched over an image).
+
+        'features': block ``layer`` and the final norm on [prefix, tokens]. 'block': multi-head attention of the
+        patch tokens among themselves (no CLS), added to the residual base, then the block's MLP; with
+        ``residual='block_input'`` the final norm follows (the block's true output), else not (the reference).
+        """
+        vit = self.vit
+        b, (h, w) = None, grid
+        last = vit.blocks[_block_range(layer, len(vit.blocks)) - 1]
+        if output == 'qk':
+            x = state['qk']
+        elif output == 'features':
+            keep = state['prefix'].shape[1]
+            x = vit.norm(last(torch.cat([state['prefix'], state['x']], dim=1)))[:, keep:]
+        else:
+            heads = last.attn.num_heads
+            q, k, v = (state[n].unflatten(-1, (heads, -1)).transpose(1, 2) for n in ('q', 'k', 'v'))
+            mixed = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2)
+            x = state['base'] + last.ls1(last.attn.proj(mixed))
+            x = x + last.ls2(last.mlp(last.norm2(x)))
+            if residual == 'block_input':
+                x = vit.norm(x)
+        b = x.shape[0]
+        return x.transpose(1, 2).reshape(b, -1, h, w)
 
 
 class SAMTrunk(nn.Module):
