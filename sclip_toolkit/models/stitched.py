@@ -1,7 +1,7 @@
 """Stitched window inference: the windows' tokens placed on one whole-image grid, the last blocks run globally.
 
 Sliding windows are encoded independently, so no patch sees the rest of the image. In the stitched mode (OV-Stitcher,
-Lee et al., CVPR 2026 Findings; github.com/atw617/OV-Stitcher) every block but the chosen last ones still runs per
+CVPR 2026 Findings; github.com/atw617/OV-Stitcher) every block but the chosen last ones still runs per
 window, then the windows' tokens are placed on one grid for the whole image (:class:`Placement`) and the final
 attention (and the VFM's last block, and CorrCLIP's spatial branch) attends over the whole image at once.
 

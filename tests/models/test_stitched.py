@@ -94,10 +94,11 @@ def test_an_image_that_fits_one_window_gives_the_same_output_stitched_or_not(bac
     torch.testing.assert_close(ours, ref, atol=2e-5, rtol=1e-4)
 
 
-@pytest.mark.parametrize('name', [n for n in VARIANTS if _stitchable(n)])
+@pytest.mark.parametrize('name', [n for n in VARIANTS if _stitchable(n) and n != 'maskclip'])
 def test_stitched_windows_see_the_whole_image(backbone, name):
     """Several windows: the output is finite, and a change in one corner reaches the far corner (global
-    attention), which per-window inference cannot do when no window holds both corners."""
+    attention), which per-window inference cannot do when no window holds both corners. (MaskCLIP's last block
+    mixes no tokens, so it has no global context to gain.)"""
     torch.manual_seed(6)
     image = torch.randn(1, 3, 64, 160)
     other = image.clone()

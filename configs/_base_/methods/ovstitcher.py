@@ -1,4 +1,4 @@
-# OV-Stitcher (Lee et al., CVPR 2026 Findings; github.com/atw617/OV-Stitcher, MIT): CorrCLIP with its last blocks run
+# OV-Stitcher (CVPR 2026 Findings; github.com/atw617/OV-Stitcher, MIT): CorrCLIP with its last blocks run
 # over the whole image. The windows' last-block inputs (CLIP values, DINO q/k/v, the spatial branch's middle-block
 # inputs) are stitched onto one whole-image grid and the final attention, DINO's last block and the spatial branch
 # attend globally (StitchedInference); class tokens and every earlier block stay per window. OpenAI CLIP ViT-B/16,

@@ -1,4 +1,4 @@
-"""OV-Stitcher (Lee et al., CVPR 2026 Findings; github.com/atw617/OV-Stitcher, MIT): CorrCLIP stitched.
+"""OV-Stitcher (CVPR 2026 Findings; github.com/atw617/OV-Stitcher, MIT): CorrCLIP stitched.
 
 The method is a choice of parts (``configs/_base_/methods/ovstitcher.py``): this variant (CorrCLIP's last block
 with OV-Stitcher's single-head spatial branch), DINO's last block recomputed over the whole image
