@@ -17,7 +17,7 @@ covers no cell). Without padding the grids are the reference's; padded windows k
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import List, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from ...exceptions import ConfigError
 from .corrclip import _nearest as nearest_resize
 from .corrclip import merge_regions, scope_weights, spatial_block_indices
-from .spatial import recompute_block
+from .spatial import MAX_ATTENTION_BYTES, recompute_block
 
 
 def _values(block, x: torch.Tensor) -> torch.Tensor:
@@ -38,6 +38,37 @@ def _to_grid(tokens: torch.Tensor, grid: Tuple[int, int], out: Tuple[int, int]) 
     """Tokens (N, D) on ``grid`` -> (I*J, D) on ``out`` (bilinear, as the reference resizes CLIP values)."""
     planes = tokens.t().reshape(1, -1, *grid)
     return F.interpolate(planes, size=out, mode='bilinear', align_corners=False)[0].flatten(1).t()
+
+
+def scope_attention(cells: torch.Tensor, ids: torch.Tensor, tau: float, values: List[torch.Tensor],
+                    max_bytes: int = MAX_ATTENTION_BYTES) -> List[torch.Tensor]:
+    """CorrCLIP's scope attention ``softmax(tau * S)`` (:func:`.corrclip.scope_weights`, S = cells cellsᵀ) applied
+    to each of ``values`` (N, D): [A V for V in values].
+
+    Up to N x N = ``max_bytes`` / 4 the matrix is built whole, as the reference does. Beyond, rows are computed in
+    chunks of about ``max_bytes`` (memory linear in N): the same rule, with mean(S) from the chunks' sums in float64
+    (a rounding apart from the whole matrix's mean; only entries that close to the mean can change side).
+    """
+    n = cells.shape[0]
+    if n * n * 4 <= max_bytes:
+        weights = scope_weights(cells @ cells.t(), ids, tau)
+        return [weights.to(v.dtype) @ v for v in values]
+    rows = max(1, max_bytes // (n * 4 * 4))
+    mean = sum(float((cells[r:r + rows] @ cells.t()).double().sum()) for r in range(0, n, rows)) / (n * n)
+    _, inverse = torch.unique(ids, return_inverse=True)
+    free = inverse == 0
+    outs = [v.new_empty(v.shape) for v in values]
+    for r in range(0, n, rows):
+        sim = cells[r:r + rows] @ cells.t()
+        allowed = (inverse[r:r + rows, None] == inverse[None, :]) & ~free[r:r + rows, None]
+        allowed |= (free[r:r + rows, None] | free[None, :]) & (sim > mean)
+        index = torch.arange(sim.shape[0], device=sim.device)
+        allowed[index, r + index] = True
+        weights = (tau * sim).masked_fill_(~allowed, float('-inf')).softmax(dim=-1)
+        del sim, allowed
+        for out, v in zip(outs, values):
+            out[r:r + rows] = weights.to(v.dtype) @ v
+    return outs
 
 
 def forward_stitched(attn, clip, sctx) -> Tuple[torch.Tensor, Tuple[int, int]]:
@@ -62,7 +93,6 @@ def forward_stitched(attn, clip, sctx) -> Tuple[torch.Tensor, Tuple[int, int]]:
     ids = nearest_resize(pixels.to(cells.device), out_grid).flatten()
     if attn.merge_eps is not None:
         ids = merge_regions(ids, cells, attn.merge_eps)
-    weights = scope_weights(cells @ cells.t(), ids, attn.tau)
     region_ids = torch.unique(ids)  # (P,) every merged region of the image
     merged_pixels = nearest_resize(ids.view(out_grid), extent)
 
@@ -104,8 +134,8 @@ def forward_stitched(attn, clip, sctx) -> Tuple[torch.Tensor, Tuple[int, int]]:
     block, ln_post = blocks[-1], clip.visual.ln_post
     main_v = _to_grid(acc.mean('v')[0], place.grid, out_grid)
     spatial_v = _to_grid(_values(block, spatial), place.grid, out_grid)
-    weights = weights.to(main_v.dtype)
-    out = (ln_post(block.attn.out_proj(weights @ main_v))
-           + attn.spatial_weight * ln_post(block.attn.out_proj(weights @ spatial_v))
+    main, spatial = scope_attention(cells, ids, attn.tau, [main_v, spatial_v])
+    out = (ln_post(block.attn.out_proj(main))
+           + attn.spatial_weight * ln_post(block.attn.out_proj(spatial))
            + attn.semantic_weight * ln_post(sem.mean('semantic')[0]))
     return out[None], out_grid
