@@ -47,20 +47,32 @@ def wrapped(owner: Any, name: str, wrap: Callable[[Callable], Callable]) -> Iter
 
 
 @contextmanager
-def _timer(module: torch.nn.Module, key: str, totals: Dict[str, float], device: torch.device):
-    """Add the time of every ``module.forward`` call to ``totals[key]`` while the block runs."""
+def _timer(module: torch.nn.Module, key: str, totals: Dict[str, float], device: torch.device,
+           names: Tuple[str, ...] = ('forward',)):
+    """Add the time of every call of ``module``'s methods ``names`` to ``totals[key]`` while the block runs (calls
+    made inside another timed call of the same key count once)."""
+    depth = [0]
 
     def wrap(original):
         def timed(*args, **kwargs):
+            if depth[0]:
+                return original(*args, **kwargs)
             _sync(device)
             start = time.perf_counter()
-            out = original(*args, **kwargs)
+            depth[0] += 1
+            try:
+                out = original(*args, **kwargs)
+            finally:
+                depth[0] -= 1
             _sync(device)
             totals[key] = totals.get(key, 0.0) + time.perf_counter() - start
             return out
         return timed
 
-    with wrapped(module, 'forward', wrap):
+    with ExitStack() as stack:
+        for name in names:
+            if hasattr(module, name):
+                stack.enter_context(wrapped(module, name, wrap))
         yield
 
 
@@ -92,17 +104,24 @@ def stage_times(model, image: torch.Tensor, meta: dict) -> Dict[str, float]:
             _sync(device)
             totals[key] = time.perf_counter() - start
     text = model.class_embeddings()
-    with _timer(model.clip.final_attn, 'correlation', totals, device):
+    # stitched (models/stitched.py): the VFM runs as window_state + finish_state, and a variant's forward_stitched
+    # runs the windows' CLIP blocks itself (encode_to_last), which count as 'clip'
+    with ExitStack() as stack:
+        stack.enter_context(_timer(model.clip.final_attn, 'correlation', totals, device,
+                                   ('forward', 'forward_stitched')))
+        stack.enter_context(_timer(model.clip, 'clip_in_correlation', totals, device, ('encode_to_last',)))
         if model.clip.vfm is not None:
-            with _timer(model.clip.vfm, 'vfm', totals, device):
-                start = time.perf_counter()
-                crops = model.inference.encode(model.clip, image, regions=regions)
-        else:
-            start = time.perf_counter()
-            crops = model.inference.encode(model.clip, image, regions=regions)
+            stack.enter_context(_timer(model.clip.vfm, 'vfm', totals, device,
+                                       ('forward', 'window_state', 'finish_state')))
+        start = time.perf_counter()
+        crops = model.inference.encode(model.clip, image, regions=regions)
         _sync(device)
         encode = time.perf_counter() - start
-    totals['clip'] = encode - totals.get('vfm', 0.0) - totals.get('correlation', 0.0)
+    inside = totals.pop('clip_in_correlation', 0.0) if hasattr(model.clip.final_attn, 'forward_stitched') and \
+        type(model.inference).__name__ == 'StitchedInference' else 0.0
+    totals.pop('clip_in_correlation', None)
+    totals['correlation'] = totals.get('correlation', 0.0) - inside
+    totals['clip'] = encode - totals.get('vfm', 0.0) - totals['correlation']
     ctx = StepContext(image=image, ori_shape=ori_shape, regions=regions)
     start = time.perf_counter()
     logits = model.logits(crops, text.names, ctx)

@@ -11,6 +11,8 @@ post-processing; images per second; peak memory with full-resolution scores vs s
 encoder's achieved FLOP/s next to a plain matmul's on the same device; with ``--crop-batch-sizes``, images/s with
 that many crops per encoder pass. Without ``--checkpoint`` it writes a random ViT-B/16 in the OpenAI layout (same
 shapes and cost as the real one), and for ProxyCLIP without ``--vfm-checkpoint`` a random DINO of the config's size.
+``--stages --method ovstitcher --compare corrclip sclip sclip+stitched --masks precomputed`` puts OV-Stitcher next to
+CorrCLIP and a stitched SCLIP (``+stitched``: the method's windows through ``StitchedInference``) next to SCLIP.
 ``--stages`` instead times one image by stage (region masks, VFM, CLIP, correlation, decoding, correction; sclip_toolkit/stage_timing.py) for the method and the
 ``--compare`` methods on the same random weights: without ``--vfm-checkpoint`` a random full-size DINO ViT-B/8, and
 for SAM 2 region generators without ``--sam2-checkpoint`` a random SAM 2 of ``--sam2-size`` (default tiny).
@@ -139,6 +141,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     ap.add_argument('--compare', nargs='*', default=[], help='with --stages: more methods timed on the same weights')
     ap.add_argument('--sam2-checkpoint', help='SAM 2 weights; default: a random SAM 2 of --sam2-size')
     ap.add_argument('--sam2-size', default='tiny', help='SAM 2 size for the random model (tiny, small, ...)')
+    ap.add_argument('--masks', choices=('sam2', 'precomputed'), default='sam2',
+                    help='with --stages: regions from a random SAM 2 (default) or a precomputed map (no mask time)')
     ap.add_argument('--breakdown', action='store_true',
                     help='per-image time by stage next to the bare encoders, for --methods and --image-sizes')
     ap.add_argument('--methods', nargs='+', default=None,
@@ -282,6 +286,22 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     return results
 
 
+def _region_file(image: Path) -> Path:
+    """A region map for ``image`` in the published-mask format (``masks/<stem>.npz``): blocks of 48 pixels with
+    random ids, a third of them 0 (unsegmented); written once."""
+    import cv2
+    import numpy as np
+    out = image.parent / 'masks' / f'{image.stem}.npz'
+    if not out.is_file():
+        height, width = cv2.imread(str(image)).shape[:2]
+        rng = np.random.RandomState(0)
+        shape = (height // 48 + 1, width // 48 + 1)
+        cells = rng.randint(0, 24, shape) * (rng.rand(*shape) > 0.33)
+        out.parent.mkdir(exist_ok=True)
+        np.savez_compressed(out, instance_mask=np.kron(cells, np.ones((48, 48), np.int64))[:height, :width])
+    return out
+
+
 def _large_photo(height: int, width: Optional[int] = None, seed: int = 0):
     """A (height, width, 3) uint8 photo-like image made quickly: a small random picture blown up with smooth
     edges (square when ``width`` is None)."""
@@ -421,10 +441,18 @@ def stages_main(args) -> Dict[str, Dict[str, float]]:
     path = image_file(tmp, height, width)
     rows = {}
     for method in [args.method, *args.compare]:
-        config = method if method.endswith('.py') else f'{method}/{method}_{args.dataset}'
+        name, stitched = (method[:-len('+stitched')], True) if method.endswith('+stitched') else (method, False)
+        config = name if name.endswith('.py') else f'{name}/{name}_{args.dataset}'
         cfg = load_config(config, checkpoint=checkpoint, vfm_checkpoint=vfm, cfg_options=args.cfg_options)
         cfg.model.text_encoder.cache = str(tmp / 'text_cache')
         cfg.model.data_preprocessor.short_side = None  # the image is the network input
+        if stitched:  # the method's own windows, stitched (models/stitched.py)
+            inference = cfg.model.inference
+            cfg.model.inference = dict(type='StitchedInference', crop_size=inference.crop_size,
+                                       stride=inference.stride, pad_multiple=inference.get('pad_multiple'),
+                                       batch_size=inference.get('batch_size', 16))
+        if args.masks == 'precomputed' and cfg.model.get('region_generator') is not None:
+            cfg.model.region_generator = dict(type='PrecomputedMasks', folder=str(_region_file(path).parent))
         model = build_segmentor(cfg, device)
         if isinstance(model.region_generator, SAM2Masks):
             model.region_generator = SAM2Masks(
