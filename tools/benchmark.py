@@ -443,7 +443,9 @@ def stages_main(args) -> Dict[str, Dict[str, float]]:
     for method in [args.method, *args.compare]:
         name, stitched = (method[:-len('+stitched')], True) if method.endswith('+stitched') else (method, False)
         config = name if name.endswith('.py') else f'{name}/{name}_{args.dataset}'
-        cfg = load_config(config, checkpoint=checkpoint, vfm_checkpoint=vfm, cfg_options=args.cfg_options)
+        cfg = load_config(config, checkpoint=checkpoint, cfg_options=args.cfg_options)
+        if cfg.model.clip.get('vfm') is not None:  # methods without a VFM (SCLIP) ignore it
+            cfg.model.clip.vfm.checkpoint = vfm
         cfg.model.text_encoder.cache = str(tmp / 'text_cache')
         cfg.model.data_preprocessor.short_side = None  # the image is the network input
         if stitched:  # the method's own windows, stitched (models/stitched.py)
