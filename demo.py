@@ -31,6 +31,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 # Only the standard library is imported before the arguments are parsed: --help and argument errors are instant.
 
+ROOT = Path(__file__).resolve().parent
 DEFAULT_OUT = 'demo_out'
 IMAGE_SUFFIXES = ('.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp')
 EXAMPLE_NOTE = "the bundled photo's classes"
@@ -60,25 +61,26 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument('--list-methods', action='store_true', help='list the methods and exit')
     ap.add_argument('--compare', help='several methods, comma-separated (e.g. sclip,naclip,clearclip): one panel '
                                       'per method in <image>_compare.png')
-    ap.add_argument('--backbone', help='OpenAI CLIP release: ViT-B/16 (default), ViT-B/32, ViT-L/14, ViT-L/14-336; '
-                                       'or an open_clip architecture with --pretrained')
-    ap.add_argument('--checkpoint', help='CLIP checkpoint file in the OpenAI layout (instead of the cached release)')
-    ap.add_argument('--vfm-checkpoint', help="vision foundation model checkpoint (proxyclip; default: DINO ViT-B/8's "
-                                             'official file in the torch hub cache)')
-    ap.add_argument('--pretrained', help='open_clip pretrained tag, e.g. laion2b_s34b_b88k (default: openai)')
-    ap.add_argument('--download', action='store_true', help='download missing official weights (needs internet)')
-    ap.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: cuda when available, else cpu)')
     ap.add_argument('--out', default=DEFAULT_OUT, help=f'output folder (default: {DEFAULT_OUT})')
     ap.add_argument('--alpha', type=float, default=0.55, help='opacity of the class colours (default: 0.55)')
     ap.add_argument('--quiet', action='store_true', help='no progress messages on stderr')
-    ap.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
-                    help='override config entries, e.g. model.data_preprocessor.short_side=448')
     ap.add_argument('--max-side', type=int, help='downscale each image first so its longer side is at most this '
                                                  '(pixels); the outputs are at that size and say so')
     ap.add_argument('--max-memory', default=None, help='memory for segmenting beyond the model and the image, '
                                                        'e.g. 2GB (default) or 500MB; larger images are labelled '
                                                        'in row bands, with the same labels')
+    cli_args().add_model_options(ap, example='model.data_preprocessor.short_side=448')
     return ap
+
+
+def cli_args():
+    """The entry points' shared argument groups (sclip_toolkit/cli/args.py), read as a file: importing the package
+    would register every model (torch, mmseg) before the arguments are even parsed."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('sclip_cli_args', ROOT / 'sclip_toolkit' / 'cli' / 'args.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def backbone_summary(seg) -> Dict:
@@ -168,7 +170,7 @@ def print_summary(summary: Dict, image_path: str, json_path: Path) -> None:
 
 def image_files(image: Optional[str]) -> List[Path]:
     """The images to segment: the bundled photo, one file, or every image directly in a folder (sorted)."""
-    from sclip_toolkit.apis.segmenter import EXAMPLE_IMAGE
+    from sclip_toolkit.apis import EXAMPLE_IMAGE
 
     if image is None:
         return [EXAMPLE_IMAGE]
@@ -199,15 +201,10 @@ def check_weights(method: str, cfg, download: bool) -> None:
                     raise CheckpointError(f'{vfm.get("family", "VFM")} checkpoint {vfm.checkpoint} does not exist '
                                           f'(--vfm-checkpoint)')
             else:
-                from sclip_toolkit.models.vfm import DEFAULT_PATCH
+                from sclip_toolkit.models.vfm import VFMFeatures
                 from sclip_toolkit.models.vfm.weights import fetch_official_weights
-                family, arch = vfm.get('family', 'dino'), vfm.get('arch', 'vit_base')
-                patch = vfm.get('patch_size') or (14 if (family, arch) == ('mae', 'vit_huge')
-                                                  else DEFAULT_PATCH[family])
-                registers = vfm.get('registers')
-                registers = (4 if family == 'dinov2' else 0) if registers is None else registers
                 try:
-                    fetch_official_weights(family, arch, patch, registers, download=download)
+                    fetch_official_weights(*VFMFeatures.official_file(vfm), download=download)
                 except CheckpointError as exc:  # its file is the VFM's: say so in the API's words, worded below
                     raise CheckpointError(str(exc).replace('pass checkpoint=', 'pass vfm_checkpoint=')
                                           .replace(' (--vfm-checkpoint on the command line)', '')) from None
@@ -240,10 +237,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.compare and args.image and Path(args.image).is_dir():
         ap.error('--compare takes one image; give --image FILE (or --method for a folder)')
 
-    from sclip_toolkit.errors import run_cli
+    from sclip_toolkit.cli import run_cli
 
     if args.list_methods:
-        from sclip_toolkit.apis.segmenter import available_methods
+        from sclip_toolkit.apis import available_methods
         print('\n'.join(available_methods()))
         return 0
     return run_cli(lambda: run(args, methods), 'demo.py', words=cli_words) or 0
@@ -251,13 +248,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 def run(args: argparse.Namespace, methods: List[str]) -> None:
     """Check everything (methods, classes, weights of every method, the image), then segment and write."""
-    from sclip_toolkit.apis.segmenter import (EXAMPLE_CLASSES, SegmenterError, available_methods, check_max_side,
+    from sclip_toolkit.apis import (EXAMPLE_CLASSES, SegmenterError, available_methods, check_max_side,
                                               load_image, method_config, parse_bytes, parse_classes)
-    from sclip_toolkit.config import parse_cfg_options
+    from sclip_toolkit.cli.args import cfg_options as read_cfg_options
     from sclip_toolkit.devices import check_cli_device
     from sclip_toolkit.models.checkpoint import CheckpointError
 
-    cfg_options = parse_cfg_options(args.cfg_options)
+    cfg_options = read_cfg_options(args)
     check_cli_device(args.device)
     args.max_memory = parse_bytes(args.max_memory, '--max-memory') if args.max_memory is not None else None
     check_max_side(args.max_side, '--max-side')
@@ -298,7 +295,7 @@ def segment_all(args: argparse.Namespace, methods: List[str], images: List[Path]
                 cfg_options: Dict) -> Tuple[List[Dict], List, object]:
     """Each method (one model in memory at a time) over every image; summaries and label maps of the first image,
     and the first image as segmented (downscaled by --max-side)."""
-    from sclip_toolkit.apis.segmenter import Segmenter, downscale, load_image
+    from sclip_toolkit.apis import Segmenter, downscale, load_image
 
     summaries, label_maps = [], []
     for method in methods:

@@ -12,8 +12,20 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 # Only the standard library is imported before the arguments are parsed: --help and argument errors are instant.
+ROOT = Path(__file__).resolve().parent
+
+
+def load_cli_args():
+    """sclip_toolkit/cli/args.py (the model options every entry point shares), read as a file: the package's import
+    registers every model (torch, mmseg) first."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location('sclip_cli_args', ROOT / 'sclip_toolkit' / 'cli' / 'args.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -21,11 +33,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('--config', help="config file or name, e.g. 'sclip_voc21' (--list shows them)")
     parser.add_argument('--list', action='store_true', help='list the config names and exit')
     parser.add_argument('--work-dir', help='logs and metrics.json go here (default: work_dirs/<config name>)')
-    parser.add_argument('--checkpoint', help='local CLIP weights (OpenAI layout) instead of the config\'s')
-    parser.add_argument('--vfm-checkpoint', help='local weights of the vision foundation model (ProxyCLIP)')
-    parser.add_argument('--cfg-options', nargs='+', default=[], metavar='KEY=VALUE',
-                        help='override config entries, e.g. model.logit_scale=50 test_dataloader.num_workers=0')
-    parser.add_argument('--device', help='cpu, cuda or cuda:N (default: cuda when available, else cpu)')
+    load_cli_args().add_model_options(parser, method=False,
+                                      example='model.logit_scale=50 test_dataloader.num_workers=0')
     parser.add_argument('--show-dir', help='also save a picture of every prediction as DIR/<image name>.png')
     parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none',
                         help="'pytorch' under torchrun (dist_test.sh)")
@@ -42,13 +51,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> None:
     """Evaluate (or list the configs) as the parsed arguments say."""
-    from sclip_toolkit.config import available_configs, parse_cfg_options
+    from sclip_toolkit.cli.args import cfg_options
+    from sclip_toolkit.config import available_configs
     if args.list:
         print('\n'.join(available_configs()))
         return
     from sclip_toolkit.apis.evaluate import evaluate
     evaluate(args.config, work_dir=args.work_dir, checkpoint=args.checkpoint, vfm_checkpoint=args.vfm_checkpoint,
-             cfg_options=parse_cfg_options(args.cfg_options), show_dir=args.show_dir, launcher=args.launcher,
+             cfg_options=cfg_options(args), show_dir=args.show_dir, launcher=args.launcher,
              progress=not args.no_progress, save_preds=args.save_preds, device=args.device)
 
 
@@ -57,7 +67,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     if args.device == 'cpu':
         os.environ['CUDA_VISIBLE_DEVICES'] = ''  # before torch is imported: every library then sees no GPU
-    from sclip_toolkit.errors import run_cli
+    from sclip_toolkit.cli import run_cli
     return run_cli(lambda: run(args), 'eval.py')
 
 

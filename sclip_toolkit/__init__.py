@@ -5,7 +5,7 @@ Importing the package registers its segmentor, CLIP wrapper, attention variants 
 from .version import __version__
 from . import models  # noqa: F401  (registration)
 from . import datasets  # noqa: F401  (registration)
-from .apis import evaluate as _evaluate  # noqa: F401  (registers the metric and hook its configs name)
+from . import evaluation  # noqa: F401  (registration: the test loop, metric and hooks that configs name)
 from .apis.segmenter import Segmenter  # the Python API
 
 __all__ = ['Segmenter', '__version__']

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from .exceptions import ConfigError
-from .models.text import PROJECT_ROOT
+from .resources import PROJECT_ROOT
 
 METHODS_DIR = PROJECT_ROOT / 'configs' / '_base_' / 'methods'
 _EXTRA_DIRS: List[Path] = []

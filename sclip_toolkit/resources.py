@@ -6,8 +6,10 @@ inside the package (``sclip_toolkit/_data``, written by setup.py's build step), 
 """
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
+from typing import Union
 
 
 def data_root() -> Path:
@@ -19,3 +21,19 @@ def data_root() -> Path:
 
 
 DATA_ROOT = data_root()
+# The folder holding configs/ and prompts/: the checkout, or the copy inside an installed wheel.
+PROJECT_ROOT = DATA_ROOT
+
+
+def resolve_path(path: Union[str, os.PathLike], kind: str = 'file') -> Path:
+    """A path as given if it exists (absolute or relative to the working directory), else relative to the project.
+
+    Configs name data files relative to the project root ('configs/classnames/cls_voc21.txt'), so they work from
+    any working directory.
+    """
+    p = Path(path).expanduser()
+    if p.exists():
+        return p
+    if not p.is_absolute() and (PROJECT_ROOT / p).exists():
+        return PROJECT_ROOT / p
+    raise FileNotFoundError(f'{kind} {str(path)!r} not found (looked in {Path.cwd()} and {PROJECT_ROOT})')

@@ -8,8 +8,8 @@ from mmengine.registry import Registry
 from mmseg.registry import MODELS
 
 from sclip_toolkit.config import load_config, resolve_config_path
-from sclip_toolkit.config_check import (ConfigError, check_model_config, constructor_parameters, parse_cfg_option,
-                                        parse_cfg_options)
+from sclip_toolkit.config.check import ConfigError, check_model_config, constructor_parameters
+from sclip_toolkit.config.overrides import parse_cfg_option, parse_cfg_options
 
 
 @pytest.mark.parametrize('options, message', [

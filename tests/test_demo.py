@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sclip_toolkit.apis.segmenter import EXAMPLE_IMAGE
+from sclip_toolkit.apis import EXAMPLE_IMAGE
 from sclip_toolkit.apis.visualize import MARGIN, class_colors, overlay
 from sclip_toolkit.methods import available_methods
 from sclip_toolkit.models.checkpoint import file_fingerprint

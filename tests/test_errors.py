@@ -7,7 +7,7 @@ import pytest
 
 from sclip_toolkit.config import load_config
 from sclip_toolkit.datasets.loading import ImageLoadError
-from sclip_toolkit.errors import run_cli
+from sclip_toolkit.cli import run_cli
 from sclip_toolkit.exceptions import ConfigError
 from sclip_toolkit.models.checkpoint import CheckpointError
 from sclip_toolkit.models.text import ClassNameError

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from sclip_toolkit.eval_timing import eval_throughput, warm_start, write_voc_layout
+from sclip_toolkit.bench.eval_timing import eval_throughput, warm_start, write_voc_layout
 
 pytestmark = pytest.mark.slow  # each starts Python processes (eval.py, fresh interpreters)
 

@@ -97,7 +97,7 @@ def test_toy_method_is_found_and_runs_through_the_api(registered, tiny_clip_path
 def test_toy_step_cannot_be_streamed(registered, tiny_clip_path):
     """ToyStep is not per channel: asking for chunked decoding is refused, the automatic choice falls back."""
     from sclip_toolkit.apis import build_segmentor, method_config
-    from sclip_toolkit.models.postprocess import StreamingUnsupported
+    from sclip_toolkit.models.scoring import StreamingUnsupported
 
     cfg = method_config('toy', checkpoint=str(tiny_clip_path))
     cfg.model.text_encoder.class_names = ['sky', 'tree']

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import types
 
-from sclip_toolkit.stage_timing import StageClock, wrapped
+from sclip_toolkit.bench.clock import StageClock, wrapped
 
 
 class FakeClock:

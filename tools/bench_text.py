@@ -20,7 +20,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 
 from sclip_toolkit.models.text import build_text_classifier, flatten_names, load_templates, parse_class_names
-from sclip_toolkit.models.text_prefix import build_text_classifier_shared_prefix, plan_prompts
+from sclip_toolkit.models.text.shared_prefix import build_text_classifier_shared_prefix, plan_prompts
 
 ADE847 = 'configs/classnames/cls_ade20k847__proxyclip.txt'
 

@@ -13,13 +13,13 @@ that many crops per encoder pass. Without ``--checkpoint`` it writes a random Vi
 shapes and cost as the real one), and for ProxyCLIP without ``--vfm-checkpoint`` a random DINO of the config's size.
 ``--stages --method ovstitcher --compare corrclip sclip sclip+stitched --masks precomputed`` puts OV-Stitcher next to
 CorrCLIP and a stitched SCLIP (``+stitched``: the method's windows through ``StitchedInference``) next to SCLIP.
-``--stages`` instead times one image by stage (region masks, VFM, CLIP, correlation, decoding, correction; sclip_toolkit/stage_timing.py) for the method and the
+``--stages`` instead times one image by stage (region masks, VFM, CLIP, correlation, decoding, correction; sclip_toolkit/bench/stage_timing.py) for the method and the
 ``--compare`` methods on the same random weights: without ``--vfm-checkpoint`` a random full-size DINO ViT-B/8, and
 for SAM 2 region generators without ``--sam2-checkpoint`` a random SAM 2 of ``--sam2-size`` (default tiny).
 ``--breakdown --methods all`` times, for every method and ``--image-sizes`` (image files of that size read through
 the config's own pipeline and resize), one image's whole path by stage (loading and resize, crops, encoders, logits
 and upsampling, window averaging, PAMR, softmax and thresholds, copy-out) next to its bare encoders: the same CLIP
-(and VFM, and mask generator) calls replayed alone; process CPU time on CPU (sclip_toolkit/stage_timing.py).
+(and VFM, and mask generator) calls replayed alone; process CPU time on CPU (sclip_toolkit/bench/stage_timing.py).
 ``--precision-compare sclip naclip ...`` times each method per image in fp32 and in ``--low-precision`` (bf16) back to
 back in one process and prints the speed-up and the share of equal labels.
 """
@@ -33,8 +33,9 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
-from sclip_toolkit.config import DictAction, load_config
-from sclip_toolkit.profiling import exact_cpu_memory_accounting, peak_memory
+from sclip_toolkit.cli.args import add_cfg_options, cfg_options
+from sclip_toolkit.config import load_config
+from sclip_toolkit.bench.profiling import exact_cpu_memory_accounting, peak_memory
 from sclip_toolkit.models.text import build_text_classifier, flatten_names, parse_class_names
 from sclip_toolkit.testing import write_random_clip, write_random_vfm
 
@@ -127,7 +128,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     ap.add_argument('--no-text', action='store_true', help='skip the text-encoding timings (slow on CPUs)')
     ap.add_argument('--crop-batch-sizes', type=int, nargs='+', metavar='N',
                     help='also time the image encoder with N crops per pass (e.g. 1 8 32) and print images/s')
-    ap.add_argument('--cfg-options', nargs='+', action=DictAction)
+    add_cfg_options(ap, example='model.text_encoder.templates=single')
     ap.add_argument('--large-images', action='store_true',
                     help='peak memory of demo.py and the Segmenter API on large photos (--large-sizes x '
                          '--large-classes), within --max-memory')
@@ -151,7 +152,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
                     help='with --breakdown: HxW of the image files (resized as the config says)')
     ap.add_argument('--precision-compare', nargs='*', metavar='METHOD',
                     help='per image fp32 vs --low-precision for these methods (none: --method): CPU and wall '
-                         'seconds, speed-up, label agreement (sclip_toolkit/precision_compare.py)')
+                         'seconds, speed-up, label agreement (sclip_toolkit/bench/precision_compare.py)')
     ap.add_argument('--low-precision', default='bf16', help='with --precision-compare: bf16 (default) or fp16')
     ap.add_argument('--random-attn-gain', type=float, default=3.0,
                     help='with --precision-compare and no --checkpoint: scale of the random vision in-projections '
@@ -163,8 +164,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     ap.add_argument('--eval-images', type=int, default=20, help='dataset size for --eval-throughput')
     ap.add_argument('--eval-threads', type=int, help='torch threads for --eval-throughput (default: the cores)')
     args = ap.parse_args(argv)
+    args.cfg_options = cfg_options(args)
     if args.precision_compare is not None:
-        from sclip_toolkit.precision_compare import precision_compare_main
+        from sclip_toolkit.bench.precision_compare import precision_compare_main
         return precision_compare_main(args, args.precision_compare or [args.method])
     if args.eval_throughput or args.warm_start:
         return eval_speed_main(args)
@@ -369,7 +371,7 @@ def large_images(args) -> Dict[str, float]:
     import os
     import cv2
     from sclip_toolkit.apis import Segmenter
-    from sclip_toolkit.apis.segmenter import parse_bytes
+    from sclip_toolkit.apis import parse_bytes
 
     exact_cpu_memory_accounting()
     tmp = Path(tempfile.mkdtemp(prefix='sclip_large_'))
@@ -425,7 +427,7 @@ def large_images(args) -> Dict[str, float]:
 
 def stages_main(args) -> Dict[str, Dict[str, float]]:
     """``--stages``: one image's time by stage for ``--method`` and each ``--compare`` method, same weights."""
-    from sclip_toolkit.stage_timing import clip_input, image_file, print_stage_table, random_sam2, stage_times
+    from sclip_toolkit.bench.stage_timing import clip_input, image_file, print_stage_table, random_sam2, stage_times
 
     from sclip_toolkit.apis import build_segmentor
     from sclip_toolkit.models.regions import SAM2Masks
@@ -448,7 +450,7 @@ def stages_main(args) -> Dict[str, Dict[str, float]]:
             cfg.model.clip.vfm.checkpoint = vfm
         cfg.model.text_encoder.cache = str(tmp / 'text_cache')
         cfg.model.data_preprocessor.short_side = None  # the image is the network input
-        if stitched:  # the method's own windows, stitched (models/stitched.py)
+        if stitched:  # the method's own windows, stitched (models/inference/stitched.py)
             inference = cfg.model.inference
             cfg.model.inference = dict(type='StitchedInference', crop_size=inference.crop_size,
                                        stride=inference.stride, pad_multiple=inference.get('pad_multiple'),
@@ -493,7 +495,8 @@ def breakdown_main(args) -> Dict[tuple, Dict[str, float]]:
     from sclip_toolkit.models.attention import build_attention
     from sclip_toolkit.models.postprocess import PAMR
     from sclip_toolkit.models.regions import SAM2Masks
-    from sclip_toolkit.stage_timing import image_file, pamr_cost, per_image_breakdown, print_breakdown, random_sam2
+    from sclip_toolkit.bench.breakdown import pamr_cost, per_image_breakdown, print_breakdown
+    from sclip_toolkit.bench.stage_timing import image_file, random_sam2
     from sclip_toolkit.testing import PRESETS
 
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
@@ -542,8 +545,8 @@ def breakdown_main(args) -> Dict[tuple, Dict[str, float]]:
 
 
 def eval_speed_main(args) -> Dict[str, float]:
-    """``--eval-throughput`` / ``--warm-start`` (sclip_toolkit/eval_timing.py), on a random model of --preset."""
-    from sclip_toolkit.eval_timing import eval_throughput, warm_start
+    """``--eval-throughput`` / ``--warm-start`` (sclip_toolkit/bench/eval_timing.py), on a random model of --preset."""
+    from sclip_toolkit.bench.eval_timing import eval_throughput, warm_start
 
     tmp = Path(tempfile.mkdtemp(prefix='sclip_bench_'))
     checkpoint = args.checkpoint or str(write_random_clip(tmp / 'random_clip.pt', preset=args.preset,
@@ -562,5 +565,5 @@ def eval_speed_main(args) -> Dict[str, float]:
 if __name__ == '__main__':
     import sys
 
-    from sclip_toolkit.errors import run_cli
+    from sclip_toolkit.cli import run_cli
     sys.exit(run_cli(main, 'benchmark.py'))

@@ -10,7 +10,8 @@ import argparse
 import numpy as np
 
 from sclip_toolkit.apis import build_segmentor, run_segmentor
-from sclip_toolkit.config import CfgOptionsAction, load_config
+from sclip_toolkit.cli.args import add_model_options, cfg_options
+from sclip_toolkit.config import load_config
 
 
 def main(argv=None) -> None:
@@ -18,15 +19,11 @@ def main(argv=None) -> None:
     ap.add_argument('config')
     ap.add_argument('image')
     ap.add_argument('out', help='.npy file for seg_logits (C, H, W) float32')
-    ap.add_argument('--checkpoint', help='CLIP checkpoint file (OpenAI layout); overrides model.clip')
-    ap.add_argument('--vfm-checkpoint', help='vision foundation model checkpoint (ProxyCLIP)')
     ap.add_argument('--pred', help='also save pred_sem_seg (H, W) uint8 here')
-    ap.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: cuda if available)')
-    ap.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction, metavar='KEY=VALUE',
-                    help='override config entries, e.g. model.prob_thd=0.2')
+    add_model_options(ap, method=False)
     args = ap.parse_args(argv)
 
-    cfg = load_config(args.config, args.checkpoint, args.vfm_checkpoint, args.cfg_options)
+    cfg = load_config(args.config, args.checkpoint, args.vfm_checkpoint, cfg_options(args))
     cfg.model.keep_scores = True  # the full-resolution class scores are what this tool saves
     model = build_segmentor(cfg, args.device)
     sample = run_segmentor(model, cfg, [args.image])[0]
@@ -40,5 +37,5 @@ def main(argv=None) -> None:
 if __name__ == '__main__':
     import sys
 
-    from sclip_toolkit.errors import run_cli
+    from sclip_toolkit.cli import run_cli
     sys.exit(run_cli(main, 'dump_logits.py'))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from sclip_toolkit.apis.evaluate import METRICS_FILE
+from sclip_toolkit.cli.args import add_cfg_options, add_weight_options
 from sclip_toolkit.apis.results_table import DATASET_LABELS, STANDARD_DATASETS, ResultsTable
 from sclip_toolkit.config import CONFIG_DIR, load_config
 
@@ -130,9 +131,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument('--out-dir', default='work_dirs/eval_all', help='work dirs and the table go here')
     parser.add_argument('--name', default='results', help='table file name without suffix (default: results)')
     parser.add_argument('--gpus', type=int, default=1, help='processes per evaluation (>1: dist_test.sh)')
-    parser.add_argument('--checkpoint', help='local CLIP weights, passed to every evaluation')
-    parser.add_argument('--vfm-checkpoint', help='local VFM weights, passed to the configs that use a VFM')
-    parser.add_argument('--cfg-options', nargs='+', help='passed to every eval.py as --cfg-options')
+    add_weight_options(parser, method=False)  # passed to every evaluation (the VFM's to the configs with one)
+    add_cfg_options(parser, example='test_dataloader.num_workers=0 (passed to every eval.py)')
     parser.add_argument('--skip-existing', action='store_true', help='reuse metrics.json of pairs already done')
     args = parser.parse_args(argv)
 

@@ -7,148 +7,24 @@ from __future__ import annotations
 
 import datetime
 import json
-import math
 import os
 import os.path as osp
-import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional
 
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.dist import all_reduce, get_dist_info
-from mmengine.hooks import Hook
-from mmseg.evaluation import IoUMetric
-from mmseg.registry import HOOKS, METRICS
+from mmengine.dist import get_dist_info
 
-from .. import evaluation  # noqa: F401  (registers ResumableTestLoop)
+from .. import evaluation  # noqa: F401  (registers ResumableTestLoop, PerClassIoUMetric and the hooks)
 from ..config import load_config, resolve_config_path
 from ..datasets.base import check_dataset_config
 from ..devices import check_cli_device
 from ..exceptions import ConfigError
 
 METRICS_FILE = 'metrics.json'
-
-
-@METRICS.register_module()
-class PerClassIoUMetric(IoUMetric):
-    """mmseg's IoUMetric (same numbers, same printed table) that also keeps the per-class IoU and accuracy.
-
-    Attributes:
-        per_class: after an evaluation (on the main process), ``{class name: {'IoU': %, 'Acc': %}}`` with None for
-            classes that never occur in the ground truth nor the prediction (their IoU is NaN; mIoU skips them).
-    """
-
-    @staticmethod
-    def intersect_and_union(pred_label: torch.Tensor, label: torch.Tensor, num_classes: int, ignore_index: int
-                            ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """IoUMetric's per-image class areas (intersection, union, prediction, ground truth; float32 (C,) each) from
-        one joint histogram of (ground truth, prediction) pairs instead of three ``histc`` passes over the pixels.
-
-        The areas are counts, exact in float32 below 2**24 pixels per class and image, so they equal mmseg's; images
-        with labels outside 0..C-1 other than ``ignore_index`` take mmseg's own computation.
-        """
-        pred, gt = pred_label.reshape(-1).long(), label.reshape(-1).long()
-        ignored = gt == ignore_index
-        gt = gt.masked_fill(ignored, num_classes)  # ignored pixels go to an extra row, dropped below
-        if gt.numel():
-            (lo_pred, hi_pred), (lo_gt, hi_gt) = torch.aminmax(pred), torch.aminmax(gt)
-            if min(int(lo_pred), int(lo_gt)) < 0 or int(hi_pred) >= num_classes or int(hi_gt) > num_classes:
-                return IoUMetric.intersect_and_union(pred_label, label, num_classes, ignore_index)
-        joint = torch.bincount(gt * num_classes + pred, minlength=(num_classes + 1) * num_classes)
-        if int(joint[num_classes * num_classes:].sum()) != int(ignored.sum()):  # a label value C that is not ignored
-            return IoUMetric.intersect_and_union(pred_label, label, num_classes, ignore_index)
-        joint = joint[:num_classes * num_classes].reshape(num_classes, num_classes)  # rows: truth, columns: prediction
-        area_intersect, area_pred, area_label = joint.diagonal(), joint.sum(0), joint.sum(1)
-        area_union = area_pred + area_label - area_intersect
-        return tuple(a.float().cpu() for a in (area_intersect, area_union, area_pred, area_label))
-
-    def compute_metrics(self, results: list) -> Dict[str, float]:
-        metrics = super().compute_metrics(results)
-        if not results:
-            return metrics
-        inter, union, pred, label = (sum(parts) for parts in zip(*results))
-        scores = self.total_area_to_metrics(inter, union, pred, label, ['mIoU'], self.nan_to_num, self.beta)
-        names = self.dataset_meta['classes']
-
-        def pct(value) -> Optional[float]:
-            value = float(value)
-            return None if math.isnan(value) else round(value * 100, 2)
-
-        self.per_class = {name: dict(IoU=pct(iou), Acc=pct(acc))
-                          for name, iou, acc in zip(names, scores['IoU'], scores['Acc'])}
-        return metrics
-
-
-@HOOKS.register_module()
-class EvalProgressHook(Hook):
-    """A progress bar over the test images on the main process.
-
-    Under torchrun every process evaluates its share of the images; the bar counts rank 0's share and says so.
-    """
-    priority = 'VERY_LOW'
-
-    def __init__(self, description: str = 'eval'):
-        self.description, self._bar = description, None
-
-    def before_test_epoch(self, runner) -> None:
-        if runner.rank != 0:
-            return
-        from tqdm import tqdm
-        loader = runner.test_dataloader
-        total, share = len(loader.dataset), len(loader.sampler) if hasattr(loader.sampler, '__len__') else None
-        description = self.description
-        if runner.world_size > 1 and share is not None:
-            description += f' [rank 0 of {runner.world_size}: its {share} of the {total} images]'
-            total = share
-        self._bar = tqdm(total=total, desc=description, unit='img', file=sys.stderr, dynamic_ncols=True,
-                         mininterval=0.5)
-
-    def after_test_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        if self._bar is not None:
-            self._bar.update(len(outputs) if outputs is not None else 1)
-
-    def after_test_epoch(self, runner, metrics=None) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-
-    on_interrupt = after_test_epoch  # ResumableTestLoop calls it on Ctrl-C, before its message
-
-
-@HOOKS.register_module()
-class ShowDirHook(Hook):
-    """Save a picture of every prediction as ``<out_dir>/<image name>.png`` (mmseg's visualizer: the image with the
-    ground truth and the prediction side by side), and say where when the evaluation ends."""
-    priority = 'LOW'
-
-    def __init__(self, out_dir: str):
-        self.out_dir, self.count = out_dir, 0
-
-    def before_test_epoch(self, runner) -> None:
-        os.makedirs(self.out_dir, exist_ok=True)
-        self.count = 0
-
-    def after_test_iter(self, runner, batch_idx: int, data_batch=None, outputs=None) -> None:
-        import mmcv
-
-        visualizer = runner.visualizer
-        for sample in outputs or []:
-            img_path = sample.metainfo['img_path']
-            image = mmcv.imread(img_path, channel_order='rgb')
-            name = osp.splitext(osp.basename(img_path))[0]
-            visualizer.add_datasample(name, image, data_sample=sample, draw_gt='gt_sem_seg' in sample, show=False,
-                                      out_file=osp.join(self.out_dir, f'{name}.png'))
-            self.count += 1
-
-    def after_test_epoch(self, runner, metrics=None) -> None:
-        count = torch.tensor([self.count], dtype=torch.int64)
-        all_reduce(count)
-        if runner.rank == 0:
-            print(f'wrote {int(count)} pictures (image, ground truth, prediction) to {self.out_dir}/<image name>.png',
-                  file=sys.stderr, flush=True)
 
 
 def config_name(config: str) -> str:

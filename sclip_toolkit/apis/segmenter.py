@@ -15,125 +15,22 @@ import os
 import sys
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Iterator, List, Optional, Union
 
-import numpy as np
 import torch
-from mmengine.config import Config
-from PIL import Image
 
-from ..config import apply_overrides, load_config
-from ..methods import available_methods, method_base  # noqa: F401  (available_methods: part of this API)
-from ..models.label_paths import label_dtype
-from ..models.text import ClassNameError, flatten_names, parse_class_names, resolve_path
-from .inference import build_segmentor, run_segmentor
-from ..exceptions import ConfigError, ToolkitError
-
-ASSETS_DIR = Path(__file__).resolve().parents[1] / 'assets'
-# The bundled photo (CC0, see assets/README.md) and classes that suit it.
-EXAMPLE_IMAGE = ASSETS_DIR / 'coffee.jpg'
-EXAMPLE_CLASSES = ['coffee', 'cup', 'saucer, plate', 'spoon', 'wooden table, table']
-
-ClassesLike = Union[str, os.PathLike, Sequence[Union[str, Sequence[str]]]]
-ImageInput = Union[str, os.PathLike, np.ndarray, Image.Image]
+from ..exceptions import SegmenterError
+from ..methods import available_methods  # noqa: F401  (part of this API)
+from ..models.scoring import label_dtype
+from ..models.text import flatten_names
+from .classes import ClassesLike, parse_classes
+from .inputs import ImageInput, check_max_side, downscale, load_image
+from .method_config import method_config, resolve_device
+from .pipeline import build_segmentor, run_segmentor
+from .results import SegmentationResult
 
 
-class SegmenterError(ToolkitError, ValueError):
-    """Bad arguments to :class:`Segmenter` (method, backbone, device, image, classes); says what would be right."""
-
-
-# ---------------------------------------------------------------------------------------------------- methods
-def method_config(method: str = 'sclip', backbone: Optional[str] = None, checkpoint: Optional[str] = None,
-                  vfm_checkpoint: Optional[str] = None, pretrained: Optional[str] = None, download: bool = True,
-                  config: Optional[str] = None, cfg_options: Optional[dict] = None) -> Config:
-    """The config the API builds: a method base (or ``config``) with the backbone and free-form settings.
-
-    Args:
-        method: see :func:`available_methods`; ignored when ``config`` is given.
-        backbone: OpenAI release ('ViT-B/16', 'ViT-L/14', ...), an open_clip architecture when ``pretrained`` is an
-            open_clip tag, or a checkpoint file (then the same as ``checkpoint=``); None: the config's (OpenAI
-            ViT-B/16 in every method base but CorrCLIP's, which uses MetaCLIP ViT-B/16 through open_clip). A
-            backbone-specific base (``vitl14/<method>.py``) is used when one exists: SC-CLIP's layer indices depend
-            on the depth.
-        checkpoint: CLIP checkpoint file in the OpenAI layout; its architecture is read from the tensors, so pass
-            the matching ``backbone`` name too when the method's settings depend on it (SC-CLIP with ViT-L/14).
-        vfm_checkpoint: the vision foundation model's checkpoint (ProxyCLIP).
-        pretrained: 'openai', or an open_clip pretrained tag; None: the config's ('openai'; CorrCLIP:
-            'metaclip_fullcc').
-        download: fetch missing official weights when online.
-        config: any config file or name ('sclip_voc21') to use instead of the method base; its thresholds stay.
-        cfg_options: further overrides, as ``--cfg-options`` (dotted keys).
-    """
-    backbone, checkpoint = split_backbone(backbone, checkpoint)
-    if config is None:
-        try:
-            path = method_base(method.lower(), backbone)
-        except ConfigError as exc:
-            raise SegmenterError(str(exc)) from None
-        cfg = _load(str(path), vfm_checkpoint, None)
-        # A free-form vocabulary has no background class: no class 0 fallback, no area threshold (unless the
-        # caller's own overrides below ask for them).
-        cfg.model.post_process = [s for s in cfg.model.get('post_process', []) if not _uses_background(s)]
-        try:
-            apply_overrides(cfg, cfg_options)
-        except ConfigError as exc:
-            raise SegmenterError(str(exc)) from None
-    else:
-        cfg = _load(config, vfm_checkpoint, cfg_options)
-    clip = cfg.model.clip
-    clip.download = download
-    if backbone:
-        clip.name = backbone
-    if pretrained:
-        clip.pretrained = pretrained
-    if checkpoint is not None:
-        clip.checkpoint = str(checkpoint)
-    if clip.get('vfm') is not None:
-        clip.vfm.download = download
-    # Users write 'a, b' or 'a; b' for synonyms: split on ';' when present, else on ','.
-    cfg.model.text_encoder.separator = None
-    # The API decides per call whether scores are kept (Segmenter: return_scores, max_memory).
-    cfg.model.keep_scores = None
-    return cfg
-
-
-def _uses_background(step: dict) -> bool:
-    from mmseg.registry import MODELS
-    import sclip_toolkit.models  # noqa: F401  (registration)
-    cls = MODELS.get(step['type']) if isinstance(step['type'], str) else step['type']
-    return bool(getattr(cls, 'uses_background', False))
-
-
-def _load(config: str, vfm_checkpoint: Optional[str], cfg_options: Optional[dict]) -> Config:
-    try:
-        return load_config(config, vfm_checkpoint=vfm_checkpoint, cfg_options=cfg_options)
-    except ValueError as exc:  # e.g. a VFM checkpoint for a method without a VFM
-        raise SegmenterError(str(exc).replace('--vfm-checkpoint', 'vfm_checkpoint')) from None
-
-
-def split_backbone(backbone: Optional[str], checkpoint: Optional[str]) -> tuple:
-    """(backbone name, checkpoint file or None): a backbone given as an existing file is a checkpoint."""
-    if checkpoint is None and backbone and Path(backbone).expanduser().is_file():
-        return Path(backbone).stem, str(Path(backbone).expanduser())
-    return backbone, checkpoint
-
-
-def resolve_device(device: Optional[Union[str, torch.device]]) -> torch.device:
-    """None / 'auto': CUDA when available, else CPU; otherwise the named device, checked to exist."""
-    if device in (None, 'auto'):
-        return torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError):
-        raise SegmenterError(f"unknown device {device!r}; use 'cpu', 'cuda', 'cuda:1' or None (auto)") from None
-    if dev.type == 'cuda' and not torch.cuda.is_available():
-        raise SegmenterError(f'device {device!r} was requested but CUDA is not available here; use device="cpu"')
-    return dev
-
-
-# ---------------------------------------------------------------------------------------------------- memory
 DEFAULT_MAX_MEMORY = 2 << 30
 _UNITS = {'': 1, 'B': 1, 'K': 1 << 10, 'KB': 1 << 10, 'KIB': 1 << 10, 'M': 1 << 20, 'MB': 1 << 20, 'MIB': 1 << 20,
           'G': 1 << 30, 'GB': 1 << 30, 'GIB': 1 << 30}
@@ -155,188 +52,6 @@ def parse_bytes(value: Union[int, str], what: str = 'max_memory') -> int:
     return int(value)
 
 
-def check_max_side(max_side: Optional[int], what: str = 'max_side') -> Optional[int]:
-    if max_side is not None and (isinstance(max_side, bool) or not isinstance(max_side, int) or max_side < 16):
-        raise SegmenterError(f'{what} must be a whole number of pixels >= 16, got {max_side!r}')
-    return max_side
-
-
-def downscale(rgb: np.ndarray, max_side: Optional[int]) -> Tuple[np.ndarray, Optional[Tuple[int, int]]]:
-    """The image with its longer side at most ``max_side`` (area averaging), and its original (H, W) when it was
-    downscaled (else None)."""
-    height, width = rgb.shape[:2]
-    if max_side is None or max(height, width) <= max_side:
-        return rgb, None
-    import cv2
-    scale = max_side / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.ascontiguousarray(cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)), (height, width)
-
-
-# ---------------------------------------------------------------------------------------------------- inputs
-def _rgb_from_array(array: np.ndarray, what: str) -> np.ndarray:
-    """(H, W), (H, W, 1|2|3|4) array of uint8/uint16/bool/float in [0, 1]/small ints -> (H, W, 3) uint8 RGB.
-
-    16-bit values keep their high byte (``>> 8``), as OpenCV's colour decoding does for 16-bit files, so an array
-    and the same picture read from disk give the same pixels. A second or fourth channel (alpha) is dropped.
-    """
-    if array.ndim == 3 and array.shape[2] == 1:
-        array = array[..., 0]
-    if array.ndim == 3 and array.shape[2] in (2, 4):
-        array = array[..., :-1]
-    if not (array.ndim == 2 or (array.ndim == 3 and array.shape[2] == 3)) or 0 in array.shape[:2]:
-        hint = ' (channels first? use array.transpose(1, 2, 0))' if array.ndim == 3 and array.shape[0] in (3, 4) \
-            else ''
-        raise SegmenterError(f'{what}: expected an (H, W) or (H, W, 3|4) image, got shape {array.shape}{hint}')
-    if array.dtype == np.uint8:
-        out = array
-    elif array.dtype == np.uint16:
-        out = (array >> 8).astype(np.uint8)
-    elif array.dtype == np.bool_:
-        out = array.astype(np.uint8) * 255
-    elif np.issubdtype(array.dtype, np.floating):
-        if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
-            raise SegmenterError(f'{what}: float images must hold values in [0, 1] (got {np.nanmin(array):.3g} .. '
-                                 f'{np.nanmax(array):.3g}); for 0..255 data pass array.astype(np.uint8)')
-        out = np.round(array * 255).astype(np.uint8)
-    elif np.issubdtype(array.dtype, np.integer) and array.min() >= 0 and array.max() <= 255:
-        out = array.astype(np.uint8)
-    else:
-        raise SegmenterError(f'{what}: unsupported pixel type {array.dtype} (values {array.min()} .. {array.max()});'
-                             f' give uint8, uint16, bool, or floats in [0, 1]')
-    if out.ndim == 2:
-        out = np.repeat(out[..., None], 3, axis=2)
-    return np.ascontiguousarray(out)
-
-
-def load_image(image: ImageInput) -> np.ndarray:
-    """Any supported image -> (H, W, 3) uint8 RGB.
-
-    Args:
-        image: a file path (decoded as the evaluation pipeline's ``LoadImageChecked`` does: OpenCV, colour,
-            EXIF orientation applied; truncated or corrupt files raise SegmenterError naming the file), a PIL image
-            (any mode: palette, grayscale, RGBA, 16-bit), or an RGB array (see
-            :func:`_rgb_from_array` for the accepted shapes and types).
-    """
-    if isinstance(image, (str, os.PathLike)):
-        from ..datasets.loading import ImageLoadError, decode_image
-        path = Path(image).expanduser()
-        if not path.is_file():
-            raise FileNotFoundError(f'image file {str(image)!r} not found')
-        try:
-            return np.ascontiguousarray(decode_image(path.read_bytes(), str(path))[..., ::-1])
-        except ImageLoadError as exc:
-            raise SegmenterError(f'could not decode image {exc}') from None
-    if isinstance(image, Image.Image):
-        if image.mode in ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I'):
-            array = np.asarray(image)
-            if array.size and (array.min() < 0 or array.max() > 65535):
-                raise SegmenterError(f'PIL image of mode {image.mode!r} has values {array.min()} .. {array.max()}, '
-                                     f'outside 16 bits')
-            return _rgb_from_array(array.astype(np.uint16), f'PIL image (mode {image.mode})')
-        if image.mode not in ('L', 'LA', 'RGB', 'RGBA'):  # palette, 1-bit, CMYK, YCbCr, float, ...
-            image = image.convert('RGB' if image.mode != 'F' else 'L')
-        return _rgb_from_array(np.asarray(image), f'PIL image (mode {image.mode})')
-    if isinstance(image, np.ndarray):
-        return _rgb_from_array(image, 'image array')
-    raise SegmenterError(f'image must be a file path, a PIL image or a numpy array, not {type(image).__name__}')
-
-
-def _class_file(text: Union[str, os.PathLike]) -> Optional[Path]:
-    """The class-name file ``text`` names (relative to the working directory or the project), if it is one."""
-    try:
-        path = resolve_path(text, 'class-name file')
-    except FileNotFoundError:
-        return None
-    return path if path.is_file() else None
-
-
-def parse_classes(classes: ClassesLike, where: Optional[str] = None) -> Union[Path, List[List[str]]]:
-    """A class-name file path, or classes as lists of names.
-
-    Args:
-        classes: a class-name file (one class per line, synonyms separated by ';' or ','); a string
-            'sky, cloud; tree; person, man' (';' between classes, ',' between synonyms); or a list whose items are
-            a class ('sky, cloud' or ['sky', 'cloud']).
-        where: how errors name a class of a string or list (see :func:`parse_class_names`; default 'classes[i]').
-    """
-    if isinstance(classes, (str, os.PathLike)):
-        path = _class_file(classes)
-        if path is not None:
-            return path
-        text = str(classes).strip()
-        if isinstance(classes, os.PathLike) or text.endswith('.txt'):
-            raise ClassNameError(f'class-name file {text!r} not found (looked in {Path.cwd()})')
-        parts = text.split(';')
-        if len(parts) > 1 and not parts[-1].strip():  # tolerate a trailing ';'
-            parts = parts[:-1]
-        if not text:
-            raise ClassNameError('no classes given; write e.g. "sky, cloud; tree; person"')
-        return parse_class_names(parts, separator=',', where=where)
-    return parse_class_names(list(classes), separator=None, where=where)
-
-
-# ---------------------------------------------------------------------------------------------------- results
-@dataclass
-class SegmentationResult:
-    """One segmented image.
-
-    Attributes:
-        labels: (H, W) class index of every pixel (indices into ``classes``), in the smallest unsigned/signed
-            integer type that holds them (uint8 up to 256 classes).
-        scores: (C, H, W) float32 class probabilities (the max over each class's names); None when they were not
-            asked for and did not fit the memory bound (see :class:`Segmenter`).
-        classes: every class's names, the first being its display name.
-        image: (H, W, 3) uint8 RGB image that was segmented (downscaled when ``max_side`` asked for it).
-        timing: seconds spent embedding the names ('text_s') and segmenting ('inference_s').
-        original_size: (H, W) of the input when it was downscaled first (``max_side``), else None.
-        label_score_sums: (C,) sum of the labelled class's score over its pixels, when ``scores`` is None.
-    """
-    labels: np.ndarray
-    scores: Optional[np.ndarray]
-    classes: List[List[str]]
-    image: np.ndarray
-    timing: Dict[str, float] = field(default_factory=dict)
-    original_size: Optional[Tuple[int, int]] = None
-    label_score_sums: Optional[np.ndarray] = None
-
-    @property
-    def notes(self) -> List[str]:
-        """What a reader of the result should know: a downscaled input, scores left out."""
-        out = []
-        if self.original_size is not None:
-            out.append(f'input downscaled from {self.original_size[1]}x{self.original_size[0]} to '
-                       f'{self.labels.shape[1]}x{self.labels.shape[0]} (max_side); labels are at the smaller size')
-        if self.scores is None:
-            out.append('class scores not kept (they exceed the memory bound; pass return_scores=True to get them)')
-        return out
-
-    @property
-    def class_names(self) -> List[str]:
-        return [names[0] for names in self.classes]
-
-    def pixel_shares(self) -> np.ndarray:
-        """(C,) share of the image's pixels labelled with each class (sums to 1)."""
-        counts = np.bincount(self.labels.ravel(), minlength=len(self.classes))
-        return counts / max(1, self.labels.size)
-
-    def mean_scores(self) -> np.ndarray:
-        """(C,) each class's mean score over the pixels labelled with it (NaN for a class with no pixels)."""
-        flat = self.labels.ravel()
-        counts = np.bincount(flat, minlength=len(self.classes)).astype(np.float64)
-        if self.scores is None:
-            if self.label_score_sums is None:
-                return np.full(len(self.classes), np.nan)
-            sums = self.label_score_sums
-        else:
-            chosen = np.take_along_axis(self.scores.reshape(len(self.classes), -1), flat[None].astype(np.intp),
-                                        axis=0)[0]
-            sums = np.bincount(flat, weights=chosen, minlength=len(self.classes))
-        with np.errstate(invalid='ignore', divide='ignore'):
-            return np.where(counts > 0, sums / counts, np.nan)
-
-
-# ---------------------------------------------------------------------------------------------------- segmenter
 class Segmenter:
     """Open-vocabulary segmentation of single images with one method; the vocabulary can change per call.
 
@@ -436,12 +151,9 @@ class Segmenter:
             self.set_classes(classes)
         text_seconds = self.embed_classes()
         start = time.perf_counter()
-        keep = return_scores
-        if keep is None:  # scores when the dense path fits the bound (steps such as PAMR included)
-            keep = self.model.dense_bytes(rgb.shape[:2]) <= self.max_memory // 2
-        self.model.keep_scores = keep
-        if not keep and not (self.model.can_stream() or self.model.can_band()):
-            self.model.keep_scores = None  # no label-only path for these steps: scores are computed, then dropped
+        # scores when asked for, or when the dense path fits half the bound (steps such as PAMR included)
+        self.model.keep_scores = self.model.scoring.keep_scores_within(
+            self.model.scoring_parts(), rgb.shape[:2], self.max_memory // 2, return_scores)
         try:
             with self._crop_progress():
                 # a reversed view, not a copy: the pipeline copies it into its own tensor anyway

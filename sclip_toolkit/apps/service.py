@@ -9,10 +9,8 @@ import json
 import logging
 import shutil
 import tempfile
-import threading
 import time
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -20,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from ..apis.visualize import class_summary
+from .model_cache import AppOptions, ModelCache
 from .results import PixelLookup, legend_html, pixel_agreement, render_run
 from .settings import SettingsError, settings_to_cfg_options
 
@@ -29,93 +28,6 @@ Report = Callable[[float, str], None]
 
 class UserError(ValueError):
     """Bad input from the page (image, classes, methods, settings, weights): shown there as one line."""
-
-
-@dataclass
-class AppOptions:
-    """How the app was started: the ``demo.py`` model options plus the server's limits.
-
-    Attributes:
-        backbone / checkpoint / vfm_checkpoint / pretrained / device / download / cfg_options: as for
-            :class:`sclip_toolkit.apis.Segmenter`, the same for every method.
-        max_side: longer image sides are scaled down to this many pixels before segmenting.
-        max_classes: most classes one request may name.
-        keep_custom: models with non-default settings kept besides one per method at its defaults.
-        concurrency: requests segmenting at the same time (Gradio's queue holds the others).
-        queue_size: requests waiting at most; later ones are refused with a message.
-        notice: a line shown at the top of the page (e.g. that the weights are random).
-        alpha: opacity of the class colours in the pictures.
-    """
-    backbone: Optional[str] = None
-    checkpoint: Optional[str] = None
-    vfm_checkpoint: Optional[str] = None
-    pretrained: Optional[str] = None
-    device: Optional[str] = None
-    download: bool = False
-    cfg_options: Optional[dict] = None
-    max_side: int = 1600
-    max_classes: int = 200
-    keep_custom: int = 2
-    concurrency: int = 1
-    queue_size: int = 16
-    notice: Optional[str] = None
-    alpha: float = 0.55
-
-
-@dataclass
-class _Entry:
-    segmenter: object
-    lock: threading.Lock = field(default_factory=threading.Lock)  # a call changes the model's vocabulary
-
-
-class ModelCache:
-    """Segmenters built on first use and kept: one per method at its own settings, plus the ``keep_custom`` most
-    recently used with changed settings. A model is used by one request at a time."""
-
-    def __init__(self, options: AppOptions):
-        self.options = options
-        self._defaults: Dict[str, _Entry] = {}
-        self._custom: 'OrderedDict[tuple, _Entry]' = OrderedDict()
-        self._lock = threading.Lock()
-        self._build_locks: Dict[tuple, threading.Lock] = {}
-
-    def __len__(self) -> int:
-        return len(self._defaults) + len(self._custom)
-
-    def _find(self, key: tuple) -> Optional[_Entry]:
-        with self._lock:
-            if not key[1]:
-                return self._defaults.get(key[0])
-            entry = self._custom.get(key)
-            if entry is not None:
-                self._custom.move_to_end(key)
-            return entry
-
-    def get(self, method: str, cfg_options: Dict) -> Tuple[_Entry, float]:
-        """The model for ``method`` with ``cfg_options`` (on top of the app's), and the seconds spent building it
-        now (0 when it was kept)."""
-        from ..apis import Segmenter
-
-        key = (method, tuple(sorted((k, repr(v)) for k, v in cfg_options.items())))
-        with self._lock:
-            build_lock = self._build_locks.setdefault(key, threading.Lock())
-        with build_lock:  # two requests for the same new model build it once
-            entry = self._find(key)
-            if entry is not None:
-                return entry, 0.0
-            o = self.options
-            seg = Segmenter(method, o.backbone, o.device, checkpoint=o.checkpoint, vfm_checkpoint=o.vfm_checkpoint,
-                            pretrained=o.pretrained, download=o.download,
-                            cfg_options={**(o.cfg_options or {}), **cfg_options})
-            entry = _Entry(seg)
-            with self._lock:
-                if key[1]:
-                    self._custom[key] = entry
-                    while len(self._custom) > o.keep_custom:
-                        self._custom.popitem(last=False)
-                else:
-                    self._defaults[method] = entry
-            return entry, seg.load_seconds
 
 
 @dataclass
@@ -130,9 +42,10 @@ class RunOutput:
 
 
 def load_rgb(path: Optional[str], max_side: int) -> Tuple[np.ndarray, Optional[Tuple[int, int]]]:
-    """The image at ``path`` as (H, W, 3) uint8 RGB, scaled down to ``max_side`` if larger; and its original
-    (width, height) when it was scaled."""
-    from ..apis import SegmenterError, load_image
+    """The image at ``path`` as (H, W, 3) uint8 RGB, scaled down to ``max_side`` if larger (the API's downscaler,
+    as ``Segmenter(max_side=...)`` and demo.py's ``--max-side``); and its original (width, height) when it was
+    scaled."""
+    from ..apis import SegmenterError, downscale, load_image
 
     if not path:
         raise UserError("no image: upload one, or click 'Use the example photo'")
@@ -144,12 +57,8 @@ def load_rgb(path: Optional[str], max_side: int) -> Tuple[np.ndarray, Optional[T
                         f'BMP, TIFF or WebP picture') from None
     except FileNotFoundError:
         raise UserError(f'the uploaded file {name} is gone from the server; upload it again') from None
-    height, width = rgb.shape[:2]
-    if max(height, width) <= max_side:
-        return rgb, None
-    scale = max_side / max(height, width)
-    size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    return np.asarray(Image.fromarray(rgb).resize(size, Image.LANCZOS)), (width, height)
+    rgb, original = downscale(rgb, max_side)
+    return rgb, None if original is None else original[::-1]
 
 
 def _short(message: str, path: str) -> str:

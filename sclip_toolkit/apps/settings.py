@@ -33,17 +33,19 @@ def _side(value: Any) -> Optional[int]:
 def method_defaults(method: str, backbone: Optional[str] = None) -> Dict[str, Any]:
     """The method's own value of every setting (None where it does not apply, e.g. no sliding window)."""
     from ..apis import method_config
+    from ..config.check import constructor_default as default
+    from ..models.segmentor import DEFAULT_INFERENCE
 
     model = method_config(method, backbone, download=False).model
-    inference = model.get('inference') or {}
-    slide = inference.get('type', 'SlideInference') == 'SlideInference'
+    inference = model.get('inference') or DEFAULT_INFERENCE
+    slide = inference.get('type', DEFAULT_INFERENCE['type']) == 'SlideInference'
     steps = {step['type']: step for step in model.get('post_process', [])}
     # A config that leaves a setting out gets the part's default (the constructors' signatures).
-    return dict(logit_scale=float(model.get('logit_scale', 40.0)),
+    return dict(logit_scale=float(model.get('logit_scale', default('OVSegmentor', 'logit_scale'))),
                 prob_thd=float(steps.get('ProbThreshold', {}).get('threshold', 0.0)),
-                pamr_steps=int(steps.get('PAMR', {}).get('steps', 10) if 'PAMR' in steps else 0),
-                crop_size=_side(inference.get('crop_size', 224)) if slide else None,
-                stride=_side(inference.get('stride', 112)) if slide else None)
+                pamr_steps=int(steps['PAMR'].get('steps', default('PAMR', 'steps')) if 'PAMR' in steps else 0),
+                crop_size=_side(inference.get('crop_size', default('SlideInference', 'crop_size'))) if slide else None,
+                stride=_side(inference.get('stride', default('SlideInference', 'stride'))) if slide else None)
 
 
 def _steps_with(steps: list, prob_thd: Optional[float], pamr_steps: Optional[int]) -> list:
@@ -56,7 +58,8 @@ def _steps_with(steps: list, prob_thd: Optional[float], pamr_steps: Optional[int
         elif pamr is not None:
             pamr['steps'] = pamr_steps
         else:  # logits-stage steps come first
-            steps.insert(0, dict(type='PAMR', steps=pamr_steps, dilations=(8, 16)))
+            from ..config.check import constructor_default
+            steps.insert(0, dict(type='PAMR', steps=pamr_steps, dilations=constructor_default('PAMR', 'dilations')))
     if prob_thd is not None:
         prob = next((s for s in steps if s['type'] == 'ProbThreshold'), None)
         if prob_thd == 0:

@@ -21,6 +21,8 @@ from typing import Optional, Sequence
 
 import gradio as gr
 
+from ..cli.args import add_model_options, cfg_options
+from ..exceptions import ToolkitError
 from .service import AppOptions, SegmentationService, UserError, load_rgb
 from .settings import SETTINGS, method_defaults
 
@@ -46,19 +48,10 @@ CSS = """
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from ..config import DictAction
-
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument('--host', default='127.0.0.1', help='address to serve on (default: 127.0.0.1, this machine only)')
     ap.add_argument('--port', type=int, default=DEFAULT_PORT, help=f'port (default: {DEFAULT_PORT})')
-    ap.add_argument('--backbone', help='OpenAI CLIP release: ViT-B/16 (default), ViT-B/32, ViT-L/14, ViT-L/14-336; '
-                                       'or an open_clip architecture with --pretrained')
-    ap.add_argument('--checkpoint', help='CLIP checkpoint file in the OpenAI layout (instead of the cached release)')
-    ap.add_argument('--vfm-checkpoint', help="vision foundation model checkpoint (proxyclip; default: DINO ViT-B/8's "
-                                             'official file in the torch hub cache)')
-    ap.add_argument('--pretrained', help='open_clip pretrained tag, e.g. laion2b_s34b_b88k (default: openai)')
-    ap.add_argument('--download', action='store_true', help='download missing official weights (needs internet)')
-    ap.add_argument('--device', default=None, help='cpu, cuda, cuda:1 (default: cuda when available, else cpu)')
+    add_model_options(ap, example='model.logit_scale=50 (every method, as in demo.py)')
     ap.add_argument('--max-side', type=int, default=AppOptions.max_side,
                     help=f'images with a longer side are scaled down to it (default: {AppOptions.max_side})')
     ap.add_argument('--max-classes', type=int, default=AppOptions.max_classes,
@@ -68,21 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument('--queue-size', type=int, default=AppOptions.queue_size,
                     help=f'requests waiting at most (default: {AppOptions.queue_size})')
     ap.add_argument('--notice', help='a line shown at the top of the page, e.g. "random weights: meaningless output"')
-    ap.add_argument('--cfg-options', nargs='+', action=DictAction,
-                    help='override config entries of every method, key=value (as in demo.py)')
     return ap
 
 
 def options_from_args(args: argparse.Namespace) -> AppOptions:
+    """The app's options from its parsed arguments (raises ConfigError for a bad ``--cfg-options`` item)."""
     return AppOptions(backbone=args.backbone, checkpoint=args.checkpoint, vfm_checkpoint=args.vfm_checkpoint,
                       pretrained=args.pretrained, device=args.device, download=args.download,
-                      cfg_options=args.cfg_options, max_side=args.max_side, max_classes=args.max_classes,
+                      cfg_options=cfg_options(args) or None, max_side=args.max_side, max_classes=args.max_classes,
                       concurrency=args.concurrency, queue_size=args.queue_size, notice=args.notice)
 
 
 def weights_note(options: AppOptions) -> str:
     """One line on the CLIP weights the models will load, or where to put them when they are missing."""
-    from ..apis.segmenter import split_backbone
+    from ..apis import split_backbone
     from ..models.checkpoint import default_cache_dir, normalize_openai_name, openai_clip_urls
 
     backbone, checkpoint = split_backbone(options.backbone, options.checkpoint)
@@ -254,7 +246,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     handler.setFormatter(logging.Formatter('[sclip_toolkit.app] %(message)s'))
     LOG.addHandler(handler)
     LOG.setLevel(logging.INFO)
-    service = SegmentationService(options_from_args(args))
+    try:
+        options = options_from_args(args)
+    except ToolkitError as exc:
+        print(f'app.py: error: {exc}', file=sys.stderr)
+        return 2
+    service = SegmentationService(options)
     LOG.info(weights_note(service.options))
     try:
         launch(build_app(service), args.host, args.port)

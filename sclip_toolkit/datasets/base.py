@@ -5,7 +5,7 @@ import os.path as osp
 from typing import Optional, Tuple
 
 from ..exceptions import DataError, ToolkitError
-from ..models.text import PROJECT_ROOT
+from ..resources import PROJECT_ROOT
 
 DATA_HINT = ('set $SCLIP_DATA to the folder holding the datasets, or pass --cfg-options '
              'test_dataloader.dataset.data_root=<folder>; docs/evaluation.md shows the expected layout')
@@ -66,7 +66,7 @@ def check_dataset_config(dataset_cfg: dict) -> None:
     """
     from mmseg.registry import DATASETS
 
-    from ..config_check import constructor_parameters
+    from ..config.check import constructor_parameters
 
     cfg = dict(dataset_cfg)
     kind = cfg.get('type')

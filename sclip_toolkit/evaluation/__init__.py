@@ -1,5 +1,9 @@
-"""Evaluation parts of the runner: the resumable test loop and its prediction store (registered in mmseg's LOOPS)."""
+"""Evaluation parts of the runner, registered in mmseg's registries: the resumable test loop and its prediction
+store (LOOPS), the per-class IoU metric (METRICS), the progress and picture hooks (HOOKS)."""
+from .hooks import EvalProgressHook, ShowDirHook
 from .loop import EvaluationInterrupted, ResumableTestLoop
+from .metrics import PerClassIoUMetric
 from .prediction_store import PredictionStore, SettingsMismatch, model_settings
 
-__all__ = ['EvaluationInterrupted', 'ResumableTestLoop', 'PredictionStore', 'SettingsMismatch', 'model_settings']
+__all__ = ['EvalProgressHook', 'ShowDirHook', 'EvaluationInterrupted', 'ResumableTestLoop', 'PerClassIoUMetric',
+           'PredictionStore', 'SettingsMismatch', 'model_settings']

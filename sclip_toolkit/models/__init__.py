@@ -3,12 +3,11 @@ from .attention import AttnContext, FinalAttention, Recording, attention_variant
 from .attention import ProxyAttention, SCCLIPAttention  # noqa: F401  (registration)
 from .clip import CLIPBackbone
 from .heads import ClassifierHead, CosineHead, RFCLIPHead
-from .inference import SlideInference, WholeInference
+from .inference import SlideInference, StitchedInference, WholeInference
 from .postprocess import PAMR, AreaThreshold, PostProcessStep, ProbThreshold, RegionVote, Renormalize
 from .regions import PrecomputedMasks, RegionGenerator, RegionMap, SAM2Masks
 from .segmentor import OVSegmentor
-from .stitched import StitchedInference
-from .text_classifier import ClassEmbeddings, CLIPTextClassifier
+from .text import ClassEmbeddings, CLIPTextClassifier
 from .vfm import VFMFeatures
 
 __all__ = ['AttnContext', 'FinalAttention', 'Recording', 'attention_variants', 'build_attention',

@@ -1,4 +1,5 @@
-"""Finding and reading CLIP checkpoints: OpenAI names (download + SHA-256), local files, open_clip tags.
+"""Finding and reading CLIP checkpoints: OpenAI names (download + SHA-256), local files, open_clip tags; building
+open_clip's CLIP from an OpenAI-layout state dict.
 
 Checkpoints are read without executing pickled code: plain state dicts go through ``torch.load(weights_only=True)``
 (memory-mapped when the file is in torch.save's zip format, so nothing is read before the model copies it) and
@@ -12,10 +13,13 @@ import os
 import urllib.error
 import urllib.request
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict, Optional
 
 import torch
+import torch.nn as nn
+
 from ..exceptions import ToolkitError
 
 
@@ -159,3 +163,57 @@ def load_state_dict(path: str | os.PathLike) -> Dict[str, torch.Tensor]:
     if all(k.startswith('module.') for k in state):
         state = {k[len('module.'):]: v for k, v in state.items()}
     return state
+
+
+def build_clip_from_state_dict(state: Dict[str, torch.Tensor]) -> nn.Module:
+    """Build open_clip's CLIP (QuickGELU, as OpenAI trained it) from an OpenAI-layout state dict, in fp32.
+
+    The weights are the same as open_clip's loader gives (``build_model_from_openai_state_dict``, then
+    ``.float()``): the tensors that loader stores in fp16 are rounded to fp16 and back, the others are exact. The
+    model is built on the meta device and the weights are assigned, so no random initialisation is computed and no
+    tensor is copied twice (a warm start's largest cost otherwise).
+    """
+    from open_clip.model import build_model_from_openai_state_dict
+
+    required = ('visual.conv1.weight', 'visual.positional_embedding', 'visual.proj', 'text_projection',
+                'token_embedding.weight', 'ln_final.weight')
+    missing = [k for k in required if k not in state]
+    if missing:
+        raise CheckpointError(f'not a CLIP ViT checkpoint in the OpenAI layout: missing {missing[:4]} '
+                              f'(it has {len(state)} tensors, e.g. {list(state)[:3]})')
+    try:
+        with torch.device('meta'):  # open_clip reads the architecture from the shapes and checks every key
+            model = build_model_from_openai_state_dict({k: v.to('meta') for k, v in state.items()}, quick_gelu=True,
+                                                       cast_dtype=None)
+    except RuntimeError as exc:
+        raise CheckpointError(f'the checkpoint\'s tensors do not fit a CLIP ViT: {str(exc).splitlines()[0]}') from None
+    # The meta model's dtypes say which tensors open_clip's loader rounds to fp16 (convert_weights_to_fp16).
+    targets = model.state_dict(keep_vars=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # one thread per tensor, tensors in parallel: intra-op threads mostly wait on page faults
+    try:
+        with ThreadPoolExecutor(max(1, threads)) as pool:
+            values = list(pool.map(lambda key: _as_loaded(state[key], targets[key].dtype), targets))
+    finally:
+        torch.set_num_threads(threads)
+    model.load_state_dict(dict(zip(targets, values)), assign=True)
+    _rebuild_buffers(model)
+    return model.eval()
+
+
+def _as_loaded(value: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``value`` as copying it into a ``dtype`` parameter and casting that to fp32 gives, in memory of its own (a
+    memory-mapped checkpoint's pages must not back the model: the file may be rewritten while the model lives)."""
+    out = value.to(dtype).float()
+    return out.clone() if out.untyped_storage().data_ptr() == value.untyped_storage().data_ptr() else out
+
+
+def _rebuild_buffers(model: nn.Module) -> None:
+    """Compute the buffers that are not in a state dict (the text tower's causal mask) on a meta-built CLIP."""
+    mask = getattr(model, 'attn_mask', None)
+    if isinstance(mask, torch.Tensor) and mask.is_meta:
+        n = mask.shape[0]  # additive causal mask: 0 on and below the diagonal, -inf above (as open_clip builds it)
+        model.attn_mask = torch.full((n, n), float('-inf')).triu_(1)
+    left = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if t.is_meta]
+    if left:
+        raise RuntimeError(f'CLIP tensors without values after loading: {left[:4]}')

@@ -7,7 +7,6 @@ the OpenAI layout (state dict or TorchScript archive), whose architecture is rea
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -17,8 +16,9 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from .attention import AttnContext, FinalAttention, build_attention, run_block_recorded
-from .checkpoint import (CheckpointError, fetch_openai_checkpoint, file_fingerprint, load_state_dict,
-                         normalize_openai_name)
+from .checkpoint import (CheckpointError, build_clip_from_state_dict, fetch_openai_checkpoint, file_fingerprint,
+                         load_state_dict, normalize_openai_name)
+from .stages import staged
 
 
 def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
@@ -36,60 +36,6 @@ def output_dtype(model_dtype: torch.dtype) -> torch.dtype:
     for an activation dtype: bf16 becomes fp32, since its 8 mantissa bits round cosine logits (x40) and their sums
     enough to change labels; fp16 (the references' CUDA flow, which the parity fixtures follow) and fp32 stay."""
     return torch.float32 if model_dtype == torch.bfloat16 else model_dtype
-
-
-def build_clip_from_state_dict(state: Dict[str, torch.Tensor]) -> nn.Module:
-    """Build open_clip's CLIP (QuickGELU, as OpenAI trained it) from an OpenAI-layout state dict, in fp32.
-
-    The weights are the same as open_clip's loader gives (``build_model_from_openai_state_dict``, then
-    ``.float()``): the tensors that loader stores in fp16 are rounded to fp16 and back, the others are exact. The
-    model is built on the meta device and the weights are assigned, so no random initialisation is computed and no
-    tensor is copied twice (a warm start's largest cost otherwise).
-    """
-    from open_clip.model import build_model_from_openai_state_dict
-
-    required = ('visual.conv1.weight', 'visual.positional_embedding', 'visual.proj', 'text_projection',
-                'token_embedding.weight', 'ln_final.weight')
-    missing = [k for k in required if k not in state]
-    if missing:
-        raise CheckpointError(f'not a CLIP ViT checkpoint in the OpenAI layout: missing {missing[:4]} '
-                              f'(it has {len(state)} tensors, e.g. {list(state)[:3]})')
-    try:
-        with torch.device('meta'):  # open_clip reads the architecture from the shapes and checks every key
-            model = build_model_from_openai_state_dict({k: v.to('meta') for k, v in state.items()}, quick_gelu=True,
-                                                       cast_dtype=None)
-    except RuntimeError as exc:
-        raise CheckpointError(f'the checkpoint\'s tensors do not fit a CLIP ViT: {str(exc).splitlines()[0]}') from None
-    # The meta model's dtypes say which tensors open_clip's loader rounds to fp16 (convert_weights_to_fp16).
-    targets = model.state_dict(keep_vars=True)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # one thread per tensor, tensors in parallel: intra-op threads mostly wait on page faults
-    try:
-        with ThreadPoolExecutor(max(1, threads)) as pool:
-            values = list(pool.map(lambda key: _as_loaded(state[key], targets[key].dtype), targets))
-    finally:
-        torch.set_num_threads(threads)
-    model.load_state_dict(dict(zip(targets, values)), assign=True)
-    _rebuild_buffers(model)
-    return model.eval()
-
-
-def _as_loaded(value: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    """``value`` as copying it into a ``dtype`` parameter and casting that to fp32 gives, in memory of its own (a
-    memory-mapped checkpoint's pages must not back the model: the file may be rewritten while the model lives)."""
-    out = value.to(dtype).float()
-    return out.clone() if out.untyped_storage().data_ptr() == value.untyped_storage().data_ptr() else out
-
-
-def _rebuild_buffers(model: nn.Module) -> None:
-    """Compute the buffers that are not in a state dict (the text tower's causal mask) on a meta-built CLIP."""
-    mask = getattr(model, 'attn_mask', None)
-    if isinstance(mask, torch.Tensor) and mask.is_meta:
-        n = mask.shape[0]  # additive causal mask: 0 on and below the diagonal, -inf above (as open_clip builds it)
-        model.attn_mask = torch.full((n, n), float('-inf')).triu_(1)
-    left = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if t.is_meta]
-    if left:
-        raise RuntimeError(f'CLIP tensors without values after loading: {left[:4]}')
 
 
 def interpolate_pos_embed(pos: torch.Tensor, grid: Tuple[int, int]) -> torch.Tensor:
@@ -243,6 +189,7 @@ class CLIPBackbone(nn.Module):
         x = x + interpolate_pos_embed(visual.positional_embedding, grid).to(x.dtype)
         return visual.ln_pre(x).to(self.dtype), grid  # bf16: the patch embedding ran in fp32
 
+    @staged('clip.encode_dense')
     def encode_dense(self, image: torch.Tensor, final_attn: Optional[FinalAttention] = None, text: Any = None,
                      regions: Any = None, extras: Optional[Dict[str, torch.Tensor]] = None
                      ) -> Tuple[torch.Tensor, Tuple[int, int]]:
@@ -266,7 +213,7 @@ class CLIPBackbone(nn.Module):
                        regions: Any = None, vfm: bool = True) -> Tuple[torch.Tensor, AttnContext]:
         """The last block's input (B, T, D) and the context the variant reads (what its ``recording()`` asks for;
         the VFM features of these images when ``vfm``): every block but the last, as :meth:`encode_dense` runs
-        them. The stitched inference (``models/stitched.py``) calls it per batch of windows."""
+        them. The stitched inference (``models/inference/stitched.py``) calls it per batch of windows."""
         self.apply_precision()
         final_attn = final_attn or self.final_attn
         x, grid = self.embed(image)

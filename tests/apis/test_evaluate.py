@@ -6,7 +6,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from sclip_toolkit.apis.evaluate import EvalProgressHook, prepare_eval_config, select_device
+from sclip_toolkit.apis.evaluate import prepare_eval_config, select_device
+from sclip_toolkit.evaluation import EvalProgressHook
 
 
 def _runner(rank: int, world_size: int, share: int, total: int):
@@ -59,7 +60,7 @@ def test_class_areas_equal_mmsegs(num_classes, ignore_index, dtype):
     images with no valid pixel included."""
     from mmseg.evaluation import IoUMetric
 
-    from sclip_toolkit.apis.evaluate import PerClassIoUMetric
+    from sclip_toolkit.evaluation import PerClassIoUMetric
 
     gen = torch.Generator().manual_seed(num_classes)
     pred = torch.randint(0, num_classes, (37, 53), generator=gen)

@@ -7,7 +7,7 @@ from PIL import Image
 
 from sclip_toolkit import Segmenter
 from sclip_toolkit.apis import build_segmentor, run_segmentor
-from sclip_toolkit.apis.segmenter import (EXAMPLE_CLASSES, EXAMPLE_IMAGE, SegmenterError, available_methods,
+from sclip_toolkit.apis import (EXAMPLE_CLASSES, EXAMPLE_IMAGE, SegmenterError, available_methods,
                                           load_image, method_config, parse_classes)
 from sclip_toolkit.config import CONFIG_DIR, load_config
 from sclip_toolkit.models.text import ClassNameError
@@ -271,7 +271,7 @@ def test_proxyclip_with_a_vfm_checkpoint(tiny_clip_path):
 
 
 def test_truncated_image_file_is_refused_with_its_name(tmp_path):
-    from sclip_toolkit.apis.segmenter import load_image
+    from sclip_toolkit.apis import load_image
     path = tmp_path / 'half.jpg'
     Image.fromarray(np.random.RandomState(0).randint(0, 255, (40, 50, 3), dtype=np.uint8)).save(path)
     path.write_bytes(path.read_bytes()[:300])

@@ -9,7 +9,7 @@ from mmengine.config import ConfigDict
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
-from sclip_toolkit.errors import run_cli
+from sclip_toolkit.cli import run_cli
 from sclip_toolkit.evaluation import EvaluationInterrupted, ResumableTestLoop, SettingsMismatch, model_settings
 from sclip_toolkit.evaluation.prediction_store import PredictionStore
 

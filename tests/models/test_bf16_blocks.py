@@ -15,7 +15,7 @@ from sclip_toolkit.models.bf16_blocks import (FoldedQuickGELU, FusedResidualBloc
                                               use_fused_blocks)
 from sclip_toolkit.models.clip import output_dtype
 from sclip_toolkit.models.postprocess import StepContext
-from sclip_toolkit.precision_compare import compare_precisions, predict_labels
+from sclip_toolkit.bench.precision_compare import compare_precisions, predict_labels
 
 
 def _block(seed: int = 0, width: int = 128) -> ResidualAttentionBlock:

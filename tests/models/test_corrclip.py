@@ -19,9 +19,10 @@ import torch.nn.functional as F
 
 from sclip_toolkit.models.attention.corrclip import (connected_components, merge_regions, region_token_masks,
                                                      scope_weights, spatial_block_indices)
-from sclip_toolkit.models.postprocess import DenseScores, ProbThreshold, RegionVote, StepContext, region_vote
+from sclip_toolkit.models.postprocess import ProbThreshold, RegionVote, StepContext, region_vote
+from sclip_toolkit.models.scoring import DenseScores
 from sclip_toolkit.models.regions import PAD_ID, PrecomputedMasks, RegionGenerator, RegionMap, paint_masks
-from sclip_toolkit.models.text_classifier import ClassEmbeddings
+from sclip_toolkit.models.text import ClassEmbeddings
 
 from ..conftest import parity_fixture
 

@@ -9,9 +9,9 @@ from mmseg.structures import SegDataSample
 
 from sclip_toolkit.apis import build_segmentor
 from sclip_toolkit.config import load_config
-from sclip_toolkit.models.banding import needed_rows, resize_rows, row_bands
+from sclip_toolkit.models.scoring.banding import needed_rows, resize_rows, row_bands
 from sclip_toolkit.models.postprocess.pamr import banded_affinity, pamr_affinity
-from sclip_toolkit.profiling import exact_cpu_memory_accounting, peak_memory
+from sclip_toolkit.bench.profiling import exact_cpu_memory_accounting, peak_memory
 
 BASE_METHODS = ['sclip', 'naclip', 'clearclip', 'scclip', 'vanilla', 'maskclip']
 CLASSES = [['sky', 'cloud'], ['tree'], ['person', 'man'], ['road'], ['car']]
@@ -127,7 +127,7 @@ def test_large_image_through_the_api_stays_under_the_bound(tiny_clip_path):
 
 def test_max_side_downscales_and_says_so(tiny_clip_path):
     from sclip_toolkit.apis import Segmenter
-    from sclip_toolkit.apis.segmenter import SegmenterError
+    from sclip_toolkit.apis import SegmenterError
 
     seg = Segmenter('sclip', checkpoint=str(tiny_clip_path), device='cpu', max_side=64)
     rgb = np.random.RandomState(1).randint(0, 256, (120, 200, 3), dtype=np.uint8)

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from sclip_toolkit.config import load_config
-from sclip_toolkit.models.text_extras import load_extra_prompts
+from sclip_toolkit.models.text.extras import load_extra_prompts
 
 from ..conftest import parity_fixture
 
@@ -107,7 +107,7 @@ def test_a_name_with_sentences_averages_templates_and_sentences_as_the_reference
     """Every prompt's unit-norm embedding, the mean over the templates and the sentences, renormalised; a name
     that is not a key keeps its template embedding."""
     from sclip_toolkit.models.text import encode_prompts
-    from sclip_toolkit.models.text_classifier import CLIPTextClassifier
+    from sclip_toolkit.models.text import CLIPTextClassifier
     templates = ['a photo of a {}.', 'a {} in the scene.']
     extras = {'cat': ['a small furry animal', 'a pet with whiskers', 'it purrs']}
     plain = CLIPTextClassifier([['cat'], ['dog']], templates=templates, cache=False)(tiny_backbone)

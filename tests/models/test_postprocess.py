@@ -9,11 +9,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sclip_toolkit.models.inference import slide_windows
-from sclip_toolkit.models.postprocess import (AreaThreshold, DenseScores, ProbThreshold, Renormalize, StepContext,
-                                              StreamedScores, StreamingUnsupported, build_steps, pamr,
-                                              pamr_affinity)
+from sclip_toolkit.models.postprocess import (AreaThreshold, ProbThreshold, Renormalize, StepContext, build_steps,
+                                              pamr, pamr_affinity)
 from sclip_toolkit.models.postprocess.pamr import _replicate_border
-from sclip_toolkit.models.text_classifier import ClassEmbeddings
+from sclip_toolkit.models.scoring import DenseScores, StreamedScores, StreamingUnsupported
+from sclip_toolkit.models.text import ClassEmbeddings
 
 CTX = StepContext(image=torch.zeros(1, 3, 1, 1), ori_shape=(1, 1))
 

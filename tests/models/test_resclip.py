@@ -17,7 +17,7 @@ from sclip_toolkit.config import load_config
 from sclip_toolkit.models import CLIPBackbone
 from sclip_toolkit.models.attention import AttnContext, ResCLIPAttention, build_attention, resclip
 from sclip_toolkit.models.attention.resclip_sfr import patch_labels, same_entity_paths, sfr_matrix
-from sclip_toolkit.models.text_classifier import ClassEmbeddings
+from sclip_toolkit.models.text import ClassEmbeddings
 
 from ..conftest import parity_fixture, segment_random_image, sub_grid
 from ..test_config_settings import flat

@@ -13,7 +13,7 @@ from sclip_toolkit.exceptions import ConfigError
 from sclip_toolkit.models.attention.rfclip import (SINK_CHANNELS, RFCLIPAttention, feature_denoising,
                                                    feature_enhancing, refocus_attention)
 from sclip_toolkit.models.heads import RFCLIPHead, complete_linkage_clusters
-from sclip_toolkit.models.postprocess import StreamingUnsupported
+from sclip_toolkit.models.scoring import StreamingUnsupported
 
 
 # ---------------------------------------------------------------------------------------------------- pieces

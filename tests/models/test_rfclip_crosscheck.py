@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from sclip_toolkit.apis import build_segmentor
-from sclip_toolkit.cfg_values import parse_structured
+from sclip_toolkit.config.overrides import parse_structured
 from sclip_toolkit.config import load_config
 
 from ..conftest import segment_random_image, sub_grid

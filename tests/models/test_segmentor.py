@@ -109,7 +109,7 @@ def test_images_of_different_sizes_in_one_batch(tiny_clip_path, tmp_path):
         paths.append(str(tmp_path / f'{i}.png'))
         cv2.imwrite(paths[-1], rng.randint(0, 255, (h, w, 3), dtype=np.uint8))
     single = run_segmentor(model, cfg, paths)
-    from sclip_toolkit.apis.inference import prepare_inputs
+    from sclip_toolkit.apis.pipeline import prepare_inputs
     batch = model.data_preprocessor({'inputs': [prepare_inputs(cfg, p)['inputs'] for p in paths],
                                      'data_samples': [prepare_inputs(cfg, p)['data_samples'] for p in paths]})
     both = model.predict(batch['inputs'], batch['data_samples'])
@@ -141,7 +141,7 @@ def test_images_smaller_than_a_patch_or_crop(tiny_clip_path, mode, shape):
 def test_very_large_image_runs_in_bounded_memory(tiny_clip_path, tmp_path):
     """A 6000x4000 photo: full-resolution scores of 12 names need > 4 GB with temporaries; streaming stays below 2 GB."""
     import cv2
-    from sclip_toolkit.profiling import peak_memory
+    from sclip_toolkit.bench.profiling import peak_memory
     path = tmp_path / 'big.jpg'
     big = np.random.RandomState(0).randint(0, 255, (4000, 6000, 3), dtype=np.uint8)
     cv2.imwrite(str(path), cv2.resize(big[::8, ::8], (6000, 4000)))  # smooth content compresses fast
@@ -181,7 +181,7 @@ def test_every_method_gives_finite_scores_on_flat_images(tiny_clip_path, tmp_pat
     """A wall or a sky: a uniform grey image and a two-colour one. ProxyCLIP's reference gives NaN there (every
     affinity of a token below beta * mean); every method here must give finite scores."""
     from sclip_toolkit import Segmenter
-    from sclip_toolkit.apis.segmenter import method_config
+    from sclip_toolkit.apis import method_config
     from sclip_toolkit.testing import write_random_vfm
     image = np.full((240, 320, 3), 128, np.uint8)
     if picture == 'two_colours':

@@ -10,8 +10,8 @@ from sclip_toolkit.exceptions import ConfigError
 from sclip_toolkit.models import CLIPBackbone, RegionMap, SlideInference, StitchedInference
 from sclip_toolkit.models.attention import attention_variants, build_attention
 from sclip_toolkit.models.inference import slide_windows
-from sclip_toolkit.models.stitched import Placement
-from sclip_toolkit.models.text_classifier import ClassEmbeddings
+from sclip_toolkit.models.inference.stitched import Placement
+from sclip_toolkit.models.text import ClassEmbeddings
 from sclip_toolkit.testing import write_random_vfm
 
 VARIANTS = sorted(attention_variants())

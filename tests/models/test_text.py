@@ -138,7 +138,7 @@ def test_disk_cache_roundtrip_and_corrupt_files(tmp_path):
 
 def test_segmentor_uses_disk_cache(tiny_clip_path, tmp_path, monkeypatch):
     from mmseg.registry import MODELS
-    import sclip_toolkit.models.text_classifier as text_module
+    import sclip_toolkit.models.text.clip_classifier as text_module
     cfg = dict(type='OVSegmentor', clip=dict(type='CLIPBackbone', checkpoint=str(tiny_clip_path)),
                text_encoder=dict(type='CLIPTextClassifier', class_names=[['cat'], ['dog']], templates=['a {}.'],
                                  cache=str(tmp_path)))

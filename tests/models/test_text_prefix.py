@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from sclip_toolkit.models.text import PROJECT_ROOT, encode_prompts, flatten_names, load_templates, parse_class_names
-from sclip_toolkit.models.text_prefix import (build_text_classifier_shared_prefix, encode_plan, plan_prompts,
+from sclip_toolkit.models.text.shared_prefix import (build_text_classifier_shared_prefix, encode_plan, plan_prompts,
                                               supports_prefix_cache)
 
 from ..conftest import parity_fixture
@@ -106,7 +106,7 @@ def test_layer_scale_is_applied(tiny_backbone):
 def test_custom_text_tower_uses_the_existing_path(tiny_backbone, monkeypatch):
     from open_clip.model import CLIPTextCfg, CLIPVisionCfg, CustomTextCLIP
 
-    import sclip_toolkit.models.text as text_module
+    import sclip_toolkit.models.text.prompts as text_module
     clip = copy.deepcopy(tiny_backbone)
     clip.model = CustomTextCLIP(32, CLIPVisionCfg(image_size=64, patch_size=16, width=64, layers=1, head_width=64),
                                 CLIPTextCfg(context_length=77, vocab_size=49408, width=64, heads=1, layers=1)).eval()

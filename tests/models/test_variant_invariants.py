@@ -11,7 +11,7 @@ import torch
 
 from sclip_toolkit.models import CLIPBackbone
 from sclip_toolkit.models.attention import attention_variants, build_attention
-from sclip_toolkit.models.text_classifier import ClassEmbeddings
+from sclip_toolkit.models.text import ClassEmbeddings
 from sclip_toolkit.testing import write_random_vfm
 
 VARIANTS = sorted(attention_variants())

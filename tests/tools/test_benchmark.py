@@ -122,7 +122,7 @@ def test_breakdown_times_every_stage_next_to_the_bare_encoders(benchmark, capsys
     rows = benchmark.main(['--breakdown', '--methods', 'naclip', 'proxyclip', '--preset', 'tiny', '--image-sizes',
                            '48x64', '--repeats', '1', '--device', 'cpu', '--cfg-options',
                            'model.text_encoder.templates=single'])
-    from sclip_toolkit.stage_timing import BREAKDOWN_STAGES
+    from sclip_toolkit.bench.breakdown import BREAKDOWN_STAGES
     out = capsys.readouterr().out
     naclip, proxy = rows[('naclip', '48x64')], rows[('proxyclip', '48x64')]
     common = {'load_resize', 'crops', 'clip', 'logits_upsample', 'softmax_thresholds', 'copy_out'}

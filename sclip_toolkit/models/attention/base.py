@@ -100,7 +100,7 @@ class AttnContext:
         hidden: outputs of earlier blocks (B, T, D), by block index.
         records: q/k/v and attention maps of earlier blocks, by block index.
         vfm_feats: a vision foundation model's patch features (B, C, I, J), when one is configured.
-        text: the class embeddings (:class:`~sclip_toolkit.models.text_classifier.ClassEmbeddings`), when asked for.
+        text: the class embeddings (:class:`~sclip_toolkit.models.text.ClassEmbeddings`), when asked for.
         regions: region ids of each input image (B, H, W) at its pixel size, when a region generator is configured
             (the inference cuts them per window, padding gets its own id).
         embedded: the first block's input (B, T, D) (patch embedding, CLS, positions, ln_pre).

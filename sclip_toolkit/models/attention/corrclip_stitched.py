@@ -1,7 +1,7 @@
 """CorrCLIP's last block over the whole image: OV-Stitcher's stitched forward (github.com/atw617/OV-Stitcher).
 
 Per window: every CLIP block but the last, and the mask class tokens (they attend to the window's own tokens).
-Over the whole image (stitched, ``models/stitched.py``):
+Over the whole image (stitched, ``models/inference/stitched.py``):
 
 * the VFM features (its last block global, ``VFMFeatures.window_state``), the region merging and the scope;
 * the main branch: the windows' last-block values, stitched, resized to the VFM grid and mixed by the scope weights;
@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from ...exceptions import ConfigError
 from .corrclip import _nearest as nearest_resize
 from .corrclip import merge_regions, scope_weights, spatial_block_indices
+from ..stages import stage
 from .spatial import MAX_ATTENTION_BYTES, recompute_block
 
 
@@ -76,11 +77,16 @@ def forward_stitched(attn, clip, sctx) -> Tuple[torch.Tensor, Tuple[int, int]]:
 
     Returns the ``ln_post``-ed, weighted sum of the three branches (1, I*J, D) on the VFM's stitched grid (I, J).
     """
-    from ..stitched import Accumulator
-
     if sctx.vfm_feats is None:
         raise ConfigError(f'{type(attn).__name__} needs VFM features: configure model.clip.vfm (OV-Stitcher: '
                           f"dict(type='VFMFeatures', family='dino', patch_size=8, output='block'))")
+    with stage('final_attn.stitched', attn):
+        return _forward_stitched(attn, clip, sctx)
+
+
+def _forward_stitched(attn, clip, sctx) -> Tuple[torch.Tensor, Tuple[int, int]]:
+    from ..inference.stitched import Accumulator
+
     windows, vplace = sctx.windows, sctx.vfm_placement
     out_grid = vplace.grid
     cells = F.normalize(sctx.vfm_feats[0].flatten(1).t().float(), dim=-1)  # (I*J, C)
@@ -101,7 +107,8 @@ def forward_stitched(attn, clip, sctx) -> Tuple[torch.Tensor, Tuple[int, int]]:
     single = attn.spatial_attention == 'single_head'
     acc, sem, cls_sums = None, Accumulator(vplace), {}
     for index, crops in windows.batches():
-        x, ctx = clip.encode_to_last(crops, attn, vfm=False)
+        with stage('final_attn.windows', clip):  # the windows' CLIP blocks: CLIP's time, not the variant's
+            x, ctx = clip.encode_to_last(crops, attn, vfm=False)
         if acc is None:
             acc = Accumulator(windows.placement(ctx.grid, clip.patch_size))
         inputs = [ctx.embedded] + [ctx.block_output(i) for i in range(len(blocks) - 1)]  # inputs[i]: block i's

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from ..banding import resize_rows
+from ..scoring.banding import resize_rows
 from .base import PostProcessStep, StepContext
 
 

@@ -5,7 +5,8 @@ import torch
 from mmseg.registry import MODELS
 
 from ...exceptions import ConfigError
-from .base import PostProcessStep, ScoreMap, StepContext
+from ..scoring.base import ScoreMap
+from .base import PostProcessStep, StepContext
 
 
 def region_vote(labels: torch.Tensor, ids: torch.Tensor, num_classes: int) -> torch.Tensor:

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from mmseg.registry import MODELS
 
-from .base import PostProcessStep, ScoreMap, StepContext
+from ..scoring.base import ScoreMap
+from .base import PostProcessStep, StepContext
 
 
 @MODELS.register_module()

@@ -24,9 +24,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
-from ..exceptions import ConfigError
-from .attention import AttnContext
-from .inference import Box, CropFeatures, WholeInference, pad_amounts, pair, slide_windows
+from ...exceptions import ConfigError
+from ..attention import AttnContext
+from ..stages import stage
+from .base import Box, CropFeatures, pad_amounts, pair
+from .slide import slide_windows
+from .whole import WholeInference
 
 
 class Placement:
@@ -262,7 +265,8 @@ class StitchedInference(WholeInference):
         windows = self.window_set(clip, image)
         sctx = StitchContext(windows, regions=regions, text=text)
         if clip.vfm is not None:
-            sctx.vfm_feats, sctx.vfm_placement = stitch_vfm(clip.vfm, windows)
+            with stage('vfm.stitched', clip.vfm):
+                sctx.vfm_feats, sctx.vfm_placement = stitch_vfm(clip.vfm, windows)
         forward = getattr(attn, 'forward_stitched', None)
         tokens, grid = forward(clip, sctx) if forward is not None else stitch_last_block(attn, clip, sctx)
         feats = clip.project(tokens, attn)

@@ -1,68 +1,24 @@
 """The text-classifier part: vocabulary, prompt templates, encoding and the memory and disk caches."""
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
-import torch.nn as nn
 from mmseg.registry import MODELS
 
-from .text import TextEmbeddingCache, flatten_names, load_templates, parse_class_names
-from .text_extras import add_extra_prompts, extras_digest, load_extra_prompts
-from .text_prefix import build_text_classifier_shared_prefix
-
-
-@dataclass(frozen=True)
-class ClassEmbeddings:
-    """A vocabulary's text side, as every other part sees it.
-
-    Attributes:
-        names: (Q, E) unit-norm name embeddings, in the encoder's device and dtype.
-        query_idx: (Q,) class index of each name (a class scores as the best of its names).
-        num_classes: C.
-    """
-    names: torch.Tensor
-    query_idx: torch.Tensor
-    num_classes: int
-
-    @property
-    def num_names(self) -> int:
-        return self.names.shape[0]
-
-    def reduce(self, probs: torch.Tensor) -> torch.Tensor:
-        """(Q, ...) name probabilities -> (C, ...) class probabilities: the max over each class's names."""
-        if probs.shape[0] == self.num_classes and torch.equal(self.query_idx.cpu(), torch.arange(self.num_classes)):
-            return probs
-        # Each class's first name copied, then an elementwise maximum with every further name: the same values as
-        # a scatter 'amax' from zeros (probabilities are >= 0, and max is exact), in a few passes over (H, W)
-        # planes instead of a scatter over (Q, H, W) with an index as large.
-        first, rest = self._groups()
-        out = probs.index_select(0, first.to(probs.device))
-        for name, cls in rest:
-            torch.maximum(out[cls], probs[name], out=out[cls])
-        return out
-
-    def _groups(self):
-        """(C,) index of each class's first name; (name, class) of every further name."""
-        idx = self.query_idx.tolist()
-        seen: Dict[int, int] = {}
-        rest = []
-        for name, cls in enumerate(idx):
-            if cls in seen:
-                rest.append((name, cls))
-            else:
-                seen[cls] = name
-        if len(seen) != self.num_classes:
-            raise ValueError(f'ClassEmbeddings: {self.num_classes} classes but names for only {len(seen)}')
-        return torch.tensor([seen[c] for c in range(self.num_classes)]), rest
+from .base import ClassEmbeddings, TextClassifier
+from .cache import TextEmbeddingCache
+from .extras import add_extra_prompts, extras_digest, load_extra_prompts
+from .names import flatten_names, parse_class_names
+from .prompts import load_templates
+from .shared_prefix import build_text_classifier_shared_prefix
 
 
 _DEFAULT = object()  # "the part's own separator" in set_vocabulary
 
 
 @MODELS.register_module()
-class CLIPTextClassifier(nn.Module):
+class CLIPTextClassifier(TextClassifier):
     """Class-name embeddings from CLIP's text tower: the mean over templates of unit-norm prompt embeddings.
 
     Args:
@@ -71,7 +27,7 @@ class CLIPTextClassifier(nn.Module):
         templates: prompt template set name in ``prompts/``, a file, or a list.
         allow_duplicate_names: accept a name listed under two classes (the references' COCO-Object files).
         cache: cache embeddings on disk (True: ``$SCLIP_CACHE_DIR`` or ~/.cache/sclip_toolkit; a folder; False: off).
-        extra_prompts: per-name sentences added to the template prompts (``text_extras.py``): a set name in
+        extra_prompts: per-name sentences added to the template prompts (``text/extras.py``): a set name in
             ``prompts/`` ('ovstitcher_class_biased'), a JSON path or a dict; None: templates only.
     """
 

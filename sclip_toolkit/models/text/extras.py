@@ -12,8 +12,9 @@ from typing import Dict, List, Sequence, Union
 
 import torch
 
-from ..exceptions import ConfigError
-from .text import PROMPTS_DIR, encode_prompts, resolve_path
+from ...exceptions import ConfigError
+from ...resources import resolve_path
+from .prompts import PROMPTS_DIR, encode_prompts
 
 ExtraPrompts = Dict[str, List[str]]
 

@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .text import encode_prompts
+from .prompts import encode_prompts
 
 # Tokens per forward pass of the shared-prefix path: its prompts are a few tokens each, so batching by prompt count
 # would give matmuls too small to run at full speed on CPUs (about 1k-4k rows is the sweet spot).
@@ -232,7 +232,7 @@ def build_text_classifier_shared_prefix(clip, names: Sequence[str], templates: S
         templates: T prompt templates, each with a '{}'.
         batch_size: prompts per forward pass for prompts encoded whole (see :func:`encode_plan`).
     """
-    from .text import build_text_classifier
+    from .prompts import build_text_classifier
 
     if not supports_prefix_cache(clip.model):
         return build_text_classifier(clip, names, templates, batch_size)

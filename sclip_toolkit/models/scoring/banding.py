@@ -12,10 +12,16 @@ compare them with the dense path's).
 """
 from __future__ import annotations
 
-from typing import Iterator, Optional, Tuple
+from typing import TYPE_CHECKING, Iterator, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
+
+from ..stages import stage
+
+if TYPE_CHECKING:
+    from ..inference import CropFeatures
+    from .base import ScoringParts
 
 
 def source_rows(in_size: int, out_size: int, rows: Tuple[int, int]
@@ -81,3 +87,31 @@ def row_bands(height: int, band: int) -> Iterator[Tuple[int, int]]:
     band = max(1, int(band))
     for r0 in range(0, height, band):
         yield r0, min(height, r0 + band)
+
+
+class SourceBlocks:
+    """The inference's source map (1, Q, h, w), decoded a block of rows at a time for the bands that read them.
+
+    A block holds at most about ``max_score_bytes`` (its sum and the average made from it); bands move down the
+    image, so a band whose rows are not in the current block starts the next one. Bands re-read from the top
+    (a scores-stage step that counts first, then labels) decode the blocks again.
+    """
+
+    def __init__(self, parts: 'ScoringParts', max_bytes: int, crops: 'CropFeatures', names: torch.Tensor,
+                 out_height: int):
+        self.parts, self.max_bytes, self.crops, self.names, self.out_height = parts, max_bytes, crops, names, out_height
+        self.height, width = parts.inference.source_size(crops)
+        self.block_rows = max(1, max_bytes // (2 * 4 * names.shape[0] * width))
+        self.block, self.start = None, 0
+
+    def covering(self, r0: int, r1: int) -> Tuple[torch.Tensor, int]:
+        """A block holding the source rows that output rows ``[r0, r1)`` read, and its first row."""
+        s0, s1 = needed_rows(self.height, self.out_height, (r0, r1))
+        if self.block is None or s0 < self.start or s1 > self.start + self.block.shape[-2]:
+            self.block = None  # freed before the next is decoded
+            stop = min(self.height, max(s1, s0 + self.block_rows))
+            with stage('inference.source', self.parts.inference):
+                self.block = self.parts.inference.source_rows(self.crops, self.names, (s0, stop), self.parts.head,
+                                                              max_bytes=self.max_bytes)
+            self.start = s0
+        return self.block, self.start

@@ -1,19 +1,17 @@
 """Loading toolkit configs with the command-line overrides every script shares, checked before anything is built."""
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-from mmengine.config import Config, DictAction  # noqa: F401  (DictAction re-exported for the scripts)
+from mmengine.config import Config
 
-from .config_check import ConfigError, check_model_config, check_override_keys, closest, parse_cfg_options
-from .models.text import PROJECT_ROOT
+from .check import ConfigError, check_model_config, check_override_keys, closest
+from ..resources import PROJECT_ROOT
 
 CONFIG_DIR = PROJECT_ROOT / 'configs'
 
-__all__ = ['CONFIG_DIR', 'ConfigError', 'available_configs', 'resolve_config_path', 'load_config',
-           'parse_cfg_options', 'CfgOptionsAction']
+__all__ = ['CONFIG_DIR', 'ConfigError', 'available_configs', 'resolve_config_path', 'load_config', 'apply_overrides']
 
 
 def available_configs() -> List[str]:
@@ -51,7 +49,7 @@ def load_config(config: str, checkpoint: Optional[str] = None, vfm_checkpoint: O
 
     Raises:
         ConfigError: an override of a top-level key the config does not have, or a model key or value that the
-            registered constructors do not accept (see :func:`sclip_toolkit.config_check.check_model_config`).
+            registered constructors do not accept (see :func:`sclip_toolkit.config.check.check_model_config`).
     """
     cfg = Config.fromfile(str(resolve_config_path(config)))
     if checkpoint:
@@ -72,15 +70,3 @@ def apply_overrides(cfg: Config, cfg_options: Optional[Dict[str, Any]] = None) -
     if cfg.get('model') is not None:
         check_model_config(cfg.model)
     return cfg
-
-
-class CfgOptionsAction(argparse.Action):
-    """``--cfg-options KEY=VALUE ...`` as a dict; a malformed item is an argument error (one line, exit 2)."""
-
-    def __call__(self, parser, namespace, values, option_string=None):
-        options = dict(getattr(namespace, self.dest, None) or {})
-        try:
-            options.update(parse_cfg_options(values))
-        except ConfigError as exc:
-            parser.error(str(exc))
-        setattr(namespace, self.dest, options)

@@ -108,7 +108,7 @@ def precision_compare_main(args, methods: List[str]) -> Dict[str, Dict[str, floa
     from sclip_toolkit.apis import build_segmentor
     from sclip_toolkit.config import load_config
     from sclip_toolkit.models.regions import SAM2Masks
-    from sclip_toolkit.stage_timing import clip_input, image_file, random_sam2
+    from sclip_toolkit.bench.stage_timing import clip_input, image_file, random_sam2
     from sclip_toolkit.testing import random_clip_state_dict, write_random_vfm
 
     device = torch.device(args.device or 'cpu')

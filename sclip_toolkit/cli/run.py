@@ -5,7 +5,7 @@ import os
 import sys
 from typing import Callable, Optional, Tuple, Type
 
-from .exceptions import ToolkitError
+from ..exceptions import ToolkitError
 
 # Only the toolkit's own error types (and a file that is not where the user said) are one-line user errors: any
 # other exception is a bug and keeps its traceback.

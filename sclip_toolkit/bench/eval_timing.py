@@ -23,7 +23,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def cpu_seconds() -> float:
@@ -71,7 +71,7 @@ def bare_predict(cfg, image_paths: Sequence[Path], device: torch.device, repeats
     """
     from mmengine.dataset import Compose, pseudo_collate
 
-    from .apis.inference import build_segmentor
+    from ..apis.pipeline import build_segmentor
 
     model = build_segmentor(cfg, device)
     pipeline = Compose(cfg.test_dataloader.dataset.pipeline)
@@ -129,7 +129,7 @@ def eval_throughput(config: str, checkpoint: str, work: Path, num_images: int = 
     """
     if threads is not None:
         torch.set_num_threads(threads)
-    from .config import load_config
+    from ..config import load_config
 
     data = work / 'data'
     voc = data / 'VOCdevkit' / 'VOC2012'
@@ -139,7 +139,7 @@ def eval_throughput(config: str, checkpoint: str, work: Path, num_images: int = 
     saved = os.environ.get('SCLIP_DATA')
     os.environ['SCLIP_DATA'] = str(data)
     try:
-        from .config import parse_cfg_options
+        from ..config import parse_cfg_options
         cfg = load_config(config, checkpoint=checkpoint, cfg_options=parse_cfg_options(options))
     finally:
         if saved is None:
@@ -181,8 +181,8 @@ _WARM_CHILD = '''
 import json, sys, time
 t0, c0 = time.perf_counter(), time.process_time()
 import numpy as np
-from sclip_toolkit.apis.segmenter import Segmenter
-from sclip_toolkit.eval_timing import warm_start_child
+from sclip_toolkit.apis import Segmenter
+from sclip_toolkit.bench.eval_timing import warm_start_child
 t1, c1 = time.perf_counter(), time.process_time()
 print(json.dumps(dict(import_s=t1 - t0, import_cpu_s=c1 - c0, **warm_start_child(*sys.argv[1:]))))
 '''
@@ -194,7 +194,7 @@ class _FirstCrop(Exception):
 
 def warm_start_child(checkpoint: str, cache: str, method: str = 'sclip') -> Dict[str, float]:
     """In a fresh process: ``Segmenter(...)`` to the first crop's forward, split into build and the rest."""
-    from .apis.segmenter import Segmenter
+    from ..apis import Segmenter
 
     t0, c0 = time.perf_counter(), time.process_time()
     seg = Segmenter(method, device='cpu', checkpoint=checkpoint, cfg_options={'model.text_encoder.cache': cache})

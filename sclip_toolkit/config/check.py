@@ -13,13 +13,13 @@ import difflib
 import inspect
 import types
 import typing
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Tuple
 
 # Keys that configure something outside MODELS (mmengine's weight initialisers) or mmengine's own merge markers.
 SKIPPED_KEYS = ('init_cfg',)
 
 
-from .exceptions import ConfigError  # noqa: F401  (the error this module raises; re-exported)
+from ..exceptions import ConfigError  # noqa: F401  (the error this module raises; re-exported)
 
 
 def closest(word: str, choices: Iterable[str], n: int = 3) -> List[str]:
@@ -102,6 +102,19 @@ def _hints(func: Any) -> Dict[str, Any]:
             except Exception:
                 out[name] = ann
         return out
+
+
+def constructor_default(name: str, key: str) -> Any:
+    """The default of parameter ``key`` of the part registered as ``name`` (its constructor's signature), so that
+    code that needs a part's default reads it where it is defined.
+
+    Raises:
+        ConfigError: ``name`` is not registered, or its constructor has no parameter ``key`` with a default.
+    """
+    params, _, _ = constructor_parameters(_registered(name, name))
+    if key not in params or params[key].default is inspect.Parameter.empty:
+        raise ConfigError(f'{name} has no parameter {key!r} with a default')
+    return params[key].default
 
 
 # ---------------------------------------------------------------------------------------------------- types
@@ -215,28 +228,3 @@ def check_override_keys(cfg: Mapping, options: Mapping[str, Any]) -> None:
         if top not in cfg:
             raise ConfigError(f'--cfg-options {option}: the config has no top-level key {top!r}'
                               f'{_suggest(top, keys)}; it has: {", ".join(sorted(keys))}')
-
-
-def parse_cfg_option(item: str) -> Tuple[str, Any]:
-    """'model.logit_scale=50' -> ('model.logit_scale', 50), with mmengine's value syntax (numbers, True/False/None,
-    'a,b' and '[a,(b,c)]' lists and tuples), plus lists of part configs such as
-    "model.post_process=[dict(type='PAMR', steps=5)]" (read with ast, no code runs); an item without '=' raises
-    ConfigError."""
-    from mmengine.config import DictAction
-
-    from .cfg_values import looks_structured, parse_structured
-
-    key, sep, value = item.partition('=')
-    if not sep or not key.strip():
-        raise ConfigError(f'--cfg-options {item!r}: expected KEY=VALUE, e.g. model.logit_scale=50')
-    if looks_structured(value):
-        return key.strip(), parse_structured(value, key.strip())
-    try:
-        return key.strip(), DictAction._parse_iterable(value)
-    except AssertionError:  # mmengine asserts balanced brackets
-        raise ConfigError(f'--cfg-options {item!r}: unbalanced brackets in the value') from None
-
-
-def parse_cfg_options(items: Optional[Iterable[str]]) -> Dict[str, Any]:
-    """``--cfg-options`` items as a dict of dotted keys (later items win)."""
-    return dict(parse_cfg_option(item) for item in (items or []))
