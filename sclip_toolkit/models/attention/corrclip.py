@@ -187,9 +187,9 @@ class CorrCLIPAttention(FinalAttention):
             if self.merge_eps is not None:
                 ids = merge_regions(ids, cell_feats, self.merge_eps)
             weights = scope_weights(cell_feats @ cell_feats.t(), ids, self.tau).to(main_v.dtype)
-            token_masks = region_token_masks(_nearest(ids.view(out_grid), ctx.grid).flatten())  # (P, h*w)
-            classes = self._class_tokens(ctx.blocks, [t[b] for t in inputs], token_masks)  # (P, D)
-            cell_masks = _nearest(token_masks.view(-1, *ctx.grid), out_grid).flatten(1)  # (P, I*J)
+            token_masks = region_token_masks(nearest_ids(ids.view(out_grid), ctx.grid).flatten())  # (P, h*w)
+            classes = self.class_tokens(ctx.blocks, [t[b] for t in inputs], token_masks)  # (P, D)
+            cell_masks = nearest_ids(token_masks.view(-1, *ctx.grid), out_grid).flatten(1)  # (P, I*J)
             semantic = cell_masks.t().to(classes.dtype) @ classes
             ln_post = ctx.visual.ln_post
             out.append(ln_post(block.attn.out_proj(weights @ main_v[b]))
@@ -207,10 +207,10 @@ class CorrCLIPAttention(FinalAttention):
         """Region ids (I*J,) of window ``index`` on the VFM grid (nearest); all 0 without regions."""
         if regions is None:
             return torch.zeros(grid[0] * grid[1], dtype=torch.long, device=device)
-        return _nearest(regions[index].to(device), grid).flatten()
+        return nearest_ids(regions[index].to(device), grid).flatten()
 
     @staticmethod
-    def _class_tokens(blocks: Sequence[nn.Module], inputs: List[torch.Tensor], token_masks: torch.Tensor
+    def class_tokens(blocks: Sequence[nn.Module], inputs: List[torch.Tensor], token_masks: torch.Tensor
                       ) -> torch.Tensor:
         """Mask class tokens (P, D) after every block; ``inputs[i]`` (1+N, D) is block i's input."""
         allowed = torch.cat([torch.ones_like(token_masks[:, :1]), token_masks], dim=1)  # CLS + own region
@@ -224,7 +224,7 @@ class CorrCLIPAttention(FinalAttention):
                 f'semantic_weight={self.semantic_weight}, spatial_attention={self.spatial_attention}')
 
 
-def _nearest(ids: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+def nearest_ids(ids: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     """Nearest resize (PyTorch's legacy rule, via float as the reference) of an integer map (..., h, w)."""
     if tuple(ids.shape[-2:]) == tuple(size):
         return ids

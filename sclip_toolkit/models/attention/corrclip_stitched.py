@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from ...exceptions import ConfigError
-from .corrclip import _nearest as nearest_resize
+from .corrclip import nearest_ids as nearest_resize
 from .corrclip import merge_regions, scope_weights, spatial_block_indices
 from ..stages import stage
 from .spatial import MAX_ATTENTION_BYTES, recompute_block
@@ -124,7 +124,7 @@ def _forward_stitched(attn, clip, sctx) -> Tuple[torch.Tensor, Tuple[int, int]]:
             rows, cols = windows.padded_shape
             token_ids = nearest_resize(merged_pixels[y1:y1 + rows, x1:x1 + cols], ctx.grid).flatten()
             masks = token_ids[None] == region_ids[:, None]  # (P, h*w)
-            classes = attn._class_tokens(blocks, [t[k] for t in inputs], masks)  # (P, D)
+            classes = attn.class_tokens(blocks, [t[k] for t in inputs], masks)  # (P, D)
             cell_masks = F.interpolate(masks.view(1, -1, *ctx.grid).to(classes.dtype), size=vplace.window_grid,
                                        mode='nearest')[0].flatten(1)  # (P, cells of the window)
             sem.add('semantic', [w], (cell_masks.t() @ classes)[None])

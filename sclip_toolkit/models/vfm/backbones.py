@@ -113,7 +113,7 @@ def resize_grid_embedding(pos: torch.Tensor, size: Tuple[int, int], offset: floa
     return torch.cat([pos[:, :1], grid.permute(0, 2, 3, 1).reshape(1, h * w, -1)], dim=1)
 
 
-def _block_range(layer: int, depth: int) -> int:
+def block_range(layer: int, depth: int) -> int:
     """Number of blocks to run for block index ``layer`` (negative counts from the end)."""
     if not -depth <= layer < depth:
         raise IndexError(f'VFM layer {layer} out of range for {depth} blocks (use 0..{depth - 1} or -1 for the last)')
@@ -194,7 +194,7 @@ class ViTTrunk(nn.Module):
         vit = self.vit
         x, (h, w) = self.embed(x)
         b, dim = x.shape[0], x.shape[-1]
-        count = _block_range(layer, len(vit.blocks))
+        count = block_range(layer, len(vit.blocks))
         if output == 'qk':
             x = vit.blocks[:count - 1](x)
             last = vit.blocks[count - 1]
@@ -204,58 +204,6 @@ class ViTTrunk(nn.Module):
         x = vit.blocks[:count](x)
         x = vit.norm(x)[:, 1 + self.spec.registers:]
         return x.transpose(1, 2).reshape(b, dim, h, w)
-
-    def window_state(self, x: torch.Tensor, layer: int = -1, output: str = 'features',
-                     residual: str = 'final_norm') -> Tuple[Dict[str, torch.Tensor], Tuple[int, int]]:
-        """What block ``layer`` needs from each window (B, 3, H, W), to run later on stitched tokens.
-
-        Returns tokens by name, each (B, h*w, C) (names starting with 'prefix': (B, 1+R, C), CLS and registers),
-        and the grid (h, w): 'qk' the finished output (q + k needs no other token); 'features' the block's input;
-        'block' (OV-Stitcher) the block's per-head q, k, v inputs and the residual base: the block's input after
-        the final norm (``residual='final_norm'``, the reference's ``get_intermediate_layers(n=2)[0]``) or as it is
-        (``'block_input'``).
-        """
-        vit = self.vit
-        x, grid = self.embed(x)
-        count = _block_range(layer, len(vit.blocks))
-        x = vit.blocks[:count - 1](x)
-        keep = 1 + self.spec.registers
-        last = vit.blocks[count - 1]
-        if output == 'qk':
-            q, k, _ = last.attn.qkv(last.norm1(x)).chunk(3, dim=-1)
-            return {'qk': (q + k)[:, keep:]}, grid
-        if output == 'features':
-            return {'x': x[:, keep:], 'prefix': x[:, :keep]}, grid
-        q, k, v = last.attn.qkv(last.norm1(x))[:, keep:].chunk(3, dim=-1)
-        base = vit.norm(x) if residual == 'final_norm' else x
-        return {'base': base[:, keep:], 'q': q, 'k': k, 'v': v}, grid
-
-    def finish_state(self, state: Dict[str, torch.Tensor], grid: Tuple[int, int], layer: int = -1,
-                     output: str = 'features', residual: str = 'final_norm') -> torch.Tensor:
-        """Features (B, C, h, w) from :meth:`window_state`'s tokens (one window's, or stitched over an image).
-
-        'features': block ``layer`` and the final norm on [prefix, tokens]. 'block': multi-head attention of the
-        patch tokens among themselves (no CLS), added to the residual base, then the block's MLP; with
-        ``residual='block_input'`` the final norm follows (the block's true output), else not (the reference).
-        """
-        vit = self.vit
-        b, (h, w) = None, grid
-        last = vit.blocks[_block_range(layer, len(vit.blocks)) - 1]
-        if output == 'qk':
-            x = state['qk']
-        elif output == 'features':
-            keep = state['prefix'].shape[1]
-            x = vit.norm(last(torch.cat([state['prefix'], state['x']], dim=1)))[:, keep:]
-        else:
-            heads = last.attn.num_heads
-            q, k, v = (state[n].unflatten(-1, (heads, -1)).transpose(1, 2) for n in ('q', 'k', 'v'))
-            mixed = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2)
-            x = state['base'] + last.ls1(last.attn.proj(mixed))
-            x = x + last.ls2(last.mlp(last.norm2(x)))
-            if residual == 'block_input':
-                x = vit.norm(x)
-        b = x.shape[0]
-        return x.transpose(1, 2).reshape(b, -1, h, w)
 
 
 class SAMTrunk(nn.Module):
@@ -285,7 +233,7 @@ class SAMTrunk(nn.Module):
         if tuple(x.shape[-2:]) != (self.spec.img_size,) * 2:
             raise ValueError(f'SAM expects {self.spec.img_size}x{self.spec.img_size} inputs, got {tuple(x.shape)}')
         x = sam.patch_embed(x) + sam.pos_embed.to(x.dtype)  # (B, h, w, D)
-        count = _block_range(layer, len(sam.blocks))
+        count = block_range(layer, len(sam.blocks))
         x = sam.blocks[:count](x).permute(0, 3, 1, 2)
         return sam.neck(x) if count == len(sam.blocks) else x
 

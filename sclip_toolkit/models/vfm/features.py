@@ -29,6 +29,7 @@ from ...exceptions import ConfigError
 from ..checkpoint import CheckpointError, load_state_dict
 from .backbones import VFMSpec, build_trunk, spec_from_state
 from .base import CLIP_MEAN, CLIP_STD, DEFAULT_PATCH, IMAGENET_MEAN, IMAGENET_STD, FeatureProvider
+from .stitching import finish_state, window_state
 from .weights import ARCH_ALIASES, FAMILIES, check_family, fetch_official_weights, official_to_timm
 
 
@@ -159,15 +160,15 @@ output: 'features' (block ``layer``'s normalised output), 'qk' (plain ViTs: the 
 
     def window_state(self, image: torch.Tensor) -> Tuple[Dict[str, torch.Tensor], Tuple[int, int]]:
         """Per-window tokens for a stitched last block (``models/inference/stitched.py``): see
-        ``ViTTrunk.window_state``."""
+        :func:`.stitching.window_state`."""
         if self.family == 'sam' or self.img_size is not None:
             raise ConfigError(f'{self.family} features cannot be stitched: the model sees each window resized to '
                               f'its fixed input size, so its grid is not the window\'s')
-        return self.trunk.window_state(self.preprocess(image), self.layer, self.output, self.block_residual)
+        return window_state(self.trunk, self.preprocess(image), self.layer, self.output, self.block_residual)
 
     def finish_state(self, state: Dict[str, torch.Tensor], grid: Tuple[int, int]) -> torch.Tensor:
         """Features (B, C, I, J) from (stitched) :meth:`window_state` tokens."""
-        return self.trunk.finish_state(state, grid, self.layer, self.output, self.block_residual)
+        return finish_state(self.trunk, state, grid, self.layer, self.output, self.block_residual)
 
     def extra_repr(self) -> str:
         s = self.spec
