@@ -130,7 +130,7 @@ def test_a_batch_gives_each_image_its_single_image_result(tiny_clip_path, tmp_pa
     import numpy as np
 
     from sclip_toolkit.apis import build_segmentor, run_segmentor
-    from sclip_toolkit.apis.inference import prepare_inputs
+    from sclip_toolkit.apis.pipeline import prepare_inputs
     from sclip_toolkit.config import load_config
     dino = write_random_vfm(tmp_path / 'dino.pth', 'dino')
     cfg = load_config('configs/ovstitcher/ovstitcher_voc21.py', checkpoint=str(tiny_clip_path),
