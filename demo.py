@@ -133,6 +133,7 @@ def segment_and_save(seg, image_path: str, rgb, classes, out: Path, stem: str, a
         model_info: ``backbone`` and ``weights`` entries of the JSON (default: read from ``seg``).
     """
     from sclip_toolkit.apis.visualize import class_colors, class_summary, label_picture, render_overlay
+    from sclip_toolkit.io_utils import atomic_write, save_image
 
     start = time.perf_counter()
     result = seg(rgb, classes, source=image_path)
@@ -140,8 +141,8 @@ def segment_and_save(seg, image_path: str, rgb, classes, out: Path, stem: str, a
     picture, layout = render_overlay(rgb, result.labels, result.class_names, colors, result.pixel_shares(), alpha)
     paths = dict(overlay=out / f'{stem}_{seg.method}_overlay.png', labels=out / f'{stem}_{seg.method}_labels.png')
     out.mkdir(parents=True, exist_ok=True)
-    picture.save(paths['overlay'])
-    label_picture(result.labels, colors).save(paths['labels'])
+    save_image(paths['overlay'], picture)
+    save_image(paths['labels'], label_picture(result.labels, colors))
     model_info = model_info or dict(backbone=backbone_summary(seg), weights=weights_summary(seg))
     summary = dict(
         label, method=seg.method, backbone=model_info['backbone'], checkpoint=seg.checkpoint,
@@ -151,8 +152,7 @@ def segment_and_save(seg, image_path: str, rgb, classes, out: Path, stem: str, a
         timing=dict(load_s=round(seg.load_seconds, 3), text_s=round(result.timing['text_s'], 3),
                     inference_s=round(result.timing['inference_s'], 3),
                     total_s=round(seg.load_seconds + time.perf_counter() - start, 3)))
-    with open(out / f'{stem}_{seg.method}.json', 'w', encoding='utf-8') as fh:
-        json.dump(summary, fh, indent=2)
+    atomic_write(out / f'{stem}_{seg.method}.json', json.dumps(summary, indent=2))
     if verbose:
         print_summary(summary, image_path, out / f'{stem}_{seg.method}.json')
     return summary, result.labels
@@ -246,12 +246,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     return run_cli(lambda: run(args, methods), 'demo.py', words=cli_words) or 0
 
 
-def run(args: argparse.Namespace, methods: List[str]) -> None:
-    """Check everything (methods, classes, weights of every method, the image), then segment and write."""
+def run(args: argparse.Namespace, methods: List[str]) -> int:
+    """Check everything (methods, classes, weights of every method, the image, the output folder), then segment and
+    write; the exit status (1 when a folder's image was skipped)."""
     from sclip_toolkit.apis import (EXAMPLE_CLASSES, SegmenterError, available_methods, check_max_side,
                                               load_image, method_config, parse_bytes, parse_classes)
     from sclip_toolkit.cli.args import cfg_options as read_cfg_options
     from sclip_toolkit.devices import check_cli_device
+    from sclip_toolkit.io_utils import check_writable_dir
     from sclip_toolkit.models.checkpoint import CheckpointError
 
     cfg_options = read_cfg_options(args)
@@ -265,7 +267,8 @@ def run(args: argparse.Namespace, methods: List[str]) -> None:
     classes = parse_classes(Path(args.class_file) if args.class_file else args.classes or EXAMPLE_CLASSES,
                             where='class {number} of --classes')
     images = image_files(args.image)
-    first_rgb = load_image(images[0])  # a bad image fails before any model is loaded
+    folder = args.image is not None and Path(args.image).is_dir()
+    first_rgb = None if folder else load_image(images[0])  # a bad image fails before any model is loaded
     try:  # every method's weights, before any is run
         for method in methods:
             check_weights(method, method_config(method, args.backbone, args.checkpoint, args.vfm_checkpoint,
@@ -278,26 +281,32 @@ def run(args: argparse.Namespace, methods: List[str]) -> None:
     out = Path(args.out)
     created = not out.exists()
     try:
-        summaries, label_maps, first_rgb = segment_all(args, methods, images, first_rgb, classes, out, cfg_options)
+        check_writable_dir(out, f'--out {args.out}')  # before the work: a result that cannot be written is lost
+        run_ = segment_all(args, methods, images, first_rgb, classes, out, cfg_options, folder)
     except BaseException:
         if created and out.is_dir() and not any(out.iterdir()):
             out.rmdir()  # a failed run leaves no empty folder behind
         raise
     if args.compare:
-        write_comparison(summaries, label_maps, first_rgb, out, Path(images[0]).stem, args.alpha,
-                         summaries[0]['label'])
-    elif len(images) > 1:
-        print(f'{methods[0]}: segmented {len(images)} images of {args.image}; wrote <image>_{methods[0]}_overlay.png, '
-              f'_labels.png and .json for each to {out}')
+        write_comparison(run_.summaries, run_.label_maps, run_.first_rgb, out, Path(images[0]).stem, args.alpha,
+                         run_.summaries[0]['label'])
+    elif folder:
+        from sclip_toolkit.apis.folder_run import report_folder
+        return report_folder(args.image, methods[0], run_, out)
+    return 0
 
 
 def segment_all(args: argparse.Namespace, methods: List[str], images: List[Path], first_rgb, classes, out: Path,
-                cfg_options: Dict) -> Tuple[List[Dict], List, object]:
-    """Each method (one model in memory at a time) over every image; summaries and label maps of the first image,
-    and the first image as segmented (downscaled by --max-side)."""
+                cfg_options: Dict, folder: bool = False):
+    """Each method (one model in memory at a time) over every image. In folder mode an image that cannot be read
+    or segmented is reported, skipped and listed, and the run goes on; a file that cannot be written stops it."""
     from sclip_toolkit.apis import Segmenter, downscale, load_image
+    from sclip_toolkit.apis.folder_run import FolderRun, output_stems
+    from sclip_toolkit.exceptions import ToolkitError
+    from sclip_toolkit.io_utils import WriteError
 
-    summaries, label_maps = [], []
+    run_ = FolderRun()
+    stems = output_stems(images)
     for method in methods:
         seg = Segmenter(method, args.backbone, args.device, checkpoint=args.checkpoint,
                         vfm_checkpoint=args.vfm_checkpoint, pretrained=args.pretrained, download=args.download,
@@ -308,26 +317,42 @@ def segment_all(args: argparse.Namespace, methods: List[str], images: List[Path]
         if len(images) > 1 and not args.quiet:
             from tqdm import tqdm
             progress = tqdm(images, desc=f'{method}: {args.image}', unit='img', file=sys.stderr)
-        for i, image in enumerate(progress):
-            rgb, original = downscale(first_rgb if i == 0 else load_image(image), args.max_side)
-            if original is not None and (i == 0 or len(images) == 1):
-                print(f'demo.py: downscaled {image} from {original[1]}x{original[0]} to {rgb.shape[1]}x'
-                      f'{rgb.shape[0]} (--max-side {args.max_side}); the outputs are at the smaller size',
-                      file=sys.stderr)
+        for i, (image, stem) in enumerate(zip(progress, stems)):
+            try:
+                summary, labels, rgb = segment_one(args, seg, image, stem, first_rgb if i == 0 else None, classes,
+                                                   out, model_info, len(images) == 1, load_image, downscale)
+            except WriteError:
+                raise
+            except (ToolkitError, FileNotFoundError, OSError) as exc:
+                if not folder:
+                    raise
+                reason = str(exc).replace(f'{image}: ', '').replace(f' {image}', '')
+                run_.skipped.append((image, reason))
+                print(f'\ndemo.py: skipped {image}: {reason}', file=sys.stderr, flush=True)
+                continue
+            run_.written.append((image, stem))
             if i == 0:
-                first_rgb = rgb  # the comparison picture is drawn at the segmented size (--max-side)
-            label = dict(image=str(Path(image).resolve()), bundled_example=args.image is None,
-                         size=dict(width=int(rgb.shape[1]), height=int(rgb.shape[0])))
-            if original is not None:
-                label['downscaled_from'] = dict(width=int(original[1]), height=int(original[0]),
-                                                max_side=args.max_side)
-            summary, labels = segment_and_save(seg, str(image), rgb, classes, out, Path(image).stem, args.alpha,
-                                               label, model_info, verbose=len(images) == 1)
-            if i == 0:
-                summaries.append(dict(summary, label=label))
-                label_maps.append(labels)
+                run_.first_rgb = rgb  # the comparison picture is drawn at the segmented size (--max-side)
+                run_.summaries.append(summary)
+                run_.label_maps.append(labels)
         del seg  # one model in memory at a time
-    return summaries, label_maps, first_rgb
+    return run_
+
+
+def segment_one(args: argparse.Namespace, seg, image: Path, stem: str, rgb, classes, out: Path, model_info: Dict,
+                verbose: bool, load_image, downscale) -> Tuple[Dict, object, object]:
+    """Decode (unless given), downscale, segment and write one image; its summary (with 'label'), labels, pixels."""
+    rgb, original = downscale(load_image(image) if rgb is None else rgb, args.max_side)
+    if original is not None and verbose:
+        print(f'demo.py: downscaled {image} from {original[1]}x{original[0]} to {rgb.shape[1]}x'
+              f'{rgb.shape[0]} (--max-side {args.max_side}); the outputs are at the smaller size', file=sys.stderr)
+    label = dict(image=str(Path(image).resolve()), bundled_example=args.image is None,
+                 size=dict(width=int(rgb.shape[1]), height=int(rgb.shape[0])))
+    if original is not None:
+        label['downscaled_from'] = dict(width=int(original[1]), height=int(original[0]), max_side=args.max_side)
+    summary, labels = segment_and_save(seg, str(image), rgb, classes, out, stem, args.alpha, label, model_info,
+                                       verbose=verbose)
+    return dict(summary, label=label), labels, rgb
 
 
 def write_comparison(summaries: List[Dict], label_maps: List, rgb, out: Path, stem: str, alpha: float,
@@ -341,13 +366,14 @@ def write_comparison(summaries: List[Dict], label_maps: List, rgb, out: Path, st
     panels = [(s['method'], labels) for s, labels in zip(summaries, label_maps)]
     shares = [[c['pixel_share'] for c in s['classes']] for s in summaries]
     picture, layout = render_comparison(rgb, panels, names, class_colors(len(names)), alpha, shares=shares)
+    from sclip_toolkit.io_utils import atomic_write, save_image
+
     path = out / f'{stem}_compare.png'
-    picture.save(path)
+    save_image(path, picture)
     agree = {f'{a[0]}/{b[0]}': float(np.mean(a[1] == b[1])) for i, a in enumerate(panels) for b in panels[i + 1:]}
     methods = [{k: v for k, v in s.items() if k != 'label'} for s in summaries]
-    with open(out / f'{stem}_compare.json', 'w', encoding='utf-8') as fh:
-        json.dump(dict(label, output=str(path), methods=methods, layout=layout, pixel_agreement=agree), fh,
-                  indent=2)
+    atomic_write(out / f'{stem}_compare.json', json.dumps(dict(label, output=str(path), methods=methods,
+                                                                layout=layout, pixel_agreement=agree), indent=2))
     print(f'compare: wrote {path} and {out / f"{stem}_compare.json"}')
 
 

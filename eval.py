@@ -3,6 +3,7 @@
     python eval.py --config configs/sclip/sclip_voc21.py
     python eval.py --config naclip_ade20k --checkpoint ViT-B-16.pt --cfg-options "model.post_process=[]"
     python eval.py --list                                     # the config names
+    python eval.py --config sclip_mess_floodnet               # MESS datasets: <method>_mess_<dataset>
     bash dist_test.sh configs/sclip/sclip_voc21.py 4          # torchrun, 4 processes (GPUs, or CPUs with gloo)
 
 Datasets are found under $SCLIP_DATA (default ./data); docs/evaluation.md lists the layouts.

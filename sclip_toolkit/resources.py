@@ -32,8 +32,17 @@ def resolve_path(path: Union[str, os.PathLike], kind: str = 'file') -> Path:
     any working directory.
     """
     p = Path(path).expanduser()
-    if p.exists():
+    if _exists(p):
         return p
-    if not p.is_absolute() and (PROJECT_ROOT / p).exists():
+    if not p.is_absolute() and _exists(PROJECT_ROOT / p):
         return PROJECT_ROOT / p
     raise FileNotFoundError(f'{kind} {str(path)!r} not found (looked in {Path.cwd()} and {PROJECT_ROOT})')
+
+
+def _exists(path: Path) -> bool:
+    """Path.exists() that says False for a text no file can have (a name over 255 bytes, a NUL byte), so that a long
+    list of classes given as a string is never mistaken for a path."""
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False

@@ -204,10 +204,84 @@ def test_a_folder_of_images_gives_one_result_per_image(tmp_path, tiny_clip_path,
         _check_outputs(tmp_path / 'out' / f'{stem}_sclip.json', size, ['sky', 'tree'])
     captured = capsys.readouterr()
     assert '2/2' in captured.err  # the progress bar over the images
-    assert f'segmented 2 images of {folder}' in captured.out
+    assert f'segmented 2 of 2 images of {folder}' in captured.out
     (tmp_path / 'empty').mkdir()
     assert demo.main(['--image', str(tmp_path / 'empty'), '--classes', 'a', '--out', str(tmp_path / 'o2')]) == 2
     assert 'is a folder without images' in capsys.readouterr().err
+
+
+def test_folder_names_never_collide_and_a_bad_file_is_skipped(tmp_path, tiny_clip_path, capsys):
+    """Issue 22, case 5: a.jpg and a.png both get their outputs; a corrupt file is listed, the rest is done."""
+    folder = tmp_path / 'photos'
+    folder.mkdir()
+    _picture(folder / 'a.jpg', 40, 60)
+    _picture(folder / 'a.png', 50, 30)
+    (folder / 'broken.jpg').write_bytes(b'\xff\xd8\xff\xe0 not really a jpeg')
+    _picture(folder / 'c.png', 20, 20)
+    rc = demo.main(['--image', str(folder), '--classes', 'sky; tree', '--checkpoint', str(tiny_clip_path),
+                    '--device', 'cpu', '--out', str(tmp_path / 'out'), '--quiet'] + FAST)
+    assert rc == 1  # something was skipped
+    for stem, size in (('a.jpg', (60, 40)), ('a.png', (30, 50)), ('c', (20, 20))):
+        summary, _, _ = _check_outputs(tmp_path / 'out' / f'{stem}_sclip.json', size, ['sky', 'tree'])
+        assert summary['image'] == str((folder / (stem if '.' in stem else 'c.png')).resolve())
+    assert not list((tmp_path / 'out').glob('broken*')) and not list((tmp_path / 'out').glob('a_sclip*'))
+    captured = capsys.readouterr()
+    assert f'segmented 3 of 4 images of {folder}' in captured.out
+    for line in ('a.jpg -> a.jpg_sclip_*', 'a.png -> a.png_sclip_*', 'c.png -> c_sclip_*'):
+        assert line in captured.out
+    assert 'skipped 1 image (nothing written for them):' in captured.err
+    assert 'broken.jpg: ' in captured.err and 'Traceback' not in captured.err
+
+
+def test_output_stems():
+    paths = [Path(n) for n in ('a.jpg', 'a.png', 'A.JPG', 'b.png', 'a.jpg.png')]
+    from sclip_toolkit.apis.folder_run import output_stems
+
+    stems = output_stems(paths)
+    assert stems == ['a.jpg~2', 'a.png', 'A.JPG~3', 'b', 'a.jpg']  # a unique stem keeps its name
+    assert len({s.casefold() for s in stems}) == len(stems)
+
+
+def test_unwritable_out_is_refused_before_any_model_is_loaded(tmp_path, tiny_clip_path, capsys, monkeypatch):
+    """Issue 22, case 7: a read-only --out was found after inference, losing the result."""
+    import errno
+    import tempfile
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, 'Read-only file system')
+
+    monkeypatch.setattr(tempfile, 'mkstemp', read_only)
+    rc = demo.main(['--checkpoint', str(tiny_clip_path), '--device', 'cpu', '--out', str(tmp_path / 'out')])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.strip() == f'demo.py: error: cannot write to --out {tmp_path / "out"}: read-only file system'
+    assert 'loading' not in err
+
+
+def test_full_disk_while_writing_is_one_line_and_leaves_no_partial_file(tmp_path, tiny_clip_path, capsys,
+                                                                       monkeypatch):
+    """Issue 22, case 4: the demo's writes fail as on a full disk (the JSON, after both PNGs)."""
+    import errno
+
+    from sclip_toolkit import io_utils
+
+    real = io_utils.atomic_write
+
+    def full(path, data, encoding='utf-8'):
+        def write(fh):
+            fh.write(b'{"partial')
+            raise OSError(errno.ENOSPC, 'No space left on device')
+        io_utils.atomic_save(path, write)
+
+    monkeypatch.setattr(io_utils, 'atomic_write', full)
+    out = tmp_path / 'out'
+    rc = demo.main(['--checkpoint', str(tiny_clip_path), '--device', 'cpu', '--out', str(out), '--quiet'])
+    monkeypatch.setattr(io_utils, 'atomic_write', real)
+    err = capsys.readouterr().err
+    assert rc == 2 and err.strip() == (f'demo.py: error: could not write {out / "coffee_sclip.json"}: no space left '
+                                       f'on the device')
+    assert sorted(p.name for p in out.iterdir()) == ['coffee_sclip_labels.png', 'coffee_sclip_overlay.png']
+    for png in out.iterdir():
+        Image.open(png).load()  # complete files only
 
 
 def test_json_records_the_vfm_weights_too(tmp_path, tiny_clip_path):

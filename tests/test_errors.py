@@ -81,3 +81,28 @@ def test_run_cli_lets_bugs_raise(bug):
 
     with pytest.raises(type(bug)):
         run_cli(main, 'prog')
+
+
+def test_sigterm_is_reported_as_an_interruption_with_exit_143(capsys):
+    """Issue 22, case 7: SIGTERM unwinds as Ctrl-C does (partial files removed, the resume message printed)."""
+    import os
+    import signal
+    import time
+
+    from sclip_toolkit.evaluation import EvaluationInterrupted
+
+    def main():
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler raises during the sleep
+        except KeyboardInterrupt as exc:  # as ResumableTestLoop does, keeping the exit code
+            error = EvaluationInterrupted('terminated (SIGTERM); 3 predictions saved in p: run it again to resume')
+            error.exit_code = exc.exit_code
+            raise error from None
+
+    before = signal.getsignal(signal.SIGTERM)
+    assert run_cli(main, 'eval.py') == 143
+    assert capsys.readouterr().err.strip() == ('eval.py: terminated (SIGTERM); 3 predictions saved in p: run it again '
+                                               'to resume')
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler is the script's only while it runs
+    assert run_cli(lambda: 3, 'prog') == 3 and run_cli(lambda: None, 'prog') == 0  # main's exit status

@@ -192,3 +192,17 @@ def test_eval_all_keeps_finished_rows_and_marks_failures(env, voc_run):
     rows = (out / 'results.csv').read_text().splitlines()
     assert rows == ['method,VOC20,VOC21,avg', f'sclip,{voc20:.2f},{voc21:.2f},{(voc21 + voc20) / 2:.2f}']
     assert [c.value for c in load_workbook(out / 'results.xlsx')['mIoU'][2]][:3] == ['sclip', voc20, voc21]
+
+
+def test_eval_all_outside_the_repository_uses_the_callers_relative_paths(env, tmp_path):
+    """Issue 22, case 6: relative --out-dir, --checkpoint and $SCLIP_DATA are relative to the caller's folder."""
+    cwd = env['base']
+    shutil.copy(env['checkpoint'], cwd / 'clip.pt')
+    proc_env = dict(env['env'], SCLIP_DATA='data')  # relative, to cwd/data
+    cmd = [sys.executable, str(ROOT / 'tools' / 'eval_all.py'), '--pairs', 'sclip:voc21', '--out-dir', 'rel_out',
+           '--checkpoint', 'clip.pt', '--cfg-options', *env['cfg_options']]
+    proc = subprocess.run(cmd, cwd=cwd, env=proc_env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert 'failed' not in proc.stdout and re.search(r'sclip on voc21: mIoU \d+\.\d\d', proc.stdout)
+    assert (cwd / 'rel_out' / 'sclip_voc21' / 'metrics.json').is_file() and (cwd / 'rel_out' / 'results.md').is_file()
+    assert not (ROOT / 'rel_out').exists()

@@ -79,3 +79,30 @@ def test_prediction_folder_of_other_settings_is_refused(env, tmp_path):  # noqa:
     line = [x for x in proc.stderr.splitlines() if 'error' in x]
     assert len(line) == 1 and len(line[0]) < 300, proc.stderr
     assert f'{preds} holds predictions made with other settings (model.logit_scale: 65 -> 10)' in line[0]
+
+
+def test_stale_predictions_are_never_reused(env, tmp_path):  # noqa: F811
+    """Issue 22, case 2: an edited template file refuses the folder; images replaced under the same names are
+    recomputed, and the metrics equal a fresh run's."""
+    data = tmp_path / 'data'
+    shutil.copytree(env['base'] / 'data', data)
+    templates = tmp_path / 'templates.txt'
+    templates.write_text('a photo of a {}.\n')
+    preds, option = tmp_path / 'preds', f'model.text_encoder.templates={templates}'
+    assert _eval(env, data, tmp_path / 'w1', preds, option).returncode == 0
+    templates.write_text('a photo of a {}.\nthere is a {} in the scene.\n')
+    proc = _eval(env, data, tmp_path / 'w2', preds, option)
+    assert proc.returncode == 2 and f'file {templates.resolve()}: its contents changed' in proc.stderr, proc.stderr
+
+    templates.write_text('a photo of a {}.\n')  # as before: the folder is accepted again
+    first, second = _voc_images(data)
+    first.write_bytes(second.read_bytes())  # another picture under the same name
+    proc = _eval(env, data, tmp_path / 'w3', preds, option)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (f'predictions: 1 reused from {preds}, 1 computed and saved there (1 of them because their image changed '
+            f'since it was saved)') in proc.stderr
+    fresh = _eval(env, data, tmp_path / 'w4', tmp_path / 'fresh', option)
+    assert fresh.returncode == 0, fresh.stderr[-2000:]
+    resumed, again = (json.loads((tmp_path / w / 'metrics.json').read_text()) for w in ('w3', 'w4'))
+    assert {k: resumed[k] for k in ('mIoU', 'aAcc', 'mAcc', 'per_class')} == \
+        {k: again[k] for k in ('mIoU', 'aAcc', 'mAcc', 'per_class')}

@@ -12,6 +12,7 @@ import numpy as np
 from sclip_toolkit.apis import build_segmentor, run_segmentor
 from sclip_toolkit.cli.args import add_model_options, cfg_options
 from sclip_toolkit.config import load_config
+from sclip_toolkit.io_utils import atomic_save
 
 
 def main(argv=None) -> None:
@@ -28,9 +29,9 @@ def main(argv=None) -> None:
     model = build_segmentor(cfg, args.device)
     sample = run_segmentor(model, cfg, [args.image])[0]
     logits = sample.seg_logits.data.float().cpu().numpy()
-    np.save(args.out, logits.astype(np.float32))
+    atomic_save(args.out, lambda fh: np.save(fh, logits.astype(np.float32)))
     if args.pred:
-        np.save(args.pred, sample.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8))
+        atomic_save(args.pred, lambda fh: np.save(fh, sample.pred_sem_seg.data[0].cpu().numpy().astype(np.uint8)))
     print(f'saved seg_logits {logits.shape} to {args.out}')
 
 

@@ -3,6 +3,7 @@
     python tools/eval_all.py --methods sclip naclip                 # the references' 8 standard datasets
     python tools/eval_all.py --methods clearclip --datasets voc20 context59 --gpus 4
     python tools/eval_all.py --pairs sclip:voc21 proxyclip:ade847 --checkpoint ViT-B-16.pt
+    python tools/eval_all.py --suite mess                            # every method x the 22 MESS datasets
 
 Each (method, dataset) runs configs/<method>/<method>_<dataset>.py in its own process (eval.py, or dist_test.sh
 with --gpus N > 1), logging to <out-dir>/<method>_<dataset>/eval.log. The table is rewritten after every pair, so
@@ -114,27 +115,46 @@ def run_pair(method: str, dataset: str, args: argparse.Namespace) -> Tuple[Optio
     work_dir.mkdir(parents=True, exist_ok=True)
     metrics_path.unlink(missing_ok=True)  # a stale file must not pass for this run's result
     log = work_dir / 'eval.log'
+    # In the caller's working directory, as eval.py itself: relative --out-dir, --checkpoint, --cfg-options paths
+    # and $SCLIP_DATA mean the same in this process and in the evaluation.
     with open(log, 'w', encoding='utf-8') as out:
-        code = subprocess.call(eval_command(config, work_dir, args), stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        code = subprocess.call(eval_command(config, work_dir, args), stdout=out, stderr=subprocess.STDOUT)
     if code == 0 and metrics_path.is_file():
         return json.loads(metrics_path.read_text())['mIoU'], 'done', ''
+    if code == 0:
+        return None, 'failed', f'the evaluation ended without writing {metrics_path.resolve()} (log: {log})'
     return None, 'failed', f'exit code {code}: {last_error_line(log)} (log: {log})'
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
     methods = evaluable_methods()
-    parser.add_argument('--methods', nargs='+', default=methods, help=f'rows (default: {" ".join(methods)})')
-    parser.add_argument('--datasets', nargs='+', default=list(STANDARD_DATASETS),
-                        help=f'columns (default: the 8 standard ones: {" ".join(STANDARD_DATASETS)})')
+    parser.add_argument('--methods', nargs='+', help=f'rows (default: {" ".join(methods)}; MESS: those with MESS '
+                        f'settings)')
+    parser.add_argument('--datasets', nargs='+', help=f'columns (default: the 8 standard ones: '
+                        f'{" ".join(STANDARD_DATASETS)}; MESS: all 25 sets)')
+    parser.add_argument('--suite', choices=['standard', 'mess'], default='standard',
+                        help="'mess': the MESS datasets (configs <method>_mess_<dataset>, MESS's metrics, per-domain "
+                             "means; resumes by default)")
+    parser.add_argument('--rerun', action='store_true', help='MESS: evaluate pairs already done again (the earlier '
+                        'result is kept until the new one is written)')
+    parser.add_argument('--save-preds', action='store_true', help='MESS: keep each pair\'s label maps in '
+                        '<pair dir>/preds, so a pair stopped half-way resumes where it stopped')
     parser.add_argument('--pairs', nargs='+', help='explicit METHOD:DATASET pairs instead of methods x datasets')
-    parser.add_argument('--out-dir', default='work_dirs/eval_all', help='work dirs and the table go here')
+    parser.add_argument('--out-dir', help='work dirs and the table go here (default: work_dirs/eval_all, MESS: '
+                        'work_dirs/eval_all_mess)')
     parser.add_argument('--name', default='results', help='table file name without suffix (default: results)')
     parser.add_argument('--gpus', type=int, default=1, help='processes per evaluation (>1: dist_test.sh)')
     add_weight_options(parser, method=False)  # passed to every evaluation (the VFM's to the configs with one)
     add_cfg_options(parser, example='test_dataloader.num_workers=0 (passed to every eval.py)')
     parser.add_argument('--skip-existing', action='store_true', help='reuse metrics.json of pairs already done')
     args = parser.parse_args(argv)
+    if args.suite == 'mess':
+        from sclip_toolkit.apis.mess_suite import run_mess
+        return run_mess(args, eval_command)
+    args.methods = args.methods or methods
+    args.datasets = args.datasets or list(STANDARD_DATASETS)
+    args.out_dir = args.out_dir or 'work_dirs/eval_all'
 
     methods, datasets, pairs = parse_pairs(args)
     # Results of earlier runs in the same folder stay in the table, whatever subset is run now.

@@ -37,6 +37,25 @@ if [[ -z "${SCLIP_CHROMIUM:-}" ]] && ! command -v chromium >/dev/null 2>&1 \
   fi
 fi
 
+# Fonts for the words drawn into pictures (legends, titles): accented Latin, Chinese/Japanese/Korean, emoji as
+# outlines (sclip_toolkit/apis/fonts.py). Installed with apt when missing; without them the legend falls back to
+# Pillow's Latin-only font and says so.
+FONT_PACKAGES=()
+[[ -f /usr/share/fonts/truetype/noto/NotoSans-Regular.ttf ]] || FONT_PACKAGES+=(fonts-noto-core)
+[[ -f /usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc ]] || FONT_PACKAGES+=(fonts-noto-cjk)
+[[ -f /usr/share/fonts/truetype/ancient-scripts/Symbola_hint.ttf ]] || FONT_PACKAGES+=(fonts-symbola)
+if (( ${#FONT_PACKAGES[@]} )); then
+  if command -v apt-get >/dev/null 2>&1 && [[ "$(id -u)" == 0 ]]; then
+    say "installing fonts for the pictures' legends: ${FONT_PACKAGES[*]} (apt-get)"
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${FONT_PACKAGES[@]}"; } \
+        >/dev/null; then
+      echo "[setup] apt-get could not install ${FONT_PACKAGES[*]}; legends will use Pillow's Latin-only font" >&2
+    fi
+  else
+    say "fonts ${FONT_PACKAGES[*]} are missing (and no root apt-get): legends draw only Latin letters until installed"
+  fi
+fi
+
 # The stamp holds a hash of everything that decides the environment: when nothing changed we are done.
 want_stamp="$(cat "$ROOT/requirements.txt" "$ROOT/pyproject.toml" "$ROOT/setup.py" "$ROOT/tools/setup_env.sh" | sha256sum | cut -d' ' -f1)"
 if [[ -x "$VENV/bin/python" && -f "$STAMP" && "$(cat "$STAMP")" == "$want_stamp" ]] \
@@ -64,8 +83,16 @@ fi
 
 # mmcv's own imports (cv2, mmengine, addict, ...) come first, so that the check below tests only its compiled ops;
 # mmsegmentation waits until mmcv is in place (its dependency on mmcv would make pip build one without ops).
-say "installing requirements.txt except mmcv, mmsegmentation and sam2"
-pip_install -q -r <(grep -v -E '^(mmcv|mmsegmentation|sam2)[=<>~ ]' "$ROOT/requirements.txt")
+say "installing requirements.txt except mmcv, mmsegmentation, sam2 and mess-benchmark"
+pip_install -q -r <(grep -v -E '^(mmcv|mmsegmentation|sam2|mess-benchmark)[=<>~ ]' "$ROOT/requirements.txt")
+
+# mess-benchmark (MESS's class names and dataset preparation) without its dependencies: they are in requirements.txt,
+# except opencv-python-headless, whose cv2 would overwrite opencv-python's.
+mess_version="$(req_line mess-benchmark | cut -d= -f3)"
+if ! "$VPY" -c "import importlib.metadata as m; assert m.version('mess-benchmark') == '$mess_version'" >/dev/null 2>&1; then
+  say "installing $(req_line mess-benchmark) (--no-deps)"
+  pip_install -q --no-deps "$(req_line mess-benchmark)"
+fi
 
 # sam2 (CorrCLIP's SAM 2 masks) is a source distribution whose build requires torch: built against the venv's torch
 # (--no-build-isolation; an isolated build would download a second torch with CUDA) and without its optional CUDA
@@ -104,8 +131,9 @@ fi
 
 say "installing mmsegmentation and the toolkit (editable)"
 # mmcv's own dependencies (addict, yapf, ...) are listed in requirements.txt; the pin keeps pip from replacing it.
-# sam2 is left out: it was installed above, and this line would build its sdist in an isolated environment.
-pip_install -q -r <(grep -v -E '^sam2[=<>~ ]' "$ROOT/requirements.txt") -e "$ROOT[test]"
+# sam2 and mess-benchmark are left out: installed above (this line would build sam2's sdist in an isolated
+# environment and pull mess-benchmark's dependencies).
+pip_install -q -r <(grep -v -E '^(sam2|mess-benchmark)[=<>~ ]' "$ROOT/requirements.txt") -e "$ROOT[test]"
 
 "$VPY" -c 'import mmcv._ext, mmseg, open_clip, sclip_toolkit'
 echo "$want_stamp" > "$STAMP"

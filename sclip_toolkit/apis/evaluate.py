@@ -23,6 +23,7 @@ from ..config import load_config, resolve_config_path
 from ..datasets.base import check_dataset_config
 from ..devices import check_cli_device
 from ..exceptions import ConfigError
+from ..io_utils import atomic_write, check_writable_dir
 
 METRICS_FILE = 'metrics.json'
 
@@ -154,6 +155,11 @@ def evaluate(config: str, work_dir: Optional[str] = None, checkpoint: Optional[s
                               save_preds)
     dev = select_device(device, launcher)
     check_dataset_config(cfg.test_dataloader.dataset)
+    # Every output folder is checked before the work: the metrics of an hour's run must have somewhere to go.
+    check_writable_dir(cfg.work_dir, f'--work-dir {cfg.work_dir}')
+    for option, folder in (('--save-preds', save_preds), ('--show-dir', show_dir)):
+        if folder:
+            check_writable_dir(folder, f'{option} {folder}')
     _init_cpu_distributed(launcher)
     runner = Runner.from_cfg(cfg)
     if dev is not None and dev.type == 'cpu' and launcher == 'none':
@@ -182,8 +188,7 @@ def evaluate(config: str, work_dir: Optional[str] = None, checkpoint: Optional[s
         per_class=getattr(metric, 'per_class', None))
     os.makedirs(cfg.work_dir, exist_ok=True)
     path = osp.join(cfg.work_dir, METRICS_FILE)
-    with open(path, 'w', encoding='utf-8') as f:
-        json.dump(record, f, indent=2)
+    atomic_write(path, json.dumps(record, indent=2))
     summary = ', '.join(f'{k} {record[k]:.2f}' for k in ('mIoU', 'aAcc', 'mAcc') if k in record)
     print(f'{record["config"]}: {summary} ({record["num_images"]} images, {record["images_per_s"]:.3g} images/s) '
           f'-> {path}', flush=True)

@@ -75,6 +75,8 @@ def load_image(image: ImageInput) -> np.ndarray:
         except ImageLoadError as exc:
             raise SegmenterError(f'could not decode image {exc}') from None
     if isinstance(image, Image.Image):
+        from PIL import ImageOps
+        image = ImageOps.exif_transpose(image)  # as a path to the same file is decoded: upright
         if image.mode in ('I;16', 'I;16L', 'I;16B', 'I;16N', 'I'):
             array = np.asarray(image)
             if array.size and (array.min() < 0 or array.max() > 65535):

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
+from ..io_utils import atomic_open, atomic_save, atomic_write
+
 # The references' eight standard benchmarks, in NACLIP's table order.
 STANDARD_DATASETS = ('voc21', 'context60', 'coco_object', 'voc20', 'cityscapes', 'context59', 'ade20k',
                      'coco_stuff164k')
@@ -86,8 +88,8 @@ class ResultsTable:
     def save(self) -> None:
         """Write ``prefix.md``, ``prefix.csv`` and ``prefix.xlsx`` (each replaced whole, never appended)."""
         self.prefix.parent.mkdir(parents=True, exist_ok=True)
-        self.prefix.with_suffix('.md').write_text(self.markdown(), encoding='utf-8')
-        with open(self.prefix.with_suffix('.csv'), 'w', newline='', encoding='utf-8') as f:
+        atomic_write(self.prefix.with_suffix('.md'), self.markdown())
+        with atomic_open(self.prefix.with_suffix('.csv'), 'w', newline='') as f:
             csv.writer(f).writerows(self.rows())
         self._save_xlsx(self.prefix.with_suffix('.xlsx'))
 
@@ -108,6 +110,4 @@ class ResultsTable:
             errors.append(['method', 'dataset', 'status', 'note'])
             for row in notes:
                 errors.append(list(row))
-        tmp = path.with_suffix('.xlsx.tmp')
-        book.save(tmp)
-        tmp.replace(path)  # never leave a half-written workbook behind
+        atomic_save(path, book.save)

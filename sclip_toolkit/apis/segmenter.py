@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,6 +70,11 @@ class Segmenter:
             larger images are labelled in row bands within a quarter of it. Labels are the same either way.
         max_side: downscale every input so its longer side is at most this many pixels before segmenting
             (None: never); the result says so (``original_size``, ``notes``).
+
+    Threads: one Segmenter may be called from several threads, each call with its own ``classes``; the calls share
+    one model, so they take turns on it (images are decoded in parallel) and each gives exactly what it gives
+    alone. A call without ``classes`` uses the last vocabulary given, which under threads may be another thread's:
+    give every call its classes there. README.md ("Threads and processes") says what else is safe to share.
     """
 
     def __init__(self, method: str = 'sclip', backbone: Optional[str] = None, device: Optional[str] = None,
@@ -86,7 +92,9 @@ class Segmenter:
         self.backbone, self.checkpoint = self.cfg.model.clip.name, self.cfg.model.clip.get('checkpoint')
         # The text classifier needs a vocabulary to be built; a placeholder until the caller gives one.
         self.cfg.model.text_encoder.class_names = ['object']
-        self._has_classes = False
+        self._classes = None  # the default vocabulary, parsed
+        # The model holds per-call state (the vocabulary it scores, score keeping, hooks): one call at a time.
+        self._lock = threading.RLock()
         start = time.perf_counter()
         self._say(f'loading {self.method} ({self.checkpoint or self.backbone}) on {self.device} ...')
         self.model = build_segmentor(self.cfg, self.device)
@@ -102,24 +110,44 @@ class Segmenter:
 
     @property
     def classes(self) -> List[List[str]]:
-        """The current vocabulary: every class's names."""
-        if not self._has_classes:
-            raise SegmenterError('no classes yet: pass classes= to Segmenter(...) or to the call')
-        return self.model.classes
+        """The current vocabulary (the last one given), for calls without ``classes``: every class's names."""
+        with self._lock:
+            self._use(None)
+            return [list(c) for c in self.model.classes]
 
     def set_classes(self, classes: ClassesLike) -> None:
-        """Switch the vocabulary; name embeddings are computed on first use and cached per vocabulary."""
-        self.model.set_vocabulary(parse_classes(classes), separator=None)
-        self._has_classes = True
+        """Switch the vocabulary for calls without ``classes``; name embeddings are computed on first use and cached
+        per vocabulary."""
+        parsed = parse_classes(classes)
+        with self._lock:
+            self.model.set_vocabulary(parsed, separator=None)  # checks it now (duplicate names, empty file)
+            self._classes = parsed
 
-    def embed_classes(self) -> float:
-        """Compute (or fetch from the cache) the current vocabulary's text embeddings; returns the seconds spent."""
+    def _use(self, parsed) -> None:
+        """Point the model at a call's parsed vocabulary, which stays the current one (None: the current one); called
+        with the lock held."""
+        if parsed is None:
+            if self._classes is None:
+                raise SegmenterError('no classes yet: pass classes= to Segmenter(...) or to the call')
+            parsed = self._classes
+        self.model.set_vocabulary(parsed, separator=None)
+        self._classes = parsed
+
+    def embed_classes(self, classes: Optional[ClassesLike] = None) -> float:
+        """Compute (or fetch from the cache) a vocabulary's text embeddings (default: the current one); returns the
+        seconds spent."""
+        with self._lock:
+            self._use(parse_classes(classes) if classes is not None else None)
+            return self._embed()
+
+    def _embed(self) -> float:
+        """:meth:`embed_classes` for the vocabulary the model holds (lock held)."""
         start = time.perf_counter()
-        names, _ = flatten_names(self.classes)
+        names, _ = flatten_names(self.model.classes)
         text = self.model.text_encoder
         cached = text.is_cached(self.model.clip)
         if not cached:
-            self._say(f'text embeddings: {len(self.classes)} classes, {len(names)} names x '
+            self._say(f'text embeddings: {len(self.model.classes)} classes, {len(names)} names x '
                       f'{len(text.templates)} prompts ...')
         self.model.class_embeddings()
         seconds = time.perf_counter() - start
@@ -134,7 +162,8 @@ class Segmenter:
 
         Args:
             image: a path, PIL image or RGB array (see :func:`load_image`).
-            classes: the vocabulary for this and later calls (default: the current one).
+            classes: the vocabulary for this and later calls (default: the current one). A call gets exactly its
+                own vocabulary whatever other threads do meanwhile.
             return_scores: True: always return the (C, H, W) scores (their memory is not bounded); False: never;
                 None: when they fit the memory bound (``max_memory``).
             max_side: as the constructor's, for this call.
@@ -147,9 +176,16 @@ class Segmenter:
         rgb, original = downscale(rgb, check_max_side(max_side) if max_side is not None else self.max_side)
         if original is not None:
             self._say(f'downscaled {original[1]}x{original[0]} to {rgb.shape[1]}x{rgb.shape[0]} (max_side)')
-        if classes is not None:
-            self.set_classes(classes)
-        text_seconds = self.embed_classes()
+        parsed = parse_classes(classes) if classes is not None else None
+        with self._lock:
+            return self._segment(rgb, parsed, return_scores, source, original)
+
+    def _segment(self, rgb, parsed, return_scores: Optional[bool], source: Optional[str],
+                 original) -> SegmentationResult:
+        """:meth:`__call__` after decoding, with the lock held: everything that reads or sets the model's state."""
+        self._use(parsed)
+        call_classes = [list(c) for c in self.model.classes]
+        text_seconds = self._embed()
         start = time.perf_counter()
         # scores when asked for, or when the dense path fits half the bound (steps such as PAMR included)
         self.model.keep_scores = self.model.scoring.keep_scores_within(
@@ -162,17 +198,17 @@ class Segmenter:
             self.model.keep_scores = None
         seconds = time.perf_counter() - start
         labels = sample.pred_sem_seg.data[0].cpu()
-        labels = labels.to(label_dtype(len(self.classes))).numpy()
+        labels = labels.to(label_dtype(len(call_classes))).numpy()
         scores = sums = None
         if 'seg_logits' in sample and return_scores is not False:
             scores = sample.seg_logits.data.float().cpu().numpy()
         elif 'seg_logits' in sample:  # computed but not wanted: keep what the summaries need
             chosen = sample.seg_logits.data.float().gather(0, sample.pred_sem_seg.data.long())[0].double()
             sums = torch.bincount(sample.pred_sem_seg.data[0].flatten().long(), weights=chosen.flatten(),
-                                  minlength=len(self.classes)).cpu().numpy()
+                                  minlength=len(call_classes)).cpu().numpy()
         elif 'label_score_sums' in sample:
             sums = sample.label_score_sums.cpu().numpy()
-        return SegmentationResult(labels, scores, [list(c) for c in self.classes], rgb,
+        return SegmentationResult(labels, scores, call_classes, rgb,
                                   dict(text_s=text_seconds, inference_s=seconds), original, sums)
 
     @contextmanager

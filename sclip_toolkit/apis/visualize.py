@@ -10,7 +10,9 @@ import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from .fonts import TextFont, text_font
 
 # Well-separated colours for the first classes; later ones step round the hue circle by the golden ratio.
 BASE_COLORS = np.array([
@@ -32,22 +34,18 @@ def class_colors(num_classes: int) -> np.ndarray:
     return np.array(colors, dtype=np.uint8).reshape(num_classes, 3)
 
 
-def font_for(image_size: Tuple[int, int], size: Optional[int] = None) -> ImageFont.ImageFont:
-    """A legend font scaled with the image (12 to 40 px), Pillow's bundled face."""
+def font_for(image_size: Tuple[int, int], size: Optional[int] = None) -> TextFont:
+    """A legend font scaled with the image (12 to 40 px), with wide coverage (see :mod:`.fonts`)."""
     if size is None:
         size = int(np.clip(round(max(image_size) / 40), 12, 40))
-    try:
-        return ImageFont.load_default(size=size)
-    except (TypeError, OSError):  # Pillow without FreeType: the fixed bitmap font
-        return ImageFont.load_default()
+    return text_font(size)
 
 
-def _text_size(font: ImageFont.ImageFont, text: str) -> Tuple[int, int]:
-    left, top, right, bottom = font.getbbox(text)
-    return right - left, bottom - top
+def _text_size(font: TextFont, text: str) -> Tuple[int, int]:
+    return font.text_size(text)
 
 
-def _line_height(font: ImageFont.ImageFont) -> int:
+def _line_height(font: TextFont) -> int:
     return _text_size(font, 'Hg%')[1] + 4
 
 
@@ -118,7 +116,7 @@ def _draw_legend(canvas: Image.Image, top: int, texts: Sequence[str], colors: np
         box = [x, top + y, x + line, top + y + line]
         draw.rectangle([box[0], box[1], box[2] - 1, box[3] - 1], fill=tuple(int(c) for c in color),
                        outline=TEXT)
-        draw.text((x + line + MARGIN, top + y + 2), text, fill=TEXT, font=font)
+        font.draw(draw, (x + line + MARGIN, top + y + 2), text, TEXT)
         entries.append(dict(text=text, color=[int(c) for c in color], swatch=box))
     return entries
 
@@ -183,7 +181,7 @@ def render_comparison(image: np.ndarray, panels: Sequence[Tuple[str, np.ndarray]
     Panels are the image scaled to at most ``max_panel_width`` wide (label maps by nearest neighbour).
 
     Returns:
-        The picture and its layout: ``panels`` (title, box), ``grid`` [rows, columns], ``legend`` entries,
+        The picture and its layout: ``panels`` (title, box, title_box), ``grid`` [rows, columns], ``legend`` entries,
         ``legend_title`` and ``legend_shares`` (whether the entries show the shares).
     """
     height, width = image.shape[:2]
@@ -193,7 +191,12 @@ def render_comparison(image: np.ndarray, panels: Sequence[Tuple[str, np.ndarray]
     title_h = _line_height(font) + MARGIN
     small = np.asarray(Image.fromarray(image).resize((pw, ph), Image.BILINEAR)) if scale < 1 else image
     rows, cols = grid_shape(len(panels), max_columns)
-    content_w = cols * (pw + MARGIN) + MARGIN
+    # A column is as wide as its panel or its widest title, whichever is wider: on a tiny image the titles would
+    # otherwise run into each other.
+    title_ws = [_text_size(font, title)[0] for title, _ in panels]
+    col_w = [max([pw] + [title_ws[i] for i in range(c, len(panels), cols)]) for c in range(cols)]
+    col_x = [MARGIN + sum(w + MARGIN for w in col_w[:c]) for c in range(cols)]
+    content_w = sum(w + MARGIN for w in col_w) + MARGIN
     cell_h = title_h + ph + MARGIN
     texts, legend_title, with_shares = comparison_legend(names, [t for t, _ in panels], shares)
     corners, legend_w, legend_h = _legend_layout(texts, font, content_w)
@@ -209,12 +212,13 @@ def render_comparison(image: np.ndarray, panels: Sequence[Tuple[str, np.ndarray]
         if scale < 1:
             labels = np.asarray(Image.fromarray(labels.astype(np.int32)).resize((pw, ph), Image.NEAREST))
         row, col = divmod(i, cols)
-        x, y = MARGIN + col * (pw + MARGIN), MARGIN + row * cell_h
+        x, y = col_x[col] + (col_w[col] - pw) // 2, MARGIN + row * cell_h  # the panel centred in its column
         canvas.paste(Image.fromarray(overlay(small, labels.astype(np.int64), colors, alpha)), (x, y + title_h))
-        tw = _text_size(font, title)[0]
-        draw.text((x + max(0, (pw - tw) // 2), y), title, fill=TEXT, font=font)
-        boxes.append(dict(title=title, box=[x, y + title_h, x + pw, y + title_h + ph]))
-    draw.text((MARGIN, legend_top), legend_title, fill=TEXT, font=font)
+        tx = col_x[col] + (col_w[col] - title_ws[i]) // 2
+        font.draw(draw, (tx, y), title, TEXT)
+        boxes.append(dict(title=title, box=[x, y + title_h, x + pw, y + title_h + ph],
+                          title_box=[tx, y, tx + title_ws[i], y + title_h - MARGIN]))
+    font.draw(draw, (MARGIN, legend_top), legend_title, TEXT)
     legend = _draw_legend(canvas, legend_top + _line_height(font), texts, colors, font, corners)
     return canvas, dict(panels=boxes, grid=[rows, cols], legend=legend, legend_title=legend_title,
                         legend_shares=with_shares)

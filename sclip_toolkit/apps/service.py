@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from ..apis.visualize import class_summary
+from ..io_utils import atomic_write, save_image
 from .model_cache import AppOptions, ModelCache
 from .results import PixelLookup, legend_html, pixel_agreement, render_run
 from .settings import SettingsError, settings_to_cfg_options
@@ -191,7 +192,7 @@ class SegmentationService:
         summaries, files = [], []
         for method, result, seg, timing in zip(methods, results, segmenters, timings):
             labels_path = out / f'{stem}_{method}_labels.png'
-            label_picture(result.labels, colors).save(labels_path)
+            save_image(labels_path, label_picture(result.labels, colors))
             files.append(labels_path)
             if len(methods) == 1:
                 outputs, overlay_layout = dict(overlay=f'{stem}_{method}_overlay.png', labels=labels_path.name), layout
@@ -207,8 +208,8 @@ class SegmentationService:
             picture_path, json_path = out / f'{stem}_compare.png', out / f'{stem}_compare.json'
             summary = dict(label, output=picture_path.name, methods=summaries, layout=layout,
                            pixel_agreement=pixel_agreement([(m, r.labels) for m, r in zip(methods, results)]))
-        picture.save(picture_path)
-        json_path.write_text(json.dumps(summary, indent=2), encoding='utf-8')
+        save_image(picture_path, picture)
+        atomic_write(json_path, json.dumps(summary, indent=2))
         files += [picture_path, json_path]
         status = self._status(methods, timings, label, original)
         return RunOutput(picture, status, legend_html(methods, results), [str(f) for f in files],

@@ -35,6 +35,10 @@ def resolve_config_path(config: str) -> Path:
     matches = [c for c in CONFIG_DIR.glob(f'*/{Path(config).stem}.py')]
     if len(matches) == 1:
         return matches[0]
+    from ..datasets.mess_configs import mess_config_path  # '<method>_mess_<dataset>': made on demand
+    mess = mess_config_path(config)
+    if mess is not None:
+        return mess
     names = available_configs()
     short = [n.split('/')[-1] for n in names]
     near = closest(Path(config).stem, short, n=3) or closest(str(config), names, n=3)

@@ -57,6 +57,18 @@ def check_layout(dataset: str, data_root: Optional[str], data_prefix: Optional[d
         if not ann_file or not osp.isfile(path):
             raise DataLayoutError(f'{dataset}: split file {path if ann_file else "(ann_file not set)"} not found; '
                                   f'{where}')
+        if not _has_entries(path):
+            raise DataLayoutError(f'{dataset}: split file {path} lists no images; it must name one image per line '
+                                  f'(its file name without the suffix)')
+
+
+def _has_entries(path: str) -> bool:
+    """Whether a split file has a non-blank line (read in blocks: split files can be long)."""
+    with open(path, 'rb') as fh:
+        for line in fh:
+            if line.strip():
+                return True
+    return False
 
 
 def check_dataset_config(dataset_cfg: dict) -> None:

@@ -10,6 +10,8 @@ from mmengine.dist import all_reduce
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
 
+from ..io_utils import atomic_write, write_error
+
 
 @HOOKS.register_module()
 class EvalProgressHook(Hook):
@@ -68,8 +70,9 @@ class ShowDirHook(Hook):
             img_path = sample.metainfo['img_path']
             image = mmcv.imread(img_path, channel_order='rgb')
             name = osp.splitext(osp.basename(img_path))[0]
-            visualizer.add_datasample(name, image, data_sample=sample, draw_gt='gt_sem_seg' in sample, show=False,
-                                      out_file=osp.join(self.out_dir, f'{name}.png'))
+            save_drawing(osp.join(self.out_dir, f'{name}.png'), lambda tmp: visualizer.add_datasample(
+                name, image, data_sample=sample, draw_gt='gt_sem_seg' in sample, show=False, out_file=tmp),
+                visualizer.get_image)
             self.count += 1
 
     def after_test_epoch(self, runner, metrics=None) -> None:
@@ -78,3 +81,29 @@ class ShowDirHook(Hook):
         if runner.rank == 0:
             print(f'wrote {int(count)} pictures (image, ground truth, prediction) to {self.out_dir}/<image name>.png',
                   file=sys.stderr, flush=True)
+
+
+def save_drawing(path: str, draw, drawn) -> None:
+    """Have ``draw(tmp)`` write a PNG (mmcv's imwrite: it returns False instead of raising) to a temporary name next
+    to ``path`` and rename it into place; when nothing was written, write ``drawn()`` (RGB) ourselves to raise the
+    reason (full disk, read-only, permission) as one line."""
+    import tempfile
+
+    import cv2
+    import numpy as np
+
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f'.{osp.basename(path)}.', suffix='.png', dir=osp.dirname(path) or '.')
+        os.close(fd)
+    except OSError as exc:
+        raise write_error(path, exc) from None
+    try:
+        draw(tmp)
+        if os.path.getsize(tmp) > 0:
+            os.replace(tmp, path)
+            return
+    finally:
+        if osp.exists(tmp):
+            os.unlink(tmp)
+    ok, png = cv2.imencode('.png', np.ascontiguousarray(drawn()[..., ::-1]))
+    atomic_write(path, png.tobytes())

@@ -45,15 +45,18 @@ class ResumableTestLoop(TestLoop):
             self.store = PredictionStore(self.prediction_dir, model_settings(self.runner.cfg.model, model))
         try:
             metrics = super().run()
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             for hook in getattr(self.runner, 'hooks', []):  # e.g. close a progress bar before the message
                 if hasattr(hook, 'on_interrupt'):
                     hook.on_interrupt(self.runner)
             if self.store is None:
                 raise
             saved = len(self.store)
-            raise EvaluationInterrupted(f'interrupted; {saved} prediction{"s" if saved != 1 else ""} saved in '
-                                        f'{self.store.directory}: {self.resume_hint} to resume') from None
+            what = 'terminated (SIGTERM)' if getattr(exc, 'exit_code', 130) == 143 else 'interrupted'
+            error = EvaluationInterrupted(f'{what}; {saved} prediction{"s" if saved != 1 else ""} saved in '
+                                          f'{self.store.directory}: {self.resume_hint} to resume')
+            error.exit_code = getattr(exc, 'exit_code', 130)
+            raise error from None
         self._report()
         return metrics
 
@@ -61,12 +64,13 @@ class ResumableTestLoop(TestLoop):
         """Print (main process) how many predictions were reused from the folder, over all processes."""
         if self.store is None:
             return
-        counts = torch.tensor([self.reused, self.computed], dtype=torch.int64)
+        counts = torch.tensor([self.reused, self.computed, self.store.changed], dtype=torch.int64)
         all_reduce(counts)  # no-op on one process
         if get_dist_info()[0] == 0:
-            reused, computed = (int(c) for c in counts)
-            print(f'predictions: {reused} reused from {self.store.directory}, {computed} computed and saved there',
-                  file=sys.stderr, flush=True)
+            reused, computed, changed = (int(c) for c in counts)
+            stale = f' ({changed} of them because their image changed since it was saved)' if changed else ''
+            print(f'predictions: {reused} reused from {self.store.directory}, {computed} computed and saved '
+                  f'there{stale}', file=sys.stderr, flush=True)
 
     def _stored(self, data_batch: dict) -> Optional[Sequence]:
         """The batch's data samples with their stored label maps, or None when any image has none."""

@@ -2,11 +2,14 @@
 from __future__ import annotations
 
 import math
-from typing import Dict, Optional, Tuple
+import sys
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import torch
 from mmseg.evaluation import IoUMetric
 from mmseg.registry import METRICS
+
+from .label_check import OutOfRangeLabels, check_label_shape
 
 
 @METRICS.register_module()
@@ -17,6 +20,20 @@ class PerClassIoUMetric(IoUMetric):
         per_class: after an evaluation (on the main process), ``{class name: {'IoU': %, 'Acc': %}}`` with None for
             classes that never occur in the ground truth nor the prediction (their IoU is NaN; mIoU skips them).
     """
+
+    def process(self, data_batch: Any, data_samples: Sequence[dict]) -> None:
+        """IoUMetric's, after checking each ground truth: its size (one line naming the image otherwise) and its
+        values (a warning, once per dataset, about values that are neither a class nor ignored)."""
+        if not hasattr(self, 'label_values'):
+            self.label_values = OutOfRangeLabels()
+        num_classes = len(self.dataset_meta['classes'])
+        for sample in data_samples:
+            if 'gt_sem_seg' in sample and not self.format_only:
+                label = sample['gt_sem_seg']['data'].squeeze()
+                check_label_shape(sample['pred_sem_seg']['data'].squeeze(), label, sample)
+                self.label_values.check(label, num_classes, self.ignore_index,
+                                        sample.get('seg_map_path') or sample.get('img_path', 'an annotation'))
+        super().process(data_batch, data_samples)
 
     @staticmethod
     def intersect_and_union(pred_label: torch.Tensor, label: torch.Tensor, num_classes: int, ignore_index: int
@@ -43,6 +60,10 @@ class PerClassIoUMetric(IoUMetric):
         return tuple(a.float().cpu() for a in (area_intersect, area_union, area_pred, area_label))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
+        label_values = getattr(self, 'label_values', None)
+        summary = label_values.summary(len(self.dataset_meta['classes'])) if label_values is not None else None
+        if summary and label_values.images > 1:
+            print(f'warning: {summary}', file=sys.stderr, flush=True)
         metrics = super().compute_metrics(results)
         if not results:
             return metrics

@@ -1,27 +1,39 @@
 """Per-image label maps on disk, so an evaluation that stops can resume without recomputing what was done.
 
-A folder is tied to the settings that decide the predictions: the resolved model config (``cfg.model``) and the
-identity of the weights the model loaded. A folder written with other settings is refused, naming what differs.
+A folder is tied to what decides the predictions:
+
+- the resolved model config (``cfg.model``), the parsed vocabulary and the prompt templates as loaded;
+- the contents of every file and folder the model config names (class-name and template files, the folder of
+  precomputed region masks): a file's SHA-256 (above 64 MiB: its size, first and last MiB), a folder's listing of
+  names, sizes and modification times;
+- the identity of the weights the model loaded (``checkpoint_id``: a fingerprint of the checkpoint file's size,
+  first and last MiB, or the name of the official release);
+- each image's content: every label map records the size and BLAKE2 hash of the image file it was computed from.
+
+A folder written with other settings is refused, naming what differs. A label map whose image has changed since is
+recomputed (and counted as such), never reused.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from ..exceptions import ToolkitError
+from ..io_utils import atomic_open, atomic_write
 
 SETTINGS_FILE = 'settings.json'
-FORMAT = 2  # version of settings.json
+FORMAT = 3  # version of settings.json (3: file contents, templates and image fingerprints)
+IMAGE_KEY = 'sclip_image'  # PNG text chunk: the fingerprint of the image a label map was computed from
+WHOLE_HASH_LIMIT = 64 << 20  # files up to this size are hashed whole
 # Model keys that do not change a prediction: weight downloads, embedding caches, the folder itself.
-IGNORED_KEYS = frozenset({'download', 'text_cache', 'cache', 'prediction_dir'})
+IGNORED_KEYS = frozenset({'download', 'text_cache', 'cache', 'cache_dir', 'prediction_dir'})
 
 
 class SettingsMismatch(ToolkitError, ValueError):
@@ -61,7 +73,66 @@ def model_settings(model_cfg: Mapping, model: Optional[torch.nn.Module] = None) 
         classes = getattr(model, 'classes', None)
         if isinstance(classes, (list, tuple)):
             settings['classes'] = [list(c) if isinstance(c, (list, tuple)) else c for c in classes]
+        templates = getattr(getattr(model, 'text_encoder', None), 'templates', None)
+        if isinstance(templates, (list, tuple)):
+            settings['templates'] = list(templates)
+    settings.update(file_settings(settings))
     return settings
+
+
+def file_settings(settings: Mapping[str, Any]) -> Dict[str, str]:
+    """``{'file <path>': content fingerprint}`` of every existing file a string setting names (a value with a '/'
+    or a suffix, relative to the working directory or the project as the config resolves it), and ``{'folder
+    <path>': listing fingerprint}`` of the folder of every ``*folder`` setting (precomputed region masks). Weight
+    files are left to ``weights.*``, which identify them without reading them whole."""
+    from ..models.text import resolve_path
+
+    out: Dict[str, str] = {}
+    for key, value in settings.items():
+        if not isinstance(value, str) or not value or key.endswith('checkpoint') or len(value) > 4096:
+            continue
+        folder = key.rsplit('.', 1)[-1].endswith('folder')
+        if not folder and '/' not in value and os.sep not in value and not Path(value).suffix:
+            continue
+        try:
+            path = resolve_path(value).resolve()
+        except (FileNotFoundError, OSError, ValueError):
+            continue
+        if path.is_file():
+            out[f'file {path}'] = content_fingerprint(path)
+        elif path.is_dir() and folder:
+            out[f'folder {path}'] = folder_fingerprint(path)
+    return out
+
+
+def content_fingerprint(path: Path) -> str:
+    """SHA-256 of a file's bytes (above ``WHOLE_HASH_LIMIT``: of its size, first and last MiB)."""
+    size = path.stat().st_size
+    if size > WHOLE_HASH_LIMIT:
+        from ..models.checkpoint import file_fingerprint
+        return 'head-tail:' + file_fingerprint(path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:24]
+
+
+def folder_fingerprint(path: Path) -> str:
+    """SHA-256 of a folder's listing (relative name, size, modification time of every file below it)."""
+    digest = hashlib.sha256()
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            stat = os.stat(os.path.join(root, name))
+            rel = os.path.relpath(os.path.join(root, name), path)
+            digest.update(f'{rel}\0{stat.st_size}\0{stat.st_mtime_ns}\n'.encode('utf-8', 'surrogateescape'))
+    return digest.hexdigest()[:24]
+
+
+def image_fingerprint(img_path: str) -> Optional[str]:
+    """'<size>:<BLAKE2b of the bytes>' of an image file (None when it cannot be read)."""
+    try:
+        data = Path(img_path).read_bytes()
+    except OSError:
+        return None
+    return f'{len(data)}:{hashlib.blake2b(data, digest_size=12).hexdigest()}'
 
 
 def settings_hash(settings: Mapping[str, Any]) -> str:
@@ -78,7 +149,10 @@ def describe_differences(stored: Mapping[str, Any], current: Mapping[str, Any], 
         if old != new:
             fmt = (lambda v: '(unset)' if v is missing else (f'{len(v)} items' if isinstance(v, list) and len(v) > 6
                                                           else repr(v)))
-            lines.append(f'{key}: {fmt(old)} -> {fmt(new)}')
+            if key.startswith(('file ', 'folder ')) and old is not missing and new is not missing:
+                lines.append(f'{key}: its contents changed')
+            else:
+                lines.append(f'{key}: {fmt(old)} -> {fmt(new)}')
     more = f'; and {len(lines) - limit} more' if len(lines) > limit else ''
     return '; '.join(lines[:limit]) + more
 
@@ -112,8 +186,9 @@ class PredictionStore:
                 raise SettingsMismatch(f'{self.directory} holds predictions made with other settings ({diff}); use '
                                        f'a new --save-preds folder, or delete this one')
         else:
-            self._atomic_write(meta, json.dumps(dict(format=FORMAT, hash=self.hash, settings=self.settings), indent=1,
-                                                default=str).encode('utf-8'))
+            atomic_write(meta, json.dumps(dict(format=FORMAT, hash=self.hash, settings=self.settings), indent=1,
+                                          default=str))
+        self.changed = 0  # label maps found but not reused: their image changed since they were saved
 
     def path_for(self, img_path: str) -> Path:
         digest = hashlib.sha1(os.path.abspath(img_path).encode('utf-8')).hexdigest()[:10]
@@ -124,15 +199,21 @@ class PredictionStore:
         return sum(1 for _ in self.directory.glob('*.png'))
 
     def load(self, img_path: str, shape: Tuple[int, int]) -> Optional[torch.Tensor]:
-        """The stored label map (1, H, W) int64, or None when absent, unreadable or of another size."""
+        """The stored label map (1, H, W) int64, or None when absent, unreadable, of another size, or computed from
+        an image file whose content has changed since (counted in ``changed``)."""
         path = self.path_for(img_path)
         if not path.is_file():
             return None
         try:
-            labels = np.array(Image.open(path))
+            with Image.open(path) as png:
+                labels = np.array(png)
+                stored = png.info.get(IMAGE_KEY)
         except Exception:  # a file cut short by a crash is recomputed
             return None
         if labels.shape != tuple(shape):
+            return None
+        if stored is None or stored != (image_fingerprint(img_path) or ''):
+            self.changed += 1
             return None
         return torch.from_numpy(labels.astype(np.int64))[None]
 
@@ -147,21 +228,10 @@ class PredictionStore:
         return out
 
     def save(self, img_path: str, labels: torch.Tensor) -> None:
-        """Store a label map (..., H, W); the file appears complete or not at all."""
+        """Store a label map (..., H, W) with its image's fingerprint; the file appears complete or not at all."""
         array = labels.reshape(labels.shape[-2:]).cpu().numpy()
         image = Image.fromarray(array.astype(np.uint8 if array.max() < 256 else np.uint16))
-        fd, tmp = tempfile.mkstemp(suffix='.tmp', dir=self.directory)
-        os.close(fd)
-        try:
-            image.save(tmp, format='PNG')
-            os.replace(tmp, self.path_for(img_path))
-        except BaseException:  # includes Ctrl-C: no partial file is left behind
-            Path(tmp).unlink(missing_ok=True)
-            raise
-
-    @staticmethod
-    def _atomic_write(path: Path, data: bytes) -> None:
-        fd, tmp = tempfile.mkstemp(suffix='.tmp', dir=path.parent)
-        with os.fdopen(fd, 'wb') as fh:
-            fh.write(data)
-        os.replace(tmp, path)
+        info = PngImagePlugin.PngInfo()
+        info.add_text(IMAGE_KEY, image_fingerprint(img_path) or '')
+        with atomic_open(self.path_for(img_path)) as fh:
+            image.save(fh, format='PNG', pnginfo=info)

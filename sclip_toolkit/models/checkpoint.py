@@ -15,7 +15,7 @@ import urllib.request
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import torch
 import torch.nn as nn
@@ -165,13 +165,20 @@ def load_state_dict(path: str | os.PathLike) -> Dict[str, torch.Tensor]:
     return state
 
 
-def build_clip_from_state_dict(state: Dict[str, torch.Tensor]) -> nn.Module:
-    """Build open_clip's CLIP (QuickGELU, as OpenAI trained it) from an OpenAI-layout state dict, in fp32.
+def build_clip_from_state_dict(state: Dict[str, torch.Tensor], openai_rounding: bool = True,
+                               quick_gelu: bool = True) -> nn.Module:
+    """Build open_clip's CLIP from an OpenAI-layout state dict (the architecture read from its shapes), in fp32.
 
-    The weights are the same as open_clip's loader gives (``build_model_from_openai_state_dict``, then
-    ``.float()``): the tensors that loader stores in fp16 are rounded to fp16 and back, the others are exact. The
-    model is built on the meta device and the weights are assigned, so no random initialisation is computed and no
-    tensor is copied twice (a warm start's largest cost otherwise).
+    The model is built on the meta device and the weights are assigned, so no random initialisation is computed and
+    no tensor is copied twice (a warm start's largest cost otherwise).
+
+    Args:
+        state: the state dict.
+        openai_rounding: True: the weights OpenAI's loader gives (open_clip's ``load_openai_model``:
+            ``build_model_from_openai_state_dict``, then ``.float()``): the tensors that loader stores in fp16 are
+            rounded to fp16 and back, the others are exact. False: every tensor exact, as open_clip's
+            ``load_checkpoint`` copies a file into an fp32 model (how open_clip tags such as MetaCLIP load).
+        quick_gelu: QuickGELU activations (OpenAI's); False: GELU (most open_clip architectures).
     """
     from open_clip.model import build_model_from_openai_state_dict
 
@@ -183,17 +190,18 @@ def build_clip_from_state_dict(state: Dict[str, torch.Tensor]) -> nn.Module:
                               f'(it has {len(state)} tensors, e.g. {list(state)[:3]})')
     try:
         with torch.device('meta'):  # open_clip reads the architecture from the shapes and checks every key
-            model = build_model_from_openai_state_dict({k: v.to('meta') for k, v in state.items()}, quick_gelu=True,
-                                                       cast_dtype=None)
+            model = build_model_from_openai_state_dict({k: v.to('meta') for k, v in state.items()},
+                                                       quick_gelu=quick_gelu, cast_dtype=None)
     except RuntimeError as exc:
         raise CheckpointError(f'the checkpoint\'s tensors do not fit a CLIP ViT: {str(exc).splitlines()[0]}') from None
     # The meta model's dtypes say which tensors open_clip's loader rounds to fp16 (convert_weights_to_fp16).
     targets = model.state_dict(keep_vars=True)
+    dtypes = {key: t.dtype if openai_rounding else torch.float32 for key, t in targets.items()}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one thread per tensor, tensors in parallel: intra-op threads mostly wait on page faults
     try:
         with ThreadPoolExecutor(max(1, threads)) as pool:
-            values = list(pool.map(lambda key: _as_loaded(state[key], targets[key].dtype), targets))
+            values = list(pool.map(lambda key: _as_loaded(state[key], dtypes[key]), targets))
     finally:
         torch.set_num_threads(threads)
     model.load_state_dict(dict(zip(targets, values)), assign=True)
@@ -217,3 +225,18 @@ def _rebuild_buffers(model: nn.Module) -> None:
     left = [name for name, t in (*model.named_parameters(), *model.named_buffers()) if t.is_meta]
     if left:
         raise RuntimeError(f'CLIP tensors without values after loading: {left[:4]}')
+
+
+def checkpoint_semantics(name: str, pretrained: Optional[str]) -> Tuple[bool, bool]:
+    """How a checkpoint file is loaded for a configured model: (fp16 rounding, QuickGELU).
+
+    The file stands in for the weights the config names, so it is read as their loader reads them: OpenAI releases
+    (``pretrained='openai'`` or None) as OpenAI's loader (fp16-rounded, QuickGELU); open_clip tags (e.g. CorrCLIP's
+    ``'metaclip_fullcc'``) as open_clip's ``load_checkpoint`` (exact), with the activation of open_clip's
+    architecture ``name`` (QuickGELU when open_clip does not know the name: the OpenAI layout's own).
+    """
+    if pretrained in (None, 'openai'):
+        return True, True
+    import open_clip
+    arch_cfg = open_clip.get_model_config(name.replace('/', '-'))
+    return False, bool(arch_cfg.get('quick_gelu', False)) if arch_cfg is not None else True

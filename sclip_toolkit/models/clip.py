@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from mmseg.registry import MODELS
 
 from .attention import AttnContext, FinalAttention, build_attention, run_block_recorded
-from .checkpoint import (CheckpointError, build_clip_from_state_dict, fetch_openai_checkpoint, file_fingerprint,
-                         load_state_dict, normalize_openai_name)
+from .checkpoint import (CheckpointError, build_clip_from_state_dict, checkpoint_semantics,
+                         fetch_openai_checkpoint, file_fingerprint, load_state_dict, normalize_openai_name)
 from .stages import staged
 
 
@@ -63,7 +63,10 @@ class CLIPBackbone(nn.Module):
     Args:
         name: OpenAI release ('ViT-B/16'), or an open_clip architecture name when ``pretrained`` is an open_clip tag.
         pretrained: 'openai' (OpenAI release file) or an open_clip pretrained tag ('laion2b_s34b_b88k', ...).
-        checkpoint: a local checkpoint file in the OpenAI layout; overrides ``name``/``pretrained`` for the weights.
+        checkpoint: a local checkpoint file in the OpenAI layout; replaces the weights ``name``/``pretrained``
+            would download. It is loaded as the configured model would be (:func:`checkpoint_semantics`): with
+            ``pretrained='openai'`` (or None) as OpenAI's loader does (fp16-rounded), with an open_clip tag as
+            open_clip's ``load_checkpoint`` does (exact, the architecture's activation).
         final_attn: the last block's attention: a config dict, a short name ('sclip') or a class name.
         vfm: optional config of a vision foundation model whose features the variant receives (ProxyCLIP).
         precision: 'auto' (fp16 on CUDA as the references, fp32 on CPU), 'fp32', 'fp16' or 'bf16'.
@@ -90,7 +93,11 @@ class CLIPBackbone(nn.Module):
             if not path.is_file():
                 raise CheckpointError(f'CLIP checkpoint {path} does not exist (checkpoint= in the config or '
                                       f'--checkpoint on the command line)')
-            return build_clip_from_state_dict(load_state_dict(path)), f'file:{file_fingerprint(path)}'
+            openai_rounding, quick_gelu = checkpoint_semantics(name, pretrained)
+            model = build_clip_from_state_dict(load_state_dict(path), openai_rounding, quick_gelu)
+            # the weights differ by loader: caches keyed by this id must not mix them
+            suffix = '' if openai_rounding else ':exact' + ('' if quick_gelu else ':gelu')
+            return model, f'file:{file_fingerprint(path)}{suffix}'
         if pretrained in (None, 'openai'):
             if normalize_openai_name(name) is None:
                 from .checkpoint import openai_clip_urls

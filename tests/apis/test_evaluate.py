@@ -77,3 +77,71 @@ def test_class_areas_equal_mmsegs(num_classes, ignore_index, dtype):
         got = PerClassIoUMetric.intersect_and_union(p, g, num_classes, ignore_index)
         for a, b in zip(want, got):
             assert a.dtype == b.dtype == torch.float32 and torch.equal(a, b)
+
+
+def _metric(num_classes: int = 3):
+    from sclip_toolkit.evaluation.metrics import PerClassIoUMetric
+
+    metric = PerClassIoUMetric()
+    metric.dataset_meta = dict(classes=tuple(f'c{i}' for i in range(num_classes)))
+    return metric
+
+
+def _sample(pred, label, name='img.jpg'):
+    return dict(pred_sem_seg=dict(data=pred[None]), gt_sem_seg=dict(data=label[None]), img_path=f'/d/{name}',
+                seg_map_path=f'/d/{name[:-4]}.png')
+
+
+def test_an_annotation_of_another_size_names_the_image():
+    """Issue 22, case 7: mmseg fails with a tensor-size RuntimeError that names no image."""
+    from sclip_toolkit.exceptions import DataError
+
+    metric = _metric()
+    with pytest.raises(DataError) as err:
+        metric.process({}, [_sample(torch.zeros(4, 6, dtype=torch.long), torch.zeros(6, 4, dtype=torch.long))])
+    assert str(err.value) == ('/d/img.jpg is 6x4 but its annotation /d/img.png is 4x6: a label map must have its '
+                              "image's size (fix or remove this pair)")
+
+
+def test_annotation_values_outside_the_classes_are_warned_once_with_the_values(capsys):
+    """Issue 22, case 11: values that are neither a class nor 255 were scored without a word."""
+    import warnings
+
+    from sclip_toolkit.evaluation.label_check import out_of_range
+
+    label = torch.tensor([[0, 1, 2, 255], [7, 9, 255, 1]])
+    assert out_of_range(label, 3, 255) == [7, 9] and out_of_range(label.clamp(max=2), 3, 255) == []
+    assert out_of_range(torch.tensor([[0, 255]]), 3, 255) == [] and out_of_range(torch.tensor([[-1, 0]]), 3, 255) == [-1]
+    metric = _metric()
+    pred = torch.zeros(2, 4, dtype=torch.long)
+    with pytest.warns(UserWarning, match=r'/d/a.png: annotation values 7, 9 are neither a class \(0..2\) nor ignored '
+                                         r'\(255\); such pixels are scored as wrong'):
+        metric.process({}, [_sample(pred, label, 'a.jpg')])
+    with warnings.catch_warnings():
+        warnings.simplefilter('error')  # once per dataset
+        metric.process({}, [_sample(pred, label + (label == 9) * 3, 'b.jpg')])
+        metric.process({}, [_sample(pred, label.clamp(max=2), 'c.jpg')])
+    metric.compute_metrics(metric.results)
+    assert ('warning: annotation values 7, 9, 12 (neither a class 0..2 nor ignored) in 2 images, first /d/a.png'
+            in capsys.readouterr().err)
+
+
+def test_unwritable_work_dir_is_refused_before_the_run(tmp_path, monkeypatch):
+    """Issue 22, case 7: a read-only --work-dir is one line, before any model or image is touched."""
+    import errno
+    import tempfile
+
+    from mmengine.runner import Runner
+
+    import sclip_toolkit.apis.evaluate as evaluate_module
+    from sclip_toolkit.io_utils import WriteError
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, 'Read-only file system')
+
+    monkeypatch.setattr(evaluate_module, 'check_dataset_config', lambda cfg: None)
+    monkeypatch.setattr(Runner, 'from_cfg', classmethod(lambda cls, cfg: pytest.fail('the runner was built')))
+    monkeypatch.setattr(tempfile, 'mkstemp', read_only)
+    with pytest.raises(WriteError) as err:
+        evaluate_module.evaluate('sclip_voc21', work_dir=str(tmp_path / 'w'), device='cpu', progress=False)
+    assert str(err.value) == f'cannot write to --work-dir {tmp_path / "w"}: read-only file system'

@@ -107,3 +107,68 @@ def test_more_than_three_methods_make_a_grid_and_the_legend_says_what_it_shows()
     assert four['legend'][0]['text'] == 'a  50.0 / 50.0 / 50.0 / 50.0 %'
     legend_top = max(p['box'][3] for p in four['panels'])
     assert all(e['swatch'][1] > legend_top for e in four['legend'])  # below every panel
+
+
+def _overlaps(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+@pytest.mark.parametrize('size', [(6, 8), (20, 12), (1, 1)])
+def test_titles_of_a_tiny_image_do_not_overlap(size):
+    """Issue 22, case 12: panels narrower than their titles get columns as wide as the titles."""
+    h, w = size
+    image = (np.arange(h * w * 3) % 256).astype(np.uint8).reshape(h, w, 3)
+    methods = ['sclip', 'naclip', 'clearclip', 'proxyclip', 'resclip']
+    panels = [(m, _labels(h, w, seed=i)) for i, m in enumerate(methods)]
+    colors = class_colors(3)
+    picture, layout = render_comparison(image, panels, ['a', 'b', 'c'], colors)
+    boxes = [p['title_box'] for p in layout['panels']] + [p['box'] for p in layout['panels']]
+    for i, a in enumerate(boxes):
+        assert 0 <= a[0] < a[2] <= picture.width and 0 <= a[1] < a[3] <= picture.height
+        for b in boxes[i + 1:]:
+            assert not _overlaps(a, b), (a, b)
+    pixels = np.asarray(picture)
+    for (title, labels), panel in zip(panels, layout['panels']):
+        x0, y0, x1, y1 = panel['box']
+        np.testing.assert_array_equal(pixels[y0:y1, x0:x1], overlay(image, labels, colors))
+        tx0, ty0, tx1, ty1 = panel['title_box']
+        assert (pixels[ty0:ty1, tx0:tx1] != 255).any()  # the title is drawn where the layout says
+
+
+def test_legend_fonts_cover_accents_chinese_and_emoji():
+    """Issue 22, case 8: each character comes from a font that has it (when the set-up installed the fonts)."""
+    from sclip_toolkit.apis.fonts import font_files, text_font
+
+    files = font_files()
+    names = {f.path.name for f in files}
+    if not {'NotoSansCJK-Regular.ttc', 'Symbola_hint.ttf'} & names:
+        pytest.skip('the wide-coverage fonts are not installed here (tools/setup_env.sh installs them as root)')
+    font = text_font(20)
+    for text in ('café', '猫', '🐱'):
+        piece, chosen = font.runs(text)[-1]
+        index = font.fonts.index(chosen)
+        assert font.files[index].chars is None or ord(text[-1]) in font.files[index].chars
+
+    def drawn(text):
+        from PIL import ImageDraw
+        canvas = Image.new('L', (60, 40), 0)
+        font.draw(ImageDraw.Draw(canvas), (5, 5), text, 255)
+        return np.asarray(canvas) > 0
+
+    with pytest.warns(UserWarning, match=r'U\+F0000'):  # said once, then drawn as the 'missing' box
+        box = drawn('\U000f0000')
+    for text in ('é', '猫', '🐱'):
+        assert drawn(text).any() and (drawn(text) != box).any(), text
+
+
+def test_without_fonts_the_legend_falls_back_with_a_warning(monkeypatch):
+    from sclip_toolkit.apis import fonts
+
+    monkeypatch.setattr(fonts, 'font_files', lambda: ())
+    fonts._warn_missing.cache_clear()
+    with pytest.warns(UserWarning, match='no font with wide coverage found.*fonts-noto-core'):
+        font = fonts.text_font(14)
+    assert font.text_size('abc')[0] > 0
+    picture, _ = render_overlay(np.zeros((20, 30, 3), np.uint8), np.zeros((20, 30), int), ['café'],
+                                class_colors(1))
+    assert picture.height > 20

@@ -40,3 +40,14 @@ def test_missing_label_folder_and_suffix_from_the_class(tmp_path):
                                               r'expected under .*: images/validation/\*\.jpg, '
                                               r'annotations/validation/\*\.png'):
         check_dataset_config(cfg)
+
+
+@pytest.mark.parametrize('content', ['', '\n  \n'])
+def test_an_empty_split_file_is_one_line(tmp_path, content):
+    """Issue 22, case 7: an empty val.txt."""
+    make_layout(tmp_path, VOC21)
+    (tmp_path / VOC21['ann_file']).write_text(content)
+    with pytest.raises(DataLayoutError) as err:
+        check_dataset_config(dict(VOC21, data_root=str(tmp_path)))
+    assert str(err.value) == (f'PascalVOCDataset: split file {tmp_path / VOC21["ann_file"]} lists no images; it must '
+                              f'name one image per line (its file name without the suffix)')

@@ -120,3 +120,87 @@ def test_store_round_trip_and_no_partial_files(tmp_path):
     assert torch.equal(store.load('/data/a.jpg', (4, 5)), labels)
     assert store.load('/data/a.jpg', (5, 4)) is None and store.load('/data/b.jpg', (4, 5)) is None
     assert len(store) == 1 and not list(tmp_path.glob('*.tmp'))
+
+
+# ------------------------------------------------------------------------------------------- what decides a result
+class TextModel(Model):
+    """Model() with a text encoder whose templates were read from a file."""
+
+    def __init__(self, templates):
+        super().__init__()
+        self.text_encoder = SimpleNamespace(templates=list(templates))
+
+
+def _text_loop(tmp_path, template_file):
+    lines = template_file.read_text().splitlines()
+    runner = SimpleNamespace(model=TextModel(lines), visualizer=SimpleNamespace(), call_hook=lambda *a, **k: None,
+                             cfg=ConfigDict(model=dict(type='OVSegmentor', text_encoder=dict(
+                                 templates=str(template_file)))), hooks=[])
+    return ResumableTestLoop(runner, Loader(tmp_path), Evaluator(), prediction_dir=str(tmp_path / 'preds'))
+
+
+def _write_images(tmp_path, content: bytes) -> None:
+    for i in range(3):
+        (tmp_path / f'img{i}.jpg').write_bytes(content + bytes([i]))
+
+
+def test_an_edited_template_file_is_not_reused(tmp_path):
+    """Case 1 of issue 22: the template file given by path changes, the folder is refused, naming the file."""
+    _write_images(tmp_path, b'image')
+    templates = tmp_path / 'templates.txt'
+    templates.write_text('a photo of a {}.\n')
+    assert _text_loop(tmp_path, templates).run() == dict(n=3)
+    loop = _text_loop(tmp_path, templates)
+    loop.run()
+    assert loop.reused == 3  # unchanged: reused
+    templates.write_text('a photo of a {}.\nthere is a {} in the scene.\n')
+    with pytest.raises(SettingsMismatch) as err:
+        _text_loop(tmp_path, templates).run()
+    text = str(err.value)
+    assert f'file {templates.resolve()}: its contents changed' in text and 'templates:' in text
+
+
+def test_replaced_images_are_recomputed_not_reused(tmp_path, capsys):
+    """Case 2 of issue 22: new images under the same names get new predictions."""
+    _write_images(tmp_path, b'first')
+    _loop(tmp_path, Model()).run()
+    capsys.readouterr()
+    (tmp_path / 'img1.jpg').write_bytes(b'second image, same name')
+    model = Model()
+    loop = _loop(tmp_path, model)
+    loop.run()
+    assert model.calls == [loop.dataloader.paths[1]] and (loop.reused, loop.computed) == (2, 1)
+    err = capsys.readouterr().err
+    assert '2 reused' in err and '1 computed and saved there (1 of them because their image changed' in err
+    again = _loop(tmp_path, Model())
+    again.run()
+    assert again.reused == 3  # the recomputed label map now carries the new image's fingerprint
+
+
+def test_store_remembers_the_image_content(tmp_path):
+    image = tmp_path / 'a.jpg'
+    image.write_bytes(b'one')
+    store = PredictionStore(tmp_path / 'preds', {'model.x': 1})
+    labels = torch.ones(1, 4, 5, dtype=torch.long)
+    store.save(str(image), labels)
+    assert torch.equal(store.load(str(image), (4, 5)), labels)
+    image.write_bytes(b'two')  # same size, other content
+    assert store.load(str(image), (4, 5)) is None and store.changed == 1
+
+
+def test_settings_include_file_contents_and_mask_folders(tmp_path):
+    classes = tmp_path / 'classes.txt'
+    classes.write_text('cat\ndog\n')
+    masks = tmp_path / 'masks'
+    masks.mkdir()
+    (masks / 'a.npz').write_bytes(b'1')
+    cfg = ConfigDict(type='OVSegmentor', text_encoder=dict(class_names=str(classes)),
+                     region_generator=dict(type='PrecomputedMasks', folder=str(masks), cache_dir=str(tmp_path)))
+    first = model_settings(cfg, Model())
+    assert set(first) >= {f'file {classes.resolve()}', f'folder {masks.resolve()}'}
+    assert not any(str(tmp_path) == k.split(' ', 1)[-1] for k in first)  # cache folders decide nothing
+    (masks / 'b.npz').write_bytes(b'2')
+    classes.write_text('cat\nbird\n')
+    second = model_settings(cfg, Model())
+    assert first[f'folder {masks.resolve()}'] != second[f'folder {masks.resolve()}']
+    assert first[f'file {classes.resolve()}'] != second[f'file {classes.resolve()}']

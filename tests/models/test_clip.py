@@ -159,3 +159,45 @@ def test_meta_built_clip_owns_its_memory(tmp_path):
     before = {k: v.clone() for k, v in model.model.state_dict().items()}
     write_random_clip(path, seed=1)  # torch.save truncates and rewrites the same file
     assert all(torch.equal(before[k], v) for k, v in model.model.state_dict().items())
+
+
+def test_checkpoint_file_loads_as_the_configured_models_loader(tmp_path):
+    """``checkpoint=FILE`` follows the config's model: OpenAI weights as OpenAI's loader (matmul weights rounded to
+    fp16), open_clip tags as open_clip's ``load_checkpoint`` (every tensor exact; CorrCLIP's MetaCLIP)."""
+    import open_clip
+    from open_clip.model import build_model_from_openai_state_dict
+
+    from sclip_toolkit.models.checkpoint import build_clip_from_state_dict, checkpoint_semantics, file_fingerprint
+
+    path = write_random_clip(tmp_path / 'w.pt', dtype=torch.float32)
+    state = load_state_dict(path)
+    rounded = CLIPBackbone(name='ViT-B/16', pretrained='openai', checkpoint=str(path), download=False)
+    exact = CLIPBackbone(name='ViT-B-16-quickgelu', pretrained='metaclip_fullcc', checkpoint=str(path),
+                         download=False)
+    loaded_r, loaded_e = rounded.model.state_dict(), exact.model.state_dict()
+    assert all(torch.equal(loaded_e[k], v) for k, v in state.items())  # exact, bit for bit
+    assert not torch.equal(loaded_r['visual.proj'], state['visual.proj'])
+    assert torch.equal(loaded_r['visual.proj'], state['visual.proj'].half().float())
+    assert torch.equal(loaded_r['visual.class_embedding'], state['visual.class_embedding'])  # not a matmul weight
+    # open_clip's own loader into an fp32 model of the same architecture gives the same model
+    reference = build_model_from_openai_state_dict(dict(state), quick_gelu=True, cast_dtype=None).float().eval()
+    open_clip.load_checkpoint(reference, str(path))
+    expected = reference.state_dict()
+    assert expected.keys() == loaded_e.keys() and all(torch.equal(v, loaded_e[k]) for k, v in expected.items())
+    built = build_clip_from_state_dict(state, *checkpoint_semantics('ViT-B-16-quickgelu', 'metaclip_fullcc'))
+    images, tokens = torch.randn(2, 3, 64, 64), torch.randint(1, 49407, (2, 77))
+    with torch.no_grad():
+        assert torch.equal(reference.encode_image(images), built.encode_image(images))
+        assert torch.equal(reference.encode_text(tokens), built.encode_text(tokens))
+        assert not torch.equal(reference.encode_image(images), rounded.model.encode_image(images))
+    # the ids differ, so text-embedding caches and saved predictions never mix the two
+    fingerprint = file_fingerprint(path)
+    assert (rounded.checkpoint_id, exact.checkpoint_id) == (f'file:{fingerprint}', f'file:{fingerprint}:exact')
+    # open_clip architectures keep their activation: GELU for ViT-B-16, QuickGELU for the -quickgelu names
+    assert checkpoint_semantics('ViT-B/16', None) == (True, True)
+    assert checkpoint_semantics('ViT-B-16', 'laion2b_s34b_b88k') == (False, False)
+    assert checkpoint_semantics('ViT-B-16-quickgelu', 'metaclip_fullcc') == (False, True)
+    gelu = CLIPBackbone(name='ViT-B-16', pretrained='laion2b_s34b_b88k', checkpoint=str(path), download=False)
+    assert gelu.checkpoint_id.endswith(':exact:gelu')
+    assert type(gelu.visual.transformer.resblocks[0].mlp.gelu) is torch.nn.GELU
+    assert type(exact.visual.transformer.resblocks[0].mlp.gelu).__name__ == 'QuickGELU'

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from pathlib import Path
 from typing import Dict, Optional, Tuple, Union
 
@@ -29,6 +30,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ...exceptions import ConfigError
+from ...io_utils import WriteError, atomic_open, write_error
 from ..vfm import CLIP_MEAN, CLIP_STD
 
 # Windows padded beyond the image get this id in the attention (CorrCLIP's value): one more region of its own.
@@ -161,11 +163,21 @@ class RegionGenerator(nn.Module):
                         return self._wrap(cached['instance_mask'], meta, path).to(image.device)
         ids = self.generate(rgb, meta)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix('.tmp.npz')
-            np.savez_compressed(tmp, instance_mask=ids, image_sha1=np.array(image_hash))
-            tmp.replace(path)  # atomic: a parallel run never reads half a file
+            self._cache(path, ids, image_hash)
         return self._wrap(ids, meta, path).to(image.device)
+
+    def _cache(self, path: Path, ids: np.ndarray, image_hash: str) -> None:
+        """Keep a region map on disk (atomically: a parallel run never reads half a file); a failed write (full or
+        read-only disk) only costs recomputing it next time, and says so once."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_open(path) as fh:
+                np.savez_compressed(fh, instance_mask=ids, image_sha1=np.array(image_hash))
+        except OSError as exc:
+            if not getattr(self, '_cache_warned', False):
+                self._cache_warned = True
+                error = exc if isinstance(exc, WriteError) else write_error(path, exc)
+                warnings.warn(f'region maps are not cached ({error}); they are recomputed next time', stacklevel=2)
 
     @staticmethod
     def _wrap(ids: np.ndarray, meta: dict, source) -> RegionMap:

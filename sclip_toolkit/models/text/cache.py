@@ -4,11 +4,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Optional, Sequence, Union
 
 import torch
+
+from ...io_utils import atomic_open
 
 
 def default_cache_dir() -> Path:
@@ -50,12 +51,7 @@ class TextEmbeddingCache:
     def save(self, key: str, embeddings: torch.Tensor) -> None:
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f'.{key}.', suffix='.tmp', dir=self.directory)
-            with os.fdopen(fd, 'wb') as fh:
+            with atomic_open(self.directory / f'{key}.pt') as fh:
                 torch.save({'key': key, 'embeddings': embeddings.detach().cpu()}, fh)
-            os.replace(tmp, self.directory / f'{key}.pt')
-        except OSError:  # a read-only or full disk only costs the recomputation next time
-            try:
-                os.unlink(tmp)
-            except (OSError, UnboundLocalError):
-                pass
+        except OSError:  # a read-only or full disk only costs the recomputation next time (nothing partial is left)
+            pass

@@ -1,7 +1,7 @@
 """The text-classifier part: vocabulary, prompt templates, encoding and the memory and disk caches."""
 from __future__ import annotations
 
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Set, Union
 
 import torch
 from mmseg.registry import MODELS
@@ -9,6 +9,7 @@ from mmseg.registry import MODELS
 from .base import ClassEmbeddings, TextClassifier
 from .cache import TextEmbeddingCache
 from .extras import add_extra_prompts, extras_digest, load_extra_prompts
+from .length import warn_long_names
 from .names import flatten_names, parse_class_names
 from .prompts import load_templates
 from .shared_prefix import build_text_classifier_shared_prefix
@@ -40,6 +41,7 @@ class CLIPTextClassifier(TextClassifier):
         self.separator, self.allow_duplicate_names = separator, allow_duplicate_names
         self.disk_cache = None if cache is False else TextEmbeddingCache(None if cache is True else cache)
         self._memory: Dict[tuple, ClassEmbeddings] = {}
+        self._warned_long: Set[str] = set()  # names already reported as too long for the text encoder
         self.set_vocabulary(class_names)
 
     def set_vocabulary(self, class_names: Union[str, Sequence], separator=_DEFAULT) -> None:
@@ -70,6 +72,7 @@ class CLIPTextClassifier(TextClassifier):
         key = self._key(clip)
         if key not in self._memory:
             names, query_idx = flatten_names(self.classes)
+            warn_long_names(clip.tokenizer(), clip.context_length, names, self.templates, self._warned_long)
             emb, disk_key = None, None
             if self.disk_cache is not None:
                 disk_key = self.disk_cache.key(clip.checkpoint_id, clip.dtype, clip.device.type, names,

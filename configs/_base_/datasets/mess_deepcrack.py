@@ -1,0 +1,12 @@
+# MESS DeepCrack (Engineering): 237 test images, 2 classes as MESS names them
+# (configs/classnames/cls_mess_deepcrack.txt; background class 0; classes of interest: all but the background); label
+# 255 is ignored.
+# MESS registers it as deepcrack_sem_seg_test.
+# Prepared by tools/prepare_mess.py --dataset-dir $SCLIP_DATA (default ./data); see docs/evaluation.md.
+_base_ = ['./_loader.py']
+dataset_type = 'MESSDataset'
+data_root = '{{$SCLIP_DATA:data}}/DeepCrack'
+test_dataloader = dict(
+    dataset=dict(type=dataset_type, mess_name='deepcrack', data_root=data_root,
+                 data_prefix=dict(img_path='test_img', seg_map_path='annotations_detectron2/test'),
+                 img_suffix='jpg', seg_map_suffix='png'))

@@ -1,0 +1,12 @@
+# MESS DRAM (General): 718 test images, 12 classes as MESS names them
+# (configs/classnames/cls_mess_dram.txt; background class 11; classes of interest: all but the background); label 255
+# is ignored.
+# MESS registers it as dram_sem_seg_test.
+# Prepared by tools/prepare_mess.py --dataset-dir $SCLIP_DATA (default ./data); see docs/evaluation.md.
+_base_ = ['./_loader.py']
+dataset_type = 'MESSDataset'
+data_root = '{{$SCLIP_DATA:data}}/DRAM_processed'
+test_dataloader = dict(
+    dataset=dict(type=dataset_type, mess_name='dram', data_root=data_root,
+                 data_prefix=dict(img_path='images_detectron2/test', seg_map_path='annotations_detectron2/test'),
+                 img_suffix='jpg', seg_map_suffix='png'))

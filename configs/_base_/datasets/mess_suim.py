@@ -1,0 +1,12 @@
+# MESS SUIM (Agriculture and Biology): 110 test images, 8 classes as MESS names them
+# (configs/classnames/cls_mess_suim.txt; background class 0; classes of interest: all but the background); label 255 is
+# ignored.
+# MESS registers it as suim_sem_seg_test.
+# Prepared by tools/prepare_mess.py --dataset-dir $SCLIP_DATA (default ./data); see docs/evaluation.md.
+_base_ = ['./_loader.py']
+dataset_type = 'MESSDataset'
+data_root = '{{$SCLIP_DATA:data}}/SUIM'
+test_dataloader = dict(
+    dataset=dict(type=dataset_type, mess_name='suim', data_root=data_root,
+                 data_prefix=dict(img_path='TEST/images', seg_map_path='annotations_detectron2/test'),
+                 img_suffix='jpg', seg_map_suffix='png'))
