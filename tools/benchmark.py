@@ -12,6 +12,8 @@ post-processing; images per second; peak memory with full-resolution scores vs s
 encoder's achieved FLOP/s next to a plain matmul's on the same device; with ``--crop-batch-sizes``, images/s with
 that many crops per encoder pass. Without ``--checkpoint`` it writes a random ViT-B/16 in the OpenAI layout (same
 shapes and cost as the real one), and for ProxyCLIP without ``--vfm-checkpoint`` a random DINO of the config's size.
+``--stages --method ovstitcher --compare corrclip sclip sclip+stitched --masks precomputed`` puts OV-Stitcher next to
+CorrCLIP and a stitched SCLIP (``+stitched``: the method's windows through ``StitchedInference``) next to SCLIP.
 ``--stages`` instead times one image by stage (region masks, VFM, CLIP, correlation, decoding, correction;
 sclip_toolkit/bench/stage_timing.py) for the method and the
 ``--compare`` methods on the same random weights: without ``--vfm-checkpoint`` a random full-size DINO ViT-B/8, and
@@ -144,6 +146,8 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     ap.add_argument('--compare', nargs='*', default=[], help='with --stages: more methods timed on the same weights')
     ap.add_argument('--sam2-checkpoint', help='SAM 2 weights; default: a random SAM 2 of --sam2-size')
     ap.add_argument('--sam2-size', default='tiny', help='SAM 2 size for the random model (tiny, small, ...)')
+    ap.add_argument('--masks', choices=('sam2', 'precomputed'), default='sam2',
+                    help='with --stages: regions from a random SAM 2 (default) or a precomputed map (no mask time)')
     ap.add_argument('--breakdown', action='store_true',
                     help='per-image time by stage next to the bare encoders, for --methods and --image-sizes')
     ap.add_argument('--methods', nargs='+', default=None,
@@ -286,6 +290,22 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
           f'streaming labels {_fmt_bytes(results["peak_streaming_bytes"])} '
           f'({results["peak_streaming_bytes"] / max(results["peak_full_scores_bytes"], 1):.2f}x)')
     return results
+
+
+def _region_file(image: Path) -> Path:
+    """A region map for ``image`` in the published-mask format (``masks/<stem>.npz``): blocks of 48 pixels with
+    random ids, a third of them 0 (unsegmented); written once."""
+    import cv2
+    import numpy as np
+    out = image.parent / 'masks' / f'{image.stem}.npz'
+    if not out.is_file():
+        height, width = cv2.imread(str(image)).shape[:2]
+        rng = np.random.RandomState(0)
+        shape = (height // 48 + 1, width // 48 + 1)
+        cells = rng.randint(0, 24, shape) * (rng.rand(*shape) > 0.33)
+        out.parent.mkdir(exist_ok=True)
+        np.savez_compressed(out, instance_mask=np.kron(cells, np.ones((48, 48), np.int64))[:height, :width])
+    return out
 
 
 def _large_photo(height: int, width: Optional[int] = None, seed: int = 0):
@@ -440,7 +460,8 @@ def stages_main(args) -> Dict[str, Dict[str, float]]:
     path = image_file(tmp, height, width)
     rows = {}
     for method in [args.method, *args.compare]:
-        config = method if method.endswith('.py') else f'{method}/{method}_{args.dataset}'
+        name, stitched = (method[:-len('+stitched')], True) if method.endswith('+stitched') else (method, False)
+        config = name if name.endswith('.py') else f'{name}/{name}_{args.dataset}'
         trident = 'trident' in Path(config).stem
         if trident and not args.vfm_checkpoint:  # Trident's DINO is ViT-B/16
             vfm16 = tmp / 'dino_vitb16.pth'
@@ -452,6 +473,13 @@ def stages_main(args) -> Dict[str, Dict[str, float]]:
             random_trident_sam(cfg)
         cfg.model.text_encoder.cache = str(tmp / 'text_cache')
         cfg.model.data_preprocessor.short_side = None  # the image is the network input
+        if stitched:  # the method's own windows, stitched (models/inference/stitched.py)
+            inference = cfg.model.inference
+            cfg.model.inference = dict(type='StitchedInference', crop_size=inference.crop_size,
+                                       stride=inference.stride, pad_multiple=inference.get('pad_multiple'),
+                                       batch_size=inference.get('batch_size', 16))
+        if args.masks == 'precomputed' and cfg.model.get('region_generator') is not None:
+            cfg.model.region_generator = dict(type='PrecomputedMasks', folder=str(_region_file(path).parent))
         model = build_segmentor(cfg, device)
         if isinstance(model.region_generator, SAM2Masks):
             model.region_generator = SAM2Masks(

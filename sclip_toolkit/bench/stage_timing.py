@@ -23,7 +23,8 @@ from .hooks import timed_stages
 STAGE_COLUMNS: Dict[str, str] = {
     'region_generator': 'masks', 'vfm': 'vfm', 'final_attn': 'correlation', 'inference.encode': 'encode',
     'head.prepare': 'encode', 'scoring.logits': 'decode', 'scores.labels': 'correction',
-    'affinity': 'sam_encoder', 'inference.splice': 'splice', 'inference.aggregate': 'aggregation'}
+    'affinity': 'sam_encoder', 'inference.splice': 'splice', 'inference.aggregate': 'aggregation',
+    'vfm.stitched': 'vfm', 'final_attn.stitched': 'correlation', 'final_attn.windows': 'clip_in_correlation'}
 
 
 def stage_column(name: str, owner: Any) -> Optional[str]:
@@ -72,6 +73,8 @@ def stage_times(model, image: torch.Tensor, meta: dict) -> Dict[str, float]:
         sync(device)
         totals['masks_cached'] = time.perf_counter() - start
     encode = totals.pop('encode', 0.0)
+    # a stitched variant runs the windows' CLIP blocks inside its own forward: they are CLIP's time
+    totals['correlation'] = totals.get('correlation', 0.0) - totals.pop('clip_in_correlation', 0.0)
     totals['clip'] = encode - sum(totals.get(k, 0.0) for k in ('vfm', 'correlation', 'splice', 'sam_encoder',
                                                                 'aggregation'))
     totals.setdefault('correction', 0.0)

@@ -3,7 +3,7 @@ from .attention import AttnContext, FinalAttention, Recording, attention_variant
 from .attention import ProxyAttention, SCCLIPAttention  # noqa: F401  (registration)
 from .clip import CLIPBackbone
 from .heads import ClassifierHead, CosineHead, RFCLIPHead
-from .inference import SlideInference, SplicedInference, WholeInference
+from .inference import SlideInference, SplicedInference, StitchedInference, WholeInference
 from .postprocess import PAMR, AreaThreshold, PostProcessStep, ProbThreshold, RegionVote, Renormalize, SAMRefinement
 from .regions import PrecomputedMasks, RegionGenerator, RegionMap, SAM2Masks
 from .segmentor import OVSegmentor
@@ -12,7 +12,8 @@ from .vfm import SAMAffinity, VFMFeatures
 
 __all__ = ['AttnContext', 'FinalAttention', 'Recording', 'attention_variants', 'build_attention',
            'register_attention', 'ProxyAttention', 'SCCLIPAttention', 'CLIPBackbone', 'ClassifierHead', 'CosineHead',
-           'RFCLIPHead', 'SlideInference', 'WholeInference', 'PAMR', 'AreaThreshold', 'PostProcessStep',
+           'RFCLIPHead', 'SlideInference', 'StitchedInference', 'WholeInference', 'PAMR', 'AreaThreshold',
+           'PostProcessStep',
            'ProbThreshold', 'RegionVote', 'Renormalize', 'PrecomputedMasks', 'RegionGenerator', 'RegionMap',
            'SAM2Masks',
            'OVSegmentor', 'ClassEmbeddings', 'CLIPTextClassifier', 'VFMFeatures', 'SAMAffinity', 'SAMRefinement',

@@ -210,6 +210,20 @@ class CLIPBackbone(nn.Module):
         (``AttnContext.extras``, e.g. 'cls' (B, E)). ``project=False`` returns the last block's tokens (B, h'*w', D)
         before ``ln_post`` and the projection (Trident mixes them first).
         """
+        final_attn = final_attn or self.final_attn
+        x, ctx = self.encode_to_last(image, final_attn, text, regions)
+        tokens, out_grid = final_attn(self.visual.transformer.resblocks[-1], x, ctx)
+        if extras is not None:
+            extras.update(ctx.extras)
+        if not project:
+            return tokens, out_grid
+        return self.project(tokens, final_attn), out_grid
+
+    def encode_to_last(self, image: torch.Tensor, final_attn: Optional[FinalAttention] = None, text: Any = None,
+                       regions: Any = None, vfm: bool = True) -> Tuple[torch.Tensor, AttnContext]:
+        """The last block's input (B, T, D) and the context the variant reads (what its ``recording()`` asks for;
+        the VFM features of these images when ``vfm``): every block but the last, as :meth:`encode_dense` runs
+        them. The stitched inference (``models/inference/stitched.py``) calls it per batch of windows."""
         self.apply_precision()
         final_attn = final_attn or self.final_attn
         x, grid = self.embed(image)
@@ -218,7 +232,7 @@ class CLIPBackbone(nn.Module):
         ctx = AttnContext(grid=grid, blocks=blocks, visual=self.visual, image=image,
                           text=text if wants.text else None, regions=regions)
         ctx.embedded = x
-        if self.vfm is not None:
+        if vfm and self.vfm is not None:
             ctx.vfm_feats = self.vfm(image)
         hidden = {i % len(blocks) for i in wants.hidden}
         qkv = {i % len(blocks) for i in (*wants.qkv, *wants.attn)}
@@ -233,15 +247,15 @@ class CLIPBackbone(nn.Module):
                 x = block(x)
             if i in hidden:
                 ctx.hidden[i] = x
-        tokens, out_grid = final_attn(blocks[-1], x, ctx)
-        if extras is not None:
-            extras.update(ctx.extras)
-        if not project:
-            return tokens, out_grid
-        if not final_attn.applies_ln_post:
+        return x, ctx
+
+    def project(self, tokens: torch.Tensor, final_attn: Optional[FinalAttention] = None) -> torch.Tensor:
+        """Last-block tokens (B, N, D) -> dense embeddings (B, N, E): ``ln_post`` (unless the variant applied it)
+        and the projection, in the output dtype."""
+        if not (final_attn or self.final_attn).applies_ln_post:
             tokens = self.visual.ln_post(tokens)
         out = self.output_dtype
-        return tokens.to(out) @ self.visual.proj.to(out), out_grid
+        return tokens.to(out) @ self.visual.proj.to(out)
 
     # ------------------------------------------------------------------ text
     def encode_text(self, tokens: torch.Tensor) -> torch.Tensor:

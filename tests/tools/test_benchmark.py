@@ -80,6 +80,23 @@ def test_stages_time_masks_vfm_clip_correlation_and_correction(benchmark, capsys
     assert 'per-image seconds by stage' in out and 'corrclip' in out and 'proxyclip' in out
 
 
+def test_stages_put_ovstitcher_next_to_corrclip_and_stitched_sclip_next_to_sclip(benchmark, capsys, tmp_path):
+    """--stages with a precomputed region map: OV-Stitcher and CorrCLIP on the same windows, SCLIP per window and
+    stitched ('+stitched'); the stitched CLIP time is 'clip', not 'correlation'."""
+    from sclip_toolkit.testing import write_random_vfm
+    dino = write_random_vfm(tmp_path / 'dino.pth', 'dino')
+    rows = benchmark.main(['--method', 'ovstitcher', '--compare', 'corrclip', 'sclip', 'sclip+stitched', '--stages',
+                           '--preset', 'tiny', '--image-size', '64x160', '--device', 'cpu', '--vfm-checkpoint',
+                           str(dino), '--masks', 'precomputed', '--cfg-options', 'model.text_encoder.templates=single',
+                           'model.inference.crop_size=64', 'model.inference.stride=32'])
+    out = capsys.readouterr().out
+    assert set(rows) == {'ovstitcher', 'corrclip', 'sclip', 'sclip+stitched'}
+    for row in rows.values():
+        assert row['clip'] > 0 and row['correlation'] > 0 and all(v >= 0 for v in row.values())
+    assert rows['ovstitcher']['vfm'] > 0 and 'masks_cached' in rows['ovstitcher']
+    assert 'sclip+stitched' in out and '4 windows' in out
+
+
 def test_large_images_measures_the_api_on_a_wide_photo_with_many_classes(benchmark):
     """--large-images with an HxW size and more classes than ADE20K has: the API's peak is printed and stays under
     the bound given (the label path decodes rows and names in blocks). A fresh process, as a user runs it: RSS peaks

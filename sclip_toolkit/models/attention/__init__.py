@@ -3,6 +3,7 @@ from .base import (AttnContext, BlockRecord, FinalAttention, Recording, attentio
                    merge_heads, qkv_projection, register_attention, residual_and_ffn, run_block_recorded,
                    split_heads)
 from .corrclip import CorrCLIPAttention
+from .ovstitcher import OVStitcherAttention
 from .proxy import ProxyAttention
 from .resclip import ResCLIPAttention
 from .rfclip import RFCLIPAttention
@@ -12,6 +13,7 @@ from .variants import (ClearCLIPAttention, MaskCLIPAttention, NACLIPAttention, S
 
 __all__ = ['AttnContext', 'BlockRecord', 'FinalAttention', 'Recording', 'attention_variants', 'build_attention',
            'merge_heads', 'qkv_projection', 'register_attention', 'residual_and_ffn', 'run_block_recorded',
-           'split_heads', 'CorrCLIPAttention', 'ProxyAttention', 'ResCLIPAttention', 'RFCLIPAttention',
+           'split_heads', 'CorrCLIPAttention',
+           'OVStitcherAttention', 'ProxyAttention', 'ResCLIPAttention', 'RFCLIPAttention',
            'SCCLIPAttention', 'ClearCLIPAttention', 'MaskCLIPAttention', 'NACLIPAttention', 'SCLIPAttention',
            'VanillaAttention', 'gaussian_window_bias']

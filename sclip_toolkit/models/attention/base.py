@@ -217,6 +217,22 @@ class FinalAttention(nn.Module):
         """What the variant reads from the forward pass (default: nothing but the last block's input)."""
         return Recording()
 
+    def unstitchable_reason(self, num_blocks: int = 12) -> str:
+        """Why the variant cannot run stitched (``StitchedInference``), or '' when it can. Stitching places the
+        windows' patch tokens and earlier blocks' outputs on one whole-image grid; per-window attention maps, q/k/v
+        records and blocks the variant runs itself do not stitch (they would have to be global from the start)."""
+        wants = self.recording(num_blocks)
+        if wants.attn or wants.qkv:
+            return 'it reads earlier blocks\' per-window attention maps or q/k/v, which do not stitch'
+        if wants.run_blocks:
+            return 'it runs earlier blocks itself, per window'
+        return ''
+
+    @property
+    def stitchable(self) -> bool:
+        """Whether the variant can run stitched (:meth:`unstitchable_reason` is empty)."""
+        return not self.unstitchable_reason()
+
     @classmethod
     def settings_for(cls, width: int, num_blocks: int) -> Dict[str, Any]:
         """Settings that let the variant run on a vision tower of this width and depth when its defaults cannot

@@ -28,6 +28,7 @@ from ...exceptions import ConfigError
 from .base import AttnContext, FinalAttention, Recording, merge_heads, register_attention, residual_and_ffn, \
     split_heads
 from .proxy import values_on_grid
+from .spatial import recompute_block
 
 # CorrCLIP's number of middle blocks averaged for the spatial branch, by depth (blocks L-2-n .. L-3, 0-based)
 SPATIAL_BLOCKS = {12: 5, 24: 12, 32: 28}
@@ -133,6 +134,12 @@ class CorrCLIPAttention(FinalAttention):
         merge_eps: distance threshold of the region merging (CorrCLIP: 0.2; None: no merging).
         spatial_weight / semantic_weight: weights of the spatial and semantic branches (CorrCLIP: 1.0 / 0.5).
         spatial_blocks: block indices averaged for the spatial branch (default: :func:`spatial_block_indices`).
+        spatial_attention: how the spatial branch gets those blocks' outputs: 'block' (the blocks' own outputs,
+            CorrCLIP) or 'single_head' (each block recomputed on its patch tokens with one attention head over all
+            channels and no CLS, OV-Stitcher's global spatial branch; :func:`.corrclip_stitched.recompute_block`).
+
+    Runs stitched too (``StitchedInference``, :func:`.corrclip_stitched.forward_stitched`): the VFM correlations,
+    the region merging, the scope and the spatial branch over the whole image; the class tokens per window.
     """
 
     keep_residual = False
@@ -140,11 +147,16 @@ class CorrCLIPAttention(FinalAttention):
     applies_ln_post = True  # the branches are ln_post-ed one by one before they are summed
 
     def __init__(self, tau: float = 4.0, merge_eps: Optional[float] = 0.2, spatial_weight: float = 1.0,
-                 semantic_weight: float = 0.5, spatial_blocks: Optional[Sequence[int]] = None):
+                 semantic_weight: float = 0.5, spatial_blocks: Optional[Sequence[int]] = None,
+                 spatial_attention: str = 'block'):
         super().__init__()
         self.tau, self.merge_eps = float(tau), merge_eps
         self.spatial_weight, self.semantic_weight = float(spatial_weight), float(semantic_weight)
         self.spatial_blocks = list(spatial_blocks) if spatial_blocks is not None else None
+        if spatial_attention not in ('block', 'single_head'):
+            raise ValueError(f"{type(self).__name__} spatial_attention must be 'block' or 'single_head', got "
+                             f"{spatial_attention!r}")
+        self.spatial_attention = spatial_attention
 
     def recording(self, num_blocks: int) -> Recording:
         # every block's output: the class tokens attend to each block's input
@@ -159,7 +171,12 @@ class CorrCLIPAttention(FinalAttention):
         num_blocks = len(ctx.blocks)
         inputs = [ctx.embedded] + [ctx.block_output(i) for i in range(num_blocks - 1)]
         spatial_idx = self.spatial_blocks or spatial_block_indices(num_blocks)
-        spatial = torch.stack([ctx.block_output(i) for i in spatial_idx]).mean(dim=0)
+        if self.spatial_attention == 'block':
+            spatial = torch.stack([ctx.block_output(i) for i in spatial_idx]).mean(dim=0)
+        else:  # one head, patches only: the CLS slot is a placeholder that values_on_grid drops
+            spatial = torch.stack([recompute_block(ctx.blocks[i], inputs[i][:, 1:], single_head=True)
+                                   for i in spatial_idx]).mean(dim=0)
+            spatial = torch.cat([spatial[:, :1], spatial], dim=1)
         out_grid = tuple(feats.shape[-2:])
         main_v = values_on_grid(block, x, ctx.grid, out_grid)  # (B, I*J, D)
         spatial_v = values_on_grid(block, spatial, ctx.grid, out_grid)
@@ -170,9 +187,9 @@ class CorrCLIPAttention(FinalAttention):
             if self.merge_eps is not None:
                 ids = merge_regions(ids, cell_feats, self.merge_eps)
             weights = scope_weights(cell_feats @ cell_feats.t(), ids, self.tau).to(main_v.dtype)
-            token_masks = region_token_masks(_nearest(ids.view(out_grid), ctx.grid).flatten())  # (P, h*w)
-            classes = self._class_tokens(ctx.blocks, [t[b] for t in inputs], token_masks)  # (P, D)
-            cell_masks = _nearest(token_masks.view(-1, *ctx.grid), out_grid).flatten(1)  # (P, I*J)
+            token_masks = region_token_masks(nearest_ids(ids.view(out_grid), ctx.grid).flatten())  # (P, h*w)
+            classes = self.class_tokens(ctx.blocks, [t[b] for t in inputs], token_masks)  # (P, D)
+            cell_masks = nearest_ids(token_masks.view(-1, *ctx.grid), out_grid).flatten(1)  # (P, I*J)
             semantic = cell_masks.t().to(classes.dtype) @ classes
             ln_post = ctx.visual.ln_post
             out.append(ln_post(block.attn.out_proj(weights @ main_v[b]))
@@ -180,15 +197,20 @@ class CorrCLIPAttention(FinalAttention):
                        + self.semantic_weight * ln_post(semantic))
         return torch.stack(out), out_grid
 
+    def forward_stitched(self, clip, sctx) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """The whole image's tokens (1, I*J, D) on the VFM's stitched grid (see :mod:`.corrclip_stitched`)."""
+        from .corrclip_stitched import forward_stitched
+        return forward_stitched(self, clip, sctx)
+
     @staticmethod
     def _cell_ids(regions: Optional[torch.Tensor], index: int, grid: Tuple[int, int], device) -> torch.Tensor:
         """Region ids (I*J,) of window ``index`` on the VFM grid (nearest); all 0 without regions."""
         if regions is None:
             return torch.zeros(grid[0] * grid[1], dtype=torch.long, device=device)
-        return _nearest(regions[index].to(device), grid).flatten()
+        return nearest_ids(regions[index].to(device), grid).flatten()
 
     @staticmethod
-    def _class_tokens(blocks: Sequence[nn.Module], inputs: List[torch.Tensor], token_masks: torch.Tensor
+    def class_tokens(blocks: Sequence[nn.Module], inputs: List[torch.Tensor], token_masks: torch.Tensor
                       ) -> torch.Tensor:
         """Mask class tokens (P, D) after every block; ``inputs[i]`` (1+N, D) is block i's input."""
         allowed = torch.cat([torch.ones_like(token_masks[:, :1]), token_masks], dim=1)  # CLS + own region
@@ -199,10 +221,10 @@ class CorrCLIPAttention(FinalAttention):
 
     def extra_repr(self) -> str:
         return (f'tau={self.tau}, merge_eps={self.merge_eps}, spatial_weight={self.spatial_weight}, '
-                f'semantic_weight={self.semantic_weight}')
+                f'semantic_weight={self.semantic_weight}, spatial_attention={self.spatial_attention}')
 
 
-def _nearest(ids: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+def nearest_ids(ids: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     """Nearest resize (PyTorch's legacy rule, via float as the reference) of an integer map (..., h, w)."""
     if tuple(ids.shape[-2:]) == tuple(size):
         return ids

@@ -2,7 +2,7 @@
 from .base import PAD_ID, RegionGenerator, RegionMap, original_rgb, region_cache_root
 from .grid import GridRegions
 from .precomputed import PrecomputedMasks
-from .sam2 import SAM2Masks, paint_masks
+from .sam2 import OVStitcherSAM2Masks, SAM2Masks, paint_masks
 
 __all__ = ['PAD_ID', 'RegionGenerator', 'RegionMap', 'original_rgb', 'region_cache_root', 'GridRegions', 'PrecomputedMasks',
-           'SAM2Masks', 'paint_masks']
+           'OVStitcherSAM2Masks', 'SAM2Masks', 'paint_masks']

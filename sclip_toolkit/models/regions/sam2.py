@@ -159,3 +159,15 @@ class SAM2Masks(RegionGenerator):
     def forward(self, image: torch.Tensor, meta: dict):
         self._target_device = image.device  # SAM 2 runs where the segmentor runs
         return super().forward(image, meta)
+
+
+@MODELS.register_module()
+class OVStitcherSAM2Masks(SAM2Masks):
+    """:class:`SAM2Masks` with OV-Stitcher's generator settings: SAM 2.0 hiera-large, 64x64 points, predicted-IoU
+    and stability thresholds 0.7 (its ``set_mask_generator('sam2')``). A type of its own so that a config switches
+    to ``PrecomputedMasks`` by its type alone, as CorrCLIP's does."""
+
+    def __init__(self, points_per_side: int = 64, pred_iou_thresh: float = 0.7, stability_score_thresh: float = 0.7,
+                 **kwargs):
+        super().__init__(points_per_side=points_per_side, pred_iou_thresh=pred_iou_thresh,
+                         stability_score_thresh=stability_score_thresh, **kwargs)

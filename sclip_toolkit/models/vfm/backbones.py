@@ -113,7 +113,7 @@ def resize_grid_embedding(pos: torch.Tensor, size: Tuple[int, int], offset: floa
     return torch.cat([pos[:, :1], grid.permute(0, 2, 3, 1).reshape(1, h * w, -1)], dim=1)
 
 
-def _block_range(layer: int, depth: int) -> int:
+def block_range(layer: int, depth: int) -> int:
     """Number of blocks to run for block index ``layer`` (negative counts from the end)."""
     if not -depth <= layer < depth:
         raise IndexError(f'VFM layer {layer} out of range for {depth} blocks (use 0..{depth - 1} or -1 for the last)')
@@ -172,13 +172,8 @@ class ViTTrunk(nn.Module):
         offset = rule.get('offset', 0.0) if rule['mode'] == 'scale_factor' else 0.0
         return resize_grid_embedding(src, grid, offset, rule.get('antialias', False)).to(dtype)
 
-    def forward(self, x: torch.Tensor, layer: int = -1, output: str = 'features') -> torch.Tensor:
-        """Patch features (B, D, h, w) of images (B, 3, H, W), CLS and registers dropped.
-
-        ``output='features'``: the final norm on block ``layer``'s output (DINO's / DINOv2's
-        ``get_intermediate_layers``, MAE's ``forward_features``). ``output='qk'``: the sum of block ``layer``'s
-        query and key projections (all heads, biases included), as CorrCLIP reads DINO's last block.
-        """
+    def embed(self, x: torch.Tensor) -> Tuple[torch.Tensor, Tuple[int, int]]:
+        """Patch embedding, CLS (and registers) and positions: (B, 3, H, W) -> (B, 1+R+h*w, D), grid (h, w)."""
         vit = self.vit
         x = vit.patch_embed.proj(x)  # (B, D, h, w); a conv, so sizes that are not multiples of the patch floor
         b, dim, h, w = x.shape
@@ -187,7 +182,19 @@ class ViTTrunk(nn.Module):
         x = x + self.pos_embed_for((h, w), x.dtype)
         if self.register_tokens is not None:  # DINOv2 inserts registers after the positional embedding
             x = torch.cat([x[:, :1], self.register_tokens.to(x.dtype).expand(b, -1, -1), x[:, 1:]], dim=1)
-        count = _block_range(layer, len(vit.blocks))
+        return x, (h, w)
+
+    def forward(self, x: torch.Tensor, layer: int = -1, output: str = 'features') -> torch.Tensor:
+        """Patch features (B, D, h, w) of images (B, 3, H, W), CLS and registers dropped.
+
+        ``output='features'``: the final norm on block ``layer``'s output (DINO's / DINOv2's
+        ``get_intermediate_layers``, MAE's ``forward_features``). ``output='qk'``: the sum of block ``layer``'s
+        query and key projections (all heads, biases included), as CorrCLIP reads DINO's last block.
+        """
+        vit = self.vit
+        x, (h, w) = self.embed(x)
+        b, dim = x.shape[0], x.shape[-1]
+        count = block_range(layer, len(vit.blocks))
         if output == 'qk':
             x = vit.blocks[:count - 1](x)
             last = vit.blocks[count - 1]
@@ -226,7 +233,7 @@ class SAMTrunk(nn.Module):
         if tuple(x.shape[-2:]) != (self.spec.img_size,) * 2:
             raise ValueError(f'SAM expects {self.spec.img_size}x{self.spec.img_size} inputs, got {tuple(x.shape)}')
         x = sam.patch_embed(x) + sam.pos_embed.to(x.dtype)  # (B, h, w, D)
-        count = _block_range(layer, len(sam.blocks))
+        count = block_range(layer, len(sam.blocks))
         x = sam.blocks[:count](x).permute(0, 3, 1, 2)
         return sam.neck(x) if count == len(sam.blocks) else x
 

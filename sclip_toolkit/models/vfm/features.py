@@ -19,15 +19,17 @@ from __future__ import annotations
 
 import inspect
 from pathlib import Path
-from typing import Any, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from mmseg.registry import MODELS
 
+from ...exceptions import ConfigError
 from ..checkpoint import CheckpointError, load_state_dict
 from .backbones import VFMSpec, build_trunk, spec_from_state
 from .base import CLIP_MEAN, CLIP_STD, DEFAULT_PATCH, IMAGENET_MEAN, IMAGENET_STD, FeatureProvider
+from .stitching import finish_state, window_state
 from .weights import ARCH_ALIASES, FAMILIES, check_family, fetch_official_weights, official_to_timm
 
 
@@ -63,8 +65,11 @@ class VFMFeatures(FeatureProvider):
         pos_interp: DINOv2 only: dict(offset=float, antialias=bool) overriding the hub's rule (offset 0.1 without
             registers; size-based antialiased with registers).
         input_mean / input_std: normalisation of the incoming images, on [0, 1] pixels (default: CLIP's).
-        output: 'features' (block ``layer``'s normalised output) or 'qk' (plain ViTs: the sum of block ``layer``'s
-            query and key projections, CorrCLIP's correlation features).
+output: 'features' (block ``layer``'s normalised output), 'qk' (plain ViTs: the sum of block ``layer``'s
+            query and key projections, CorrCLIP's correlation features) or 'block' (plain ViTs: OV-Stitcher's
+            block ``layer`` recomputed from its q/k/v and residual inputs, no CLS; see ``block_residual``).
+        block_residual: output='block' only: the residual base, 'final_norm' (OV-Stitcher: the block's input after
+            the final norm, and no final norm after the block) or 'block_input' (the block's true output).
         download: fetch the official file when it is not cached (needs internet).
     """
 
@@ -72,14 +77,17 @@ class VFMFeatures(FeatureProvider):
                  registers: Optional[int] = None, checkpoint: Optional[str] = None, layer: int = -1,
                  img_size: Optional[int] = None, num_heads: Optional[int] = None, pos_interp: Optional[dict] = None,
                  input_mean: Sequence[float] = CLIP_MEAN, input_std: Sequence[float] = CLIP_STD,
-                 download: bool = True, output: str = 'features'):
+                 download: bool = True, output: str = 'features', block_residual: str = 'final_norm'):
         super().__init__()
         self.family = check_family(family)
-        if output not in ('features', 'qk'):
-            raise ValueError(f"VFMFeatures output must be 'features' or 'qk', got {output!r}")
-        if output == 'qk' and family == 'sam':
-            raise ValueError("VFMFeatures output='qk' is for plain ViTs (dino, dinov2, mae), not sam")
-        self.output = output
+        if output not in ('features', 'qk', 'block'):
+            raise ValueError(f"VFMFeatures output must be 'features', 'qk' or 'block', got {output!r}")
+        if output in ('qk', 'block') and family == 'sam':
+            raise ValueError(f"VFMFeatures output='{output}' is for plain ViTs (dino, dinov2, mae), not sam")
+        if block_residual not in ('final_norm', 'block_input'):
+            raise ValueError(f"VFMFeatures block_residual must be 'final_norm' or 'block_input', got "
+                             f"{block_residual!r}")
+        self.output, self.block_residual = output, block_residual
         if img_size is not None and family != 'mae':
             raise ValueError(f'img_size is for MAE (its fixed input size); {family} takes the crop as it is'
                              + (' and SAM resizes it to its own image size' if family == 'sam' else ''))
@@ -144,9 +152,23 @@ class VFMFeatures(FeatureProvider):
 
         I, J = H // p, W // p for DINO / DINOv2; the fixed grid img_size // p for SAM and MAE.
         """
+        if self.output == 'block':
+            return self.finish_state(*self.window_state(image))
         if self.output == 'qk':
             return self.trunk(self.preprocess(image), self.layer, output='qk')
         return self.trunk(self.preprocess(image), self.layer)
+
+    def window_state(self, image: torch.Tensor) -> Tuple[Dict[str, torch.Tensor], Tuple[int, int]]:
+        """Per-window tokens for a stitched last block (``models/inference/stitched.py``): see
+        :func:`.stitching.window_state`."""
+        if self.family == 'sam' or self.img_size is not None:
+            raise ConfigError(f'{self.family} features cannot be stitched: the model sees each window resized to '
+                              f'its fixed input size, so its grid is not the window\'s')
+        return window_state(self.trunk, self.preprocess(image), self.layer, self.output, self.block_residual)
+
+    def finish_state(self, state: Dict[str, torch.Tensor], grid: Tuple[int, int]) -> torch.Tensor:
+        """Features (B, C, I, J) from (stitched) :meth:`window_state` tokens."""
+        return finish_state(self.trunk, state, grid, self.layer, self.output, self.block_residual)
 
     def extra_repr(self) -> str:
         s = self.spec

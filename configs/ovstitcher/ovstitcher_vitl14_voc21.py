@@ -1,0 +1,5 @@
+# OV-Stitcher with OpenAI CLIP ViT-L/14 on PASCAL VOC (21 classes, with background) (the reference's 51.6 mean-mIoU
+# setting: only the CLIP model changes; ovstitcher_voc21.py has the dataset settings). 24 blocks: spatial branch over
+# blocks 10..21.
+_base_ = ['./ovstitcher_voc21.py']
+model = dict(clip=dict(name='ViT-L/14'))
