@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from sclip_toolkit import Segmenter
-from sclip_toolkit.apis.segmenter import SegmenterError, load_image, parse_classes
+from sclip_toolkit.apis import SegmenterError, load_image, parse_classes
 
 from .test_segmenter import FAST, _photo
 
