@@ -467,8 +467,9 @@ def stages_main(args) -> Dict[str, Dict[str, float]]:
             vfm16 = tmp / 'dino_vitb16.pth'
             if not vfm16.is_file():
                 write_random_vfm(vfm16, 'dino', embed_dim=768, depth=12, patch_size=16, grid=14)
-        cfg = load_config(config, checkpoint=checkpoint, vfm_checkpoint=str(vfm16) if trident and not
-                          args.vfm_checkpoint else vfm, cfg_options=args.cfg_options, sam_refine=trident)
+        cfg = load_config(config, checkpoint=checkpoint, cfg_options=args.cfg_options, sam_refine=trident)
+        if cfg.model.clip.get('vfm') is not None:  # methods without a VFM (SCLIP) ignore it
+            cfg.model.clip.vfm.checkpoint = str(vfm16) if trident and not args.vfm_checkpoint else vfm
         if trident:
             random_trident_sam(cfg)
         cfg.model.text_encoder.cache = str(tmp / 'text_cache')

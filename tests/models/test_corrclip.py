@@ -352,7 +352,7 @@ def test_region_ids_reach_the_grids_as_in_the_reference():
     """The reference resizes the original-size map to the model input, cuts (and pads with 10000) the window, then
     resizes to the DINO grid and from there to CLIP's token grid, nearest at every step (via float). Checked on the
     rectangles/slivers map at a non-integer scale (375x500 -> 336x448) and on a padded 120x1000 strip."""
-    from sclip_toolkit.models.attention.corrclip import CorrCLIPAttention, _nearest
+    from sclip_toolkit.models.attention.corrclip import CorrCLIPAttention, nearest_ids
     from sclip_toolkit.models.inference import pad_amounts, slide_windows
 
     def reference_chain(ids, size, box, pad, grid, tokens):
@@ -374,4 +374,4 @@ def test_region_ids_reach_the_grids_as_in_the_reference():
             cells = CorrCLIPAttention._cell_ids(win[None], 0, grid, 'cpu')
             ref_cells, ref_tokens = reference_chain(ids, size, box, (left, right, top, bottom), grid, tokens)
             assert torch.equal(cells.view(grid), ref_cells.long()), (stem, box)
-            assert torch.equal(_nearest(cells.view(grid), tokens), ref_tokens.long()), (stem, box)
+            assert torch.equal(nearest_ids(cells.view(grid), tokens), ref_tokens.long()), (stem, box)

@@ -197,6 +197,9 @@ def test_every_method_gives_finite_scores_on_flat_images(tiny_clip_path, tmp_pat
         options[f'model.clip.final_attn.{key}'] = value
     if base.get('region_generator') is not None:  # regions without mask weights
         options['model.region_generator'] = dict(type='GridRegions', cell=40)
+    if base.inference.get('affinity', {}).get('type') == 'SAMAffinity':  # Trident: a tiny SAM, not the weights
+        from .test_trident import tiny_sam
+        options['model.inference.affinity.model'] = tiny_sam()
     seg = Segmenter(method, checkpoint=str(tiny_clip_path), vfm_checkpoint=vfm, device='cpu', cfg_options=options)
     result = seg(image, 'wall; sky; grass')
     assert np.isfinite(result.scores).all()
