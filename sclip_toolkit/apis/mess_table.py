@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from ..datasets.mess_catalog import MESS_DATASETS, MESS_DOMAINS, MESS_GROUPS
-from ..io_utils import atomic_write
+from ..io_utils import atomic_save, atomic_write
 
 __all__ = ['MESSTable', 'MESSCell', 'BINARY_METRICS']
 
@@ -27,10 +27,6 @@ class MESSCell:
     metrics: Dict[str, float] = field(default_factory=dict)
     status: str = 'pending'  # 'done', 'failed', 'pending'
     note: str = ''
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    atomic_write(path, data)  # the toolkit's one way to write a file (a failure is one line, nothing partial left)
 
 
 def _mean(values: Sequence[float]) -> Optional[float]:
@@ -142,9 +138,9 @@ class MESSTable:
     def save(self) -> None:
         """Write every file of the table (each replaced whole, never appended)."""
         self.prefix.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomic(self.prefix.with_suffix('.md'), self.markdown().encode('utf-8'))
-        _write_atomic(self.prefix.with_suffix('.csv'), self._csv(self.rows()))
-        _write_atomic(self.prefix.parent / f'{self.prefix.name}_binary.csv', self._csv(self.binary_rows()))
+        atomic_write(self.prefix.with_suffix('.md'), self.markdown().encode('utf-8'))
+        atomic_write(self.prefix.with_suffix('.csv'), self._csv(self.rows()))
+        atomic_write(self.prefix.parent / f'{self.prefix.name}_binary.csv', self._csv(self.binary_rows()))
         self._save_xlsx(self.prefix.with_suffix('.xlsx'))
 
     def _save_xlsx(self, path: Path) -> None:
@@ -173,6 +169,4 @@ class MESSTable:
             errors.append(['method', 'dataset', 'status', 'note'])
             for row in notes:
                 errors.append(list(row))
-        buffer = io.BytesIO()
-        book.save(buffer)
-        _write_atomic(path, buffer.getvalue())
+        atomic_save(path, book.save)

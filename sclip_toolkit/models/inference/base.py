@@ -96,13 +96,8 @@ class WindowInference(nn.Module):
         """Dense features of every window of one image (1, 3, H, W), computed in batches of crops."""
         height, width = image.shape[-2:]
         boxes = self.windows(height, width)
-        multiple = clip.patch_size if self.pad_multiple == 'patch' else self.pad_multiple
         crop_h, crop_w = boxes[0][1] - boxes[0][0], boxes[0][3] - boxes[0][2]
-        (top, bottom), (left, right) = (pad_amounts(crop_h, multiple), pad_amounts(crop_w, multiple)) \
-            if multiple else ((0, 0), (0, 0))
-        # A window smaller than one patch would give no token at all: pad it (bottom/right) up to one patch.
-        bottom += max(0, clip.patch_size - (crop_h + top + bottom))
-        right += max(0, clip.patch_size - (crop_w + left + right))
+        top, bottom, left, right = self.window_padding(clip, crop_h, crop_w)
         feats, grid, extras = [], None, []
         for start in range(0, len(boxes), self.batch_size):
             batch = boxes[start:start + self.batch_size]
@@ -116,6 +111,17 @@ class WindowInference(nn.Module):
         padded = (crop_h + top + bottom, crop_w + left + right)
         extras = {key: torch.cat([e[key] for e in extras]) for key in extras[0]}
         return CropFeatures(boxes, torch.cat(feats), grid, padded, (top, left), (height, width), extras)
+
+    def window_padding(self, clip, crop_h: int, crop_w: int) -> Tuple[int, int, int, int]:
+        """(top, bottom, left, right) padding of a ``crop_h`` x ``crop_w`` window: to ``pad_multiple`` when set, and
+        at least to one patch."""
+        multiple = clip.patch_size if self.pad_multiple == 'patch' else self.pad_multiple
+        (top, bottom), (left, right) = (pad_amounts(crop_h, multiple), pad_amounts(crop_w, multiple)) \
+            if multiple else ((0, 0), (0, 0))
+        # A window smaller than one patch would give no token at all: pad it (bottom/right) up to one patch.
+        bottom += max(0, clip.patch_size - (crop_h + top + bottom))
+        right += max(0, clip.patch_size - (crop_w + left + right))
+        return top, bottom, left, right
 
     @staticmethod
     def _window_regions(regions: Any, size: Tuple[int, int], boxes: List[Box], pad: Tuple[int, int, int, int]):

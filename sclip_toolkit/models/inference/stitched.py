@@ -27,7 +27,7 @@ from mmseg.registry import MODELS
 from ...exceptions import ConfigError
 from ..attention import AttnContext
 from ..stages import stage
-from .base import Box, CropFeatures, pad_amounts, pair
+from .base import Box, CropFeatures, pair
 from .slide import slide_windows
 from .whole import WholeInference
 
@@ -246,13 +246,8 @@ class StitchedInference(WholeInference):
     def window_set(self, clip, image: torch.Tensor) -> WindowSet:
         """The windows of ``image`` (1, 3, H, W) with their padding, as :meth:`WindowInference.encode` pads them."""
         boxes = self.windows(*image.shape[-2:])
-        multiple = clip.patch_size if self.pad_multiple == 'patch' else self.pad_multiple
-        crop_h, crop_w = boxes[0][1] - boxes[0][0], boxes[0][3] - boxes[0][2]
-        (top, bottom), (left, right) = (pad_amounts(crop_h, multiple), pad_amounts(crop_w, multiple)) \
-            if multiple else ((0, 0), (0, 0))
-        bottom += max(0, clip.patch_size - (crop_h + top + bottom))
-        right += max(0, clip.patch_size - (crop_w + left + right))
-        return WindowSet(image, boxes, (top, bottom, left, right), self.batch_size)
+        pad = self.window_padding(clip, boxes[0][1] - boxes[0][0], boxes[0][3] - boxes[0][2])
+        return WindowSet(image, boxes, pad, self.batch_size)
 
     def encode(self, clip, image: torch.Tensor, text: Any = None, regions: Any = None) -> CropFeatures:
         """Whole-image features (1, N, E) on the stitched grid of the final attention's output."""

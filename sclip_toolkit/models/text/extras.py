@@ -13,8 +13,7 @@ from typing import Dict, List, Sequence, Union
 import torch
 
 from ...exceptions import ConfigError
-from ...resources import resolve_path
-from .prompts import PROMPTS_DIR, encode_prompts
+from .prompts import PROMPTS_DIR, encode_prompts, prompt_file
 
 ExtraPrompts = Dict[str, List[str]]
 
@@ -29,13 +28,8 @@ def load_extra_prompts(source: Union[str, dict]) -> ExtraPrompts:
     if isinstance(source, dict):
         data, label = source, '<dict>'
     else:
-        path = PROMPTS_DIR / f'{source}.json'
-        if not path.is_file():
-            try:
-                path = resolve_path(source, 'extra-prompt file')
-            except FileNotFoundError:
-                raise ConfigError(f'unknown extra-prompt set {source!r}; valid: '
-                                  f'{", ".join(available_extra_prompts())} (or a path to a JSON file)') from None
+        path = prompt_file(source, '.json', 'extra-prompt file', 'extra-prompt set', available_extra_prompts(),
+                           'a path to a JSON file')
         label = str(path)
         try:
             data = json.loads(path.read_text(encoding='utf-8'))

@@ -1,6 +1,7 @@
 """Prompt templates and the text classifier they make: the mean over templates of unit-norm prompt embeddings."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import List, Optional, Sequence, Union
 
 import torch
@@ -16,19 +17,25 @@ def available_templates() -> List[str]:
     return sorted(p.stem for p in PROMPTS_DIR.glob('*.txt'))
 
 
+def prompt_file(source: str, suffix: str, what: str, kind: str, valid: Sequence[str], hint: str) -> Path:
+    """The file of a set name in ``prompts/`` (``source`` + ``suffix``), else ``source`` as a path; a ConfigError that
+    lists the ``valid`` set names and the ``hint`` when neither exists."""
+    path = PROMPTS_DIR / f'{source}{suffix}'
+    if path.is_file():
+        return path
+    try:
+        return resolve_path(source, what)
+    except FileNotFoundError:
+        raise ConfigError(f'unknown {kind} {source!r}; valid: {", ".join(valid)} (or {hint})') from None
+
+
 def load_templates(templates: Union[str, Sequence[str]] = 'openai_imagenet_80') -> List[str]:
     """Prompt templates with '{}' where the name goes: a set name from ``prompts/``, a file path, or a list."""
     if not isinstance(templates, str):
         out = list(templates)
     else:
-        path = PROMPTS_DIR / f'{templates}.txt'
-        if not path.is_file():
-            try:
-                path = resolve_path(templates, 'template file')
-            except FileNotFoundError:
-                raise ConfigError(f'unknown prompt template set {templates!r}; valid: '
-                                  f'{", ".join(available_templates())}'
-                               f' (or a path to a file with one template per line)') from None
+        path = prompt_file(templates, '.txt', 'template file', 'prompt template set', available_templates(),
+                           'a path to a file with one template per line')
         out = [line.rstrip('\r\n') for line in path.read_text(encoding='utf-8').splitlines()]
         out = [t for t in out if t.strip()]
     bad = [t for t in out if '{}' not in t]
