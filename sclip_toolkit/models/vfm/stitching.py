@@ -11,6 +11,7 @@ from typing import Dict, Tuple
 import torch
 import torch.nn.functional as F
 
+from ..attention.spatial import attend_in_chunks
 from .backbones import block_range
 
 
@@ -57,8 +58,10 @@ def finish_state(trunk, state: Dict[str, torch.Tensor], grid: Tuple[int, int], l
         x = vit.norm(last(torch.cat([state['prefix'], state['x']], dim=1)))[:, keep:]
     else:
         heads = last.attn.num_heads
-        q, k, v = (state[n].unflatten(-1, (heads, -1)).transpose(1, 2) for n in ('q', 'k', 'v'))
-        mixed = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).flatten(2)
+        # contiguous heads: stitched tokens come channel-major, and a fused kernel given a strided last dimension
+        # falls back to the explicit (heads, N, N) matrix, which grows with the square of the image
+        q, k, v = (state[n].unflatten(-1, (heads, -1)).transpose(1, 2).contiguous() for n in ('q', 'k', 'v'))
+        mixed = attend_in_chunks(q, k, v).transpose(1, 2).flatten(2)
         x = state['base'] + last.ls1(last.attn.proj(mixed))
         x = x + last.ls2(last.mlp(last.norm2(x)))
         if residual == 'block_input':
