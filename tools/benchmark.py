@@ -146,8 +146,9 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     ap.add_argument('--compare', nargs='*', default=[], help='with --stages: more methods timed on the same weights')
     ap.add_argument('--sam2-checkpoint', help='SAM 2 weights; default: a random SAM 2 of --sam2-size')
     ap.add_argument('--sam2-size', default='tiny', help='SAM 2 size for the random model (tiny, small, ...)')
-    ap.add_argument('--masks', choices=('sam2', 'precomputed'), default='sam2',
-                    help='with --stages: regions from a random SAM 2 (default) or a precomputed map (no mask time)')
+    ap.add_argument('--masks', choices=('sam2', 'precomputed', 'grid'), default='sam2',
+                    help='regions of methods that use them: a random SAM 2 (default), a precomputed map (--stages) '
+                         'or a grid of 48-pixel cells (--large-images); the last two take no mask time')
     ap.add_argument('--breakdown', action='store_true',
                     help='per-image time by stage next to the bare encoders, for --methods and --image-sizes')
     ap.add_argument('--methods', nargs='+', default=None,
@@ -376,6 +377,7 @@ def large_images(args) -> Dict[str, float]:
     import cv2
     from sclip_toolkit.apis import Segmenter
     from sclip_toolkit.apis import parse_bytes
+    from sclip_toolkit.methods import method_base
 
     exact_cpu_memory_accounting()
     tmp = Path(tempfile.mkdtemp(prefix='sclip_large_'))
@@ -389,7 +391,15 @@ def large_images(args) -> Dict[str, float]:
     bound = parse_bytes(args.max_memory)
     print(f'device cpu, method {args.method}, {args.preset if not args.checkpoint else args.checkpoint}, '
           f'bound {args.max_memory} ({bound / 2 ** 20:.0f} MiB)')
-    seg = Segmenter(args.method, checkpoint=checkpoint, device='cpu', max_memory=bound, cfg_options=options or None)
+    vfm, method_cfg = None, load_config(str(method_base(args.method)))
+    if method_cfg.model.clip.get('vfm') is not None:  # OV-Stitcher, ProxyCLIP, CorrCLIP
+        vfm = args.vfm_checkpoint or str(_random_dino_b8(tmp))
+        args.no_demo = True  # the demo would need the same VFM and regions: the API alone is measured
+    extra = {}
+    if args.masks == 'grid' and method_cfg.model.get('region_generator') is not None:
+        extra['model.region_generator'] = dict(type='GridRegions', cell=48)
+    seg = Segmenter(args.method, checkpoint=checkpoint, vfm_checkpoint=vfm, device='cpu', max_memory=bound,
+                    cfg_options={**options, **extra} or None)
     tiny = _large_photo(64)
     cv2.imwrite(str(tmp / 'tiny.png'), tiny)
     for n in args.large_classes:
@@ -429,6 +439,11 @@ def large_images(args) -> Dict[str, float]:
     return results
 
 
+def _random_dino_b8(folder: Path) -> Path:
+    """A random full-size DINO ViT-B/8 checkpoint in ``folder`` (OV-Stitcher's, CorrCLIP's, ProxyCLIP's VFM)."""
+    return write_random_vfm(folder / 'dino_vitb8.pth', 'dino', embed_dim=768, depth=12, patch_size=8, grid=28)
+
+
 def random_trident_sam(cfg) -> None:
     """Trident with a random SAM ViT-B (segment-anything's builder, seed 0) for the affinity and the refinement;
     the refinement's thresholds let every region prompt the decoder and every mask pass (its most work)."""
@@ -448,15 +463,13 @@ def stages_main(args) -> Dict[str, Dict[str, float]]:
 
     from sclip_toolkit.apis import build_segmentor
     from sclip_toolkit.models.regions import SAM2Masks
-    from sclip_toolkit.testing import write_random_vfm
 
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     height, width = (int(v) for v in args.image_size.lower().split('x'))
     tmp = Path(tempfile.mkdtemp(prefix='sclip_bench_'))
     checkpoint = args.checkpoint or str(write_random_clip(tmp / 'random_clip.pt', preset=args.preset,
                                                           dtype=torch.float16))
-    vfm = args.vfm_checkpoint or str(write_random_vfm(tmp / 'dino_vitb8.pth', 'dino', embed_dim=768, depth=12,
-                                                      patch_size=8, grid=28))
+    vfm = args.vfm_checkpoint or str(_random_dino_b8(tmp))
     path = image_file(tmp, height, width)
     rows = {}
     for method in [args.method, *args.compare]:

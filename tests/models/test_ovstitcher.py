@@ -172,7 +172,7 @@ def test_scope_attention_in_row_chunks_equals_the_whole_matrix():
     import torch.nn.functional as F
 
     from sclip_toolkit.models.attention.corrclip_stitched import scope_attention
-    from sclip_toolkit.models.attention.spatial import attend_in_chunks
+    from sclip_toolkit.models.attention.chunks import attend_in_chunks
     g = torch.Generator().manual_seed(0)
     cells = F.normalize(torch.randn(300, 16, generator=g), dim=-1)
     ids = torch.randint(0, 4, (300,), generator=g) * 5

@@ -122,6 +122,24 @@ def test_stitching_is_registered_and_checks_its_settings():
         StitchedInference(crop_size=64, stride=96)
 
 
+# ---------------------------------------------------------------------------------------------- memory
+@pytest.mark.parametrize('name', [n for n in VARIANTS if _stitchable(n) and n != 'maskclip'])
+def test_whole_image_attention_in_row_chunks_gives_the_same_output(backbone, name, monkeypatch):
+    """Every whole-image attention (the variant's, the VFM's last block, the spatial branch, the scope) computed a
+    few rows at a time, as it is beyond MAX_ATTENTION_BYTES: the same logits and labels as the whole matrices."""
+    from sclip_toolkit.models.attention import chunks
+
+    torch.manual_seed(7)
+    image = torch.randn(1, 3, 64, 160)
+    inference = StitchedInference(crop_size=64, stride=32)
+    whole = _logits(backbone, inference, name, image, _regions(64, 160))
+    # no whole-image matrix fits (the smallest, CLIP's 41 x 41 tokens, takes 6.7 kB): every one goes in chunks
+    monkeypatch.setattr(chunks, 'MAX_ATTENTION_BYTES', 4000)
+    chunked = _logits(backbone, inference, name, image, _regions(64, 160))
+    torch.testing.assert_close(chunked, whole, atol=2e-6, rtol=1e-5)
+    assert torch.equal(chunked.argmax(dim=1), whole.argmax(dim=1))
+
+
 # ---------------------------------------------------------------------------------------------- batches
 def test_a_batch_gives_each_image_its_single_image_result(tiny_clip_path, tmp_path):
     """The reference handles one image per batch; here images of different sizes in one batch each get the
@@ -153,3 +171,34 @@ def test_a_batch_gives_each_image_its_single_image_result(tiny_clip_path, tmp_pa
     for a, b in zip(single, both):
         assert torch.equal(a.pred_sem_seg.data, b.pred_sem_seg.data)
         torch.testing.assert_close(a.seg_logits.data, b.seg_logits.data)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('method', ['ovstitcher', 'proxyclip', 'naclip', 'scclip'])
+def test_large_stitched_image_stays_within_the_api_bound(tiny_clip_path, tmp_path, method):
+    """A 896x1195 network input stitched whole (16.7k DINO tokens, 4.2k CLIP tokens): the whole-image attentions go
+    in row chunks, so one image's extra memory stays far below the API's 2 GB (the (N, N) matrices alone would take
+    2.2 GB per DINO head, 4.4 GB for ProxyCLIP's attention)."""
+    import numpy as np
+
+    from sclip_toolkit.apis import Segmenter
+    from sclip_toolkit.bench.profiling import exact_cpu_memory_accounting, peak_memory
+
+    exact_cpu_memory_accounting()
+    vfm = method in ('ovstitcher', 'proxyclip')
+    options = {'model.data_preprocessor.short_side': 896, 'model.text_encoder.templates': ['a photo of a {}.']}
+    if method == 'ovstitcher':
+        options['model.region_generator'] = dict(type='GridRegions', cell=64)
+    dino = write_random_vfm(tmp_path / 'dino.pth', 'dino') if vfm else None
+    seg = Segmenter(method, checkpoint=str(tiny_clip_path), vfm_checkpoint=dino and str(dino), device='cpu',
+                    cfg_options=options)
+    if method != 'ovstitcher':
+        slide = seg.model.inference
+        seg.model.inference = StitchedInference(slide.crop_size, slide.stride, batch_size=slide.batch_size)
+    rgb = np.random.RandomState(0).randint(0, 256, (896, 1195, 3), dtype=np.uint8)
+    seg(rgb[:64, :64], 'sky; tree; road; car; person')  # warm-up: text embeddings
+    mem = {}
+    with peak_memory(torch.device('cpu'), mem):
+        result = seg(rgb)
+    assert result.labels.shape == (896, 1195) and result.labels.max() < 5
+    assert mem['peak'] < 1 << 30, mem

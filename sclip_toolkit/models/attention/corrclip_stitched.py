@@ -17,7 +17,7 @@ covers no cell). Without padding the grids are the reference's; padded windows k
 """
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -26,7 +26,8 @@ from ...exceptions import ConfigError
 from .corrclip import nearest_ids as nearest_resize
 from .corrclip import merge_regions, scope_weights, spatial_block_indices
 from ..stages import stage
-from .spatial import MAX_ATTENTION_BYTES, recompute_block
+from .chunks import fits_whole, gram_mean, row_chunks
+from .spatial import recompute_block
 
 
 def _values(block, x: torch.Tensor) -> torch.Tensor:
@@ -42,33 +43,31 @@ def _to_grid(tokens: torch.Tensor, grid: Tuple[int, int], out: Tuple[int, int]) 
 
 
 def scope_attention(cells: torch.Tensor, ids: torch.Tensor, tau: float, values: List[torch.Tensor],
-                    max_bytes: int = MAX_ATTENTION_BYTES) -> List[torch.Tensor]:
+                    max_bytes: Optional[int] = None) -> List[torch.Tensor]:
     """CorrCLIP's scope attention ``softmax(tau * S)`` (:func:`.corrclip.scope_weights`, S = cells cellsᵀ) applied
     to each of ``values`` (N, D): [A V for V in values].
 
-    Up to N x N = ``max_bytes`` / 4 the matrix is built whole, as the reference does. Beyond, rows are computed in
-    chunks of about ``max_bytes`` (memory linear in N): the same rule, with mean(S) from the chunks' sums in float64
-    (a rounding apart from the whole matrix's mean; only entries that close to the mean can change side).
+    While S fits in ``max_bytes`` the matrix is built whole, as the reference does; beyond, rows are computed in
+    chunks (memory linear in N) with mean(S) from :func:`.chunks.gram_mean` (see :mod:`.chunks`).
     """
     n = cells.shape[0]
-    if n * n * 4 <= max_bytes:
+    if fits_whole(n, max_bytes=max_bytes):
         weights = scope_weights(cells @ cells.t(), ids, tau)
         return [weights.to(v.dtype) @ v for v in values]
-    rows = max(1, max_bytes // (n * 4 * 4))
-    mean = sum(float((cells[r:r + rows] @ cells.t()).double().sum()) for r in range(0, n, rows)) / (n * n)
+    mean = float(gram_mean(cells[None])[0])
     _, inverse = torch.unique(ids, return_inverse=True)
     free = inverse == 0
     outs = [v.new_empty(v.shape) for v in values]
-    for r in range(0, n, rows):
-        sim = cells[r:r + rows] @ cells.t()
-        allowed = (inverse[r:r + rows, None] == inverse[None, :]) & ~free[r:r + rows, None]
-        allowed |= (free[r:r + rows, None] | free[None, :]) & (sim > mean)
+    for rows in row_chunks(n, n * 4 * 4, max_bytes):  # S, the mask and the weights of the rows
+        sim = cells[rows] @ cells.t()
+        allowed = (inverse[rows, None] == inverse[None, :]) & ~free[rows, None]
+        allowed |= (free[rows, None] | free[None, :]) & (sim > mean)
         index = torch.arange(sim.shape[0], device=sim.device)
-        allowed[index, r + index] = True
+        allowed[index, rows.start + index] = True
         weights = (tau * sim).masked_fill_(~allowed, float('-inf')).softmax(dim=-1)
         del sim, allowed
         for out, v in zip(outs, values):
-            out[r:r + rows] = weights.to(v.dtype) @ v
+            out[rows] = weights.to(v.dtype) @ v
     return outs
 
 

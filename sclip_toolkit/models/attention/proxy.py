@@ -14,6 +14,8 @@ Reference behaviours kept or changed (docs/methods.md#proxyclip):
   reference masks the whole row and its softmax gives NaN; here such a token attends to itself (its own value),
   which changes nothing where the reference is finite. ``guard_empty_rows=False`` reproduces the NaN.
 * generalised: ``mean(S)`` is taken per image (the reference takes it over the batch, which is one crop).
+* bounded: beyond ``MAX_ATTENTION_BYTES`` per image (stitched whole images) P is applied in row chunks
+  (:func:`proxy_attention_in_chunks`, :mod:`.chunks`).
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import torch.nn.functional as F
 
 from ...exceptions import ConfigError
 from .base import AttnContext, FinalAttention, register_attention
+from .chunks import fits_whole, gram_mean, row_chunks
 
 
 def proxy_attention_weights(feats: torch.Tensor, beta: float = 1.2, gamma: float = 3.0,
@@ -45,6 +48,26 @@ def proxy_attention_weights(feats: torch.Tensor, beta: float = 1.2, gamma: float
     if guard_empty_rows:  # a token's similarity to itself is its row's maximum, so this only rescues empty rows
         drop.diagonal(dim1=1, dim2=2).fill_(False)
     return logits.masked_fill(drop, float('-inf')).to(dtype or logits.dtype).softmax(dim=-1)
+
+
+def proxy_attention_in_chunks(feats: torch.Tensor, v: torch.Tensor, beta: float = 1.2, gamma: float = 3.0,
+                              guard_empty_rows: bool = False, mean_over: str = 'image',
+                              max_bytes: Optional[int] = None) -> torch.Tensor:
+    """``P v`` (B, M, D) for :func:`proxy_attention_weights`' P of ``feats`` (B, C, I, J), P's rows a chunk at a time
+    (memory linear in M); mean(S) from :func:`.chunks.gram_mean` (a rounding apart from the whole matrix's)."""
+    b, m = feats.shape[0], feats.shape[-2] * feats.shape[-1]
+    f = F.normalize(feats.flatten(2), dim=1)  # (B, C, M)
+    means = gram_mean(f.transpose(1, 2))
+    mean = (means.mean() if mean_over == 'batch' else means).to(f.dtype).view(-1, 1, 1)
+    out = v.new_empty(v.shape)
+    for rows in row_chunks(m, b * m * 4 * 3, max_bytes):  # S, its mask and P of the rows
+        logits = (torch.einsum('bcm,bcn->bmn', f[:, :, rows], f) - mean * beta) * gamma
+        drop = logits < 0
+        if guard_empty_rows:
+            index = torch.arange(logits.shape[1], device=logits.device)
+            drop[:, index, rows.start + index] = False
+        out[:, rows] = torch.bmm(logits.masked_fill_(drop, float('-inf')).to(v.dtype).softmax(dim=-1), v)
+    return out
 
 
 def values_on_grid(block: nn.Module, x: torch.Tensor, grid: Tuple[int, int], out_grid: Tuple[int, int]
@@ -105,8 +128,13 @@ class ProxyAttention(FinalAttention):
             raise ValueError(f'VFM features for {feats.shape[0]} images but {x.shape[0]} CLIP inputs')
         out_grid = tuple(feats.shape[-2:])
         v = values_on_grid(block, x, ctx.grid, out_grid)
-        weights = proxy_attention_weights(feats, self.beta, self.gamma, self.guard_empty_rows, v.dtype, self.mean_over)
-        return block.attn.out_proj(torch.bmm(weights, v)), out_grid
+        if fits_whole(out_grid[0] * out_grid[1]):
+            weights = proxy_attention_weights(feats, self.beta, self.gamma, self.guard_empty_rows, v.dtype,
+                                              self.mean_over)
+            mixed = torch.bmm(weights, v)
+        else:  # a whole image's grid (stitched): rows in chunks
+            mixed = proxy_attention_in_chunks(feats, v, self.beta, self.gamma, self.guard_empty_rows, self.mean_over)
+        return block.attn.out_proj(mixed), out_grid
 
     def extra_repr(self) -> str:
         return (f'beta={self.beta}, gamma={self.gamma}, guard_empty_rows={self.guard_empty_rows}, '

@@ -11,7 +11,7 @@ supports B = 1: its attention-map mean and head repeat mix images).
 """
 from __future__ import annotations
 
-from typing import Tuple
+from typing import List, Tuple
 
 import torch
 import torch.nn as nn
@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from .base import (AttnContext, FinalAttention, Recording, check_block_indices, merge_heads, qkv_projection,
                    register_attention)
+from .chunks import fits_whole, gram_mean, row_chunks
 
 # Elements of the (B, rows, N, D) difference tensor materialised at once when computing pairwise distances.
 _DIST_CHUNK_ELEMS = 1 << 24
@@ -30,11 +31,21 @@ def pairwise_sq_distances(x: torch.Tensor) -> torch.Tensor:
     Computed as the reference does (norm of the difference, then squared, in ``x``'s dtype, so fp16 overflows to
     inf exactly where the reference's does), in row chunks so memory stays bounded for large grids and batches.
     """
-    b, n, d = x.shape
-    rows = max(1, _DIST_CHUNK_ELEMS // max(1, b * n * d))
-    parts = [torch.linalg.vector_norm(x[:, i:i + rows, None, :] - x[:, None, :, :], dim=-1)
-             for i in range(0, n, rows)]
+    parts = [torch.linalg.vector_norm(x[:, rows, None, :] - x[:, None, :, :], dim=-1) for rows in _distance_rows(x)]
     return torch.cat(parts, dim=1) ** 2
+
+
+def _distance_rows(x: torch.Tensor) -> List[slice]:
+    b, n, d = x.shape
+    return row_chunks(n, b * n * d, _DIST_CHUNK_ELEMS)
+
+
+def nearest_sq_distances(x: torch.Tensor, k: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` smallest of :func:`pairwise_sq_distances` per token and their indices (B, N, k) each, without the
+    (B, N, N) matrix: each chunk of rows is reduced to its top k before the next (the same values per row)."""
+    parts = [torch.topk(torch.linalg.vector_norm(x[:, rows, None, :] - x[:, None, :, :], dim=-1) ** 2, k, dim=-1,
+                        largest=False) for rows in _distance_rows(x)]
+    return torch.cat([p.values for p in parts], dim=1), torch.cat([p.indices for p in parts], dim=1)
 
 
 def lof_outliers(x: torch.Tensor, n_neighbors: int = 30, contamination: float = 0.05
@@ -61,7 +72,7 @@ def lof_outliers(x: torch.Tensor, n_neighbors: int = 30, contamination: float = 
     k = min(n_neighbors, n - 1)
     if k < 1:
         return torch.zeros(b, n, dtype=torch.bool, device=x.device), torch.ones(b, n, dtype=x.dtype, device=x.device)
-    knn_dist, knn_idx = torch.topk(pairwise_sq_distances(x), k + 1, dim=-1, largest=False)
+    knn_dist, knn_idx = nearest_sq_distances(x, k + 1)
     knn_dist, knn_idx = knn_dist[..., 1:], knn_idx[..., 1:]  # the first is the token itself
     k_dist = knn_dist[..., -1:].expand_as(knn_dist)
     reach = torch.maximum(knn_dist, k_dist)  # = k_dist everywhere; kept to match the reference's rounding
@@ -103,9 +114,13 @@ def mean_interpolation(x: torch.Tensor, outliers: torch.Tensor, grid: Tuple[int,
     return fmap.flatten(2).transpose(1, 2)
 
 
+def _unit(x: torch.Tensor) -> torch.Tensor:
+    return x / x.norm(dim=-1, keepdim=True)
+
+
 def cosine_affinity(x: torch.Tensor) -> torch.Tensor:
     """Cosine similarities (B, N, N) between the tokens (B, N, D) of each image."""
-    x = x / x.norm(dim=-1, keepdim=True)
+    x = _unit(x)
     return x @ x.transpose(1, 2)
 
 
@@ -135,6 +150,31 @@ def self_adjusted_attention(block: nn.Module, x: torch.Tensor, similarity: torch
     p_sim = g.masked_fill(g < 0, float('-inf')).softmax(dim=-1).unsqueeze(1)
     p_key = ((k @ k.transpose(-2, -1)) * k.shape[-1] ** -0.5).softmax(dim=-1)
     return block.attn.out_proj(merge_heads(((p_sim + p_key) / 2) @ v))
+
+
+def smooth_in_chunks(unit: torch.Tensor, x: torch.Tensor, threshold: float, chunks: List[slice]) -> torch.Tensor:
+    """:func:`aggregate` of ``x`` (B, N, D) with the thresholded cosine affinity of ``unit`` (B, N, C) (unit-norm
+    tokens), a chunk of affinity rows at a time."""
+    out = x.new_empty(x.shape)
+    for rows in chunks:
+        affinity = unit[:, rows] @ unit.transpose(1, 2)
+        out[:, rows] = aggregate(affinity.masked_fill_(affinity < threshold, 0.0), x)
+    return out
+
+
+def self_adjusted_attention_in_chunks(block: nn.Module, x: torch.Tensor, unit: torch.Tensor, gamma: float,
+                                      chunks: List[slice]) -> torch.Tensor:
+    """:func:`self_adjusted_attention` with S = the cosine affinity of ``unit`` (B, N, C), a chunk of query rows at
+    a time; mean(S) from :func:`.chunks.gram_mean` (a rounding apart from the whole matrix's mean)."""
+    _, k, v = qkv_projection(block, x)
+    mean = gram_mean(unit).to(unit.dtype).view(-1, 1, 1)
+    mixed = v.new_empty(v.shape)
+    for rows in chunks:
+        g = (unit[:, rows] @ unit.transpose(1, 2) - mean) * gamma
+        p_sim = g.masked_fill_(g < 0, float('-inf')).softmax(dim=-1).unsqueeze(1)
+        p_key = ((k[:, :, rows] @ k.transpose(-2, -1)) * k.shape[-1] ** -0.5).softmax(dim=-1)
+        mixed[:, :, rows] = ((p_sim + p_key) / 2) @ v
+    return block.attn.out_proj(merge_heads(mixed))
 
 
 @register_attention('scclip')
@@ -208,6 +248,9 @@ class SCCLIPAttention(FinalAttention):
         repaired = mean_interpolation(patches, outliers, grid)
 
         pre = ctx.block_output(self.pre_adjust_idx)[:, 1:]
+        heads = block.attn.num_heads
+        if not fits_whole(patches.shape[1], copies=heads + 4):  # a whole image's tokens (stitched)
+            return self._forward_in_chunks(block, x, ctx, repaired, mean_interpolation(pre, outliers, grid)), grid
         similarity = cosine_affinity(mean_interpolation(pre, outliers, grid))
         smoothed = aggregate(self._threshold(similarity), repaired)
         out = self_adjusted_attention(block, smoothed, similarity, self.attn_gamma) + self.res_cls * cls_token
@@ -220,6 +263,22 @@ class SCCLIPAttention(FinalAttention):
         fused_out = self_adjusted_attention(block, fused[:, 1:], similarity, self.attn_gamma)
         fused_out = aggregate(post, fused_out + self.res_cls * fused[:, :1])
         return out + fused_out, grid
+
+    def _forward_in_chunks(self, block: nn.Module, x: torch.Tensor, ctx: AttnContext, repaired: torch.Tensor,
+                           pre: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward`'s steps 2-5 with every (N, N) affinity and attention taken a chunk of rows at a time."""
+        b, n, _ = repaired.shape
+        chunks = row_chunks(n, b * (block.attn.num_heads + 4) * n * 4)
+        unit_pre = _unit(pre)
+        unit_post = _unit(ctx.block_output(self.post_adjust_idx)[:, 1:])
+        smoothed = smooth_in_chunks(unit_pre, repaired, self.sim_threshold, chunks)
+        out = self_adjusted_attention_in_chunks(block, smoothed, unit_pre, self.attn_gamma, chunks)
+        out = smooth_in_chunks(unit_post, out + self.res_cls * x[:, :1], self.sim_threshold, chunks)
+        fused = torch.zeros_like(ctx.block_output(self.multi_start_idx))
+        for index in range(self.multi_start_idx, self.multi_end_idx):
+            fused = fused + ctx.block_output(index)
+        fused_out = self_adjusted_attention_in_chunks(block, fused[:, 1:], unit_pre, self.attn_gamma, chunks)
+        return out + smooth_in_chunks(unit_post, fused_out + self.res_cls * fused[:, :1], self.sim_threshold, chunks)
 
     def _threshold(self, affinity: torch.Tensor) -> torch.Tensor:
         return affinity.masked_fill(affinity < self.sim_threshold, 0.0)

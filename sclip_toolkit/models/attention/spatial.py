@@ -8,9 +8,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .base import merge_heads, residual_and_ffn, split_heads
-
-# Score matrices of global attentions are computed at most this large at once (bytes).
-MAX_ATTENTION_BYTES = 1 << 28
+from .chunks import attend_in_chunks
 
 
 def recompute_block(block: nn.Module, x: torch.Tensor, single_head: bool = True,
@@ -37,17 +35,4 @@ def recompute_block(block: nn.Module, x: torch.Tensor, single_head: bool = True,
     return residual_and_ffn(block, x, attn.out_proj(mixed), True, True)
 
 
-def attend_in_chunks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: Optional[float] = None,
-                     max_bytes: int = MAX_ATTENTION_BYTES) -> torch.Tensor:
-    """softmax(q kᵀ · scale) v (B, heads, N, d), query rows in chunks whose (rows, N) score matrices stay within
-    about ``max_bytes``: the fused kernel may fall back to an explicit (N, N) matrix (e.g. one head of 768
-    channels on CUDA), which grows with the square of the image. Rows are independent, so chunks change nothing."""
-    b, heads, n, _ = q.shape
-    rows = max(1, max_bytes // max(1, b * heads * k.shape[-2] * 4))
-    if rows >= n:
-        return F.scaled_dot_product_attention(q, k, v, scale=scale)
-    return torch.cat([F.scaled_dot_product_attention(q[:, :, r:r + rows], k, v, scale=scale)
-                      for r in range(0, n, rows)], dim=2)
-
-
-__all__ = ['attend_in_chunks', 'recompute_block']
+__all__ = ['recompute_block']

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from .base import FinalAttention, register_attention, self_softmax_attention
+from .chunks import attend_in_chunks, fits_whole
 
 
 @register_attention('vanilla')
@@ -68,21 +69,26 @@ class ClearCLIPAttention(FinalAttention):
         return F.scaled_dot_product_attention(a, b, v)
 
 
-def gaussian_window_bias(h: int, w: int, std: float, dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+def gaussian_window_bias(h: int, w: int, std: float, dtype: torch.dtype, device: torch.device,
+                         rows: Optional[slice] = None) -> torch.Tensor:
     """NACLIP's neighbourhood prior Omega+ (1, T, T): exp(-|p - p'|^2 / (2 std^2)) between patches, 0 for CLS.
 
     The window values are built exactly as the reference does (float32 linspace coordinates, exp of the sum of
-    squares), then gathered at the (row, column) offsets of every patch pair.
+    squares), then gathered at the (row, column) offsets of every patch pair. ``rows``: only those query tokens'
+    rows (1, r, T), the same values.
     """
     c = 1.0 / (std * 2 ** 0.5)
     u = torch.linspace(-(2 * h - 2) / 2 * c, (2 * h - 2) / 2 * c, 2 * h - 1)
     v = torch.linspace(-(2 * w - 2) / 2 * c, (2 * w - 2) / 2 * c, 2 * w - 1)
     uu, vv = torch.meshgrid(u, v, indexing='ij')
     window = torch.exp(-(uu ** 2 + vv ** 2))
-    rows = torch.arange(h).repeat_interleave(w)
-    cols = torch.arange(w).repeat(h)
-    omega = window[(rows[:, None] - rows[None, :]) + h - 1, (cols[:, None] - cols[None, :]) + w - 1]
-    return F.pad(omega, (1, 0, 1, 0)).unsqueeze(0).to(device=device, dtype=dtype)
+    tokens = torch.arange(1 + h * w)[rows if rows is not None else slice(None)]
+    patch = (tokens - 1).clamp(min=0)  # CLS (token 0) is zeroed below
+    cols_all = torch.arange(w).repeat(h)
+    omega = window[patch[:, None] // w - torch.arange(h).repeat_interleave(w)[None, :] + h - 1,
+                   patch[:, None] % w - cols_all[None, :] + w - 1]
+    omega = F.pad(omega, (1, 0)) * (tokens != 0)[:, None]
+    return omega.unsqueeze(0).to(device=device, dtype=dtype)
 
 
 @register_attention('naclip')
@@ -105,7 +111,11 @@ class NACLIPAttention(FinalAttention):
         self._bias_cache: Dict[tuple, torch.Tensor] = {}
 
     def attend(self, q, k, v, ctx):
+        if not fits_whole(k.shape[-2]):  # a whole image's tokens (stitched): the prior's rows chunk by chunk
+            return attend_in_chunks(k, k, v, bias=lambda rows: gaussian_window_bias(
+                *ctx.grid, self.gaussian_std, k.dtype, k.device, rows)[:, None])
         key = (ctx.grid, k.dtype, k.device)
         if key not in self._bias_cache:
-            self._bias_cache[key] = gaussian_window_bias(*ctx.grid, self.gaussian_std, k.dtype, k.device)
+            # (1, 1, T, T): a 3-D mask is broadcast over the heads inside the kernel, (heads, T, T) in memory
+            self._bias_cache[key] = gaussian_window_bias(*ctx.grid, self.gaussian_std, k.dtype, k.device)[:, None]
         return F.scaled_dot_product_attention(k, k, v, attn_mask=self._bias_cache[key])

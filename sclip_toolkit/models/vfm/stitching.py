@@ -11,7 +11,7 @@ from typing import Dict, Tuple
 import torch
 import torch.nn.functional as F
 
-from ..attention.spatial import attend_in_chunks
+from ..attention.chunks import attend_in_chunks
 from .backbones import block_range
 
 
