@@ -12,13 +12,13 @@ the tokens each way runs, and the largest difference from the length-grouped res
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
+from sclip_toolkit.bench.profiling import scratch_dir
 from sclip_toolkit.models.text import build_text_classifier, flatten_names, load_templates, parse_class_names
 from sclip_toolkit.models.text.shared_prefix import build_text_classifier_shared_prefix, plan_prompts
 
@@ -115,7 +115,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, Dict[str, float]]:
     torch.set_num_threads(args.threads)
     checkpoint = args.checkpoint
     if checkpoint is None:
-        checkpoint = str(write_random_clip(Path(tempfile.mkdtemp(prefix='sclip_bench_text_')) / 'clip.pt',
+        checkpoint = str(write_random_clip(scratch_dir('sclip_bench_text_') / 'clip.pt',
                                            preset=args.preset))
     clip = CLIPBackbone(checkpoint=checkpoint, final_attn='vanilla').to(args.device)
     templates = load_templates(args.templates)

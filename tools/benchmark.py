@@ -30,7 +30,6 @@ back in one process and prints the speed-up and the share of equal labels.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
@@ -39,7 +38,7 @@ import torch
 
 from sclip_toolkit.cli.args import add_cfg_options, cfg_options
 from sclip_toolkit.config import load_config
-from sclip_toolkit.bench.profiling import exact_cpu_memory_accounting, peak_memory
+from sclip_toolkit.bench.profiling import exact_cpu_memory_accounting, peak_memory, scratch_dir
 from sclip_toolkit.models.text import build_text_classifier, flatten_names, parse_class_names
 from sclip_toolkit.testing import write_random_clip, write_random_vfm
 
@@ -186,7 +185,7 @@ def main(argv: Optional[List[str]] = None) -> Dict[str, float]:
     exact_cpu_memory_accounting()
     height, width = (int(v) for v in args.image_size.lower().split('x'))
     config = args.method if args.method.endswith('.py') else f'{args.method}/{args.method}_{args.dataset}'
-    tmp = Path(tempfile.mkdtemp(prefix='sclip_bench_'))
+    tmp = scratch_dir('sclip_bench_')
     checkpoint = args.checkpoint
     if checkpoint is None:
         checkpoint = str(write_random_clip(tmp / 'random_clip.pt', preset=args.preset, dtype=torch.float16))
@@ -380,7 +379,7 @@ def large_images(args) -> Dict[str, float]:
     from sclip_toolkit.methods import method_base
 
     exact_cpu_memory_accounting()
-    tmp = Path(tempfile.mkdtemp(prefix='sclip_large_'))
+    tmp = scratch_dir('sclip_large_')
     os.environ.setdefault('SCLIP_CACHE_DIR', str(tmp / 'text_cache'))  # shared by the demo processes
     checkpoint = args.checkpoint or str(write_random_clip(tmp / 'random_clip.pt', preset=args.preset,
                                                           dtype=torch.float16))
@@ -466,7 +465,7 @@ def stages_main(args) -> Dict[str, Dict[str, float]]:
 
     device = torch.device(args.device or ('cuda' if torch.cuda.is_available() else 'cpu'))
     height, width = (int(v) for v in args.image_size.lower().split('x'))
-    tmp = Path(tempfile.mkdtemp(prefix='sclip_bench_'))
+    tmp = scratch_dir('sclip_bench_')
     checkpoint = args.checkpoint or str(write_random_clip(tmp / 'random_clip.pt', preset=args.preset,
                                                           dtype=torch.float16))
     vfm = args.vfm_checkpoint or str(_random_dino_b8(tmp))
@@ -540,7 +539,7 @@ def breakdown_main(args) -> Dict[tuple, Dict[str, float]]:
     clock, clock_name = (time.process_time, 'CPU') if device.type == 'cpu' else (time.perf_counter, 'wall')
     methods = args.methods or [args.method]
     methods = available_methods() if methods == ['all'] else methods
-    tmp = Path(tempfile.mkdtemp(prefix='sclip_bench_'))
+    tmp = scratch_dir('sclip_bench_')
     checkpoint = args.checkpoint or str(write_random_clip(tmp / 'random_clip.pt', preset=args.preset,
                                                           dtype=torch.float16))
     vfm = args.vfm_checkpoint or str(write_random_vfm(tmp / 'random_vfm.pt', 'dino', patch_size=8,
@@ -585,7 +584,7 @@ def eval_speed_main(args) -> Dict[str, float]:
     """``--eval-throughput`` / ``--warm-start`` (sclip_toolkit/bench/eval_timing.py), on a random model of --preset."""
     from sclip_toolkit.bench.eval_timing import eval_throughput, warm_start
 
-    tmp = Path(tempfile.mkdtemp(prefix='sclip_bench_'))
+    tmp = scratch_dir('sclip_bench_')
     checkpoint = args.checkpoint or str(write_random_clip(tmp / 'random_clip.pt', preset=args.preset,
                                                           dtype=torch.float16))
     config = args.method if args.method.endswith('.py') else f'{args.method}/{args.method}_{args.dataset}'

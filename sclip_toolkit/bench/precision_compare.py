@@ -15,6 +15,8 @@ from typing import Callable, Dict, List, Tuple
 import torch
 from mmseg.structures import SegDataSample
 
+from .profiling import scratch_dir
+
 _DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16, 'fp32': torch.float32}
 
 
@@ -103,8 +105,6 @@ def precision_compare_main(args, methods: List[str]) -> Dict[str, Dict[str, floa
     ViT-B/8 for VFM methods) unless ``args.checkpoint`` / ``args.vfm_checkpoint`` are given; the input is a random
     image of ``args.image_size``, fed as the network input (no resize).
     """
-    import tempfile
-
     from sclip_toolkit.apis import build_segmentor
     from sclip_toolkit.config import load_config
     from sclip_toolkit.models.regions import SAM2Masks
@@ -113,7 +113,7 @@ def precision_compare_main(args, methods: List[str]) -> Dict[str, Dict[str, floa
 
     device = torch.device(args.device or 'cpu')
     height, width = (int(v) for v in args.image_size.lower().split('x'))
-    tmp = Path(tempfile.mkdtemp(prefix='sclip_precision_'))
+    tmp = scratch_dir('sclip_precision_')
     checkpoint = args.checkpoint
     if checkpoint is None:  # random weights; a lower attention gain gives less peaked, less chaotic attention
         checkpoint = str(tmp / 'random_clip.pt')
