@@ -256,17 +256,13 @@ def run(args: argparse.Namespace, methods: List[str]) -> int:
     """Check everything (methods, classes, weights of every method, the image, the output folder), then segment and
     write; the exit status (1 when a folder's image was skipped)."""
     from sclip_toolkit.apis import (EXAMPLE_CLASSES, SegmenterError, available_methods, check_max_side,
-                                    load_scaled, method_config, parse_bytes, parse_classes)
+                                    load_scaled, method_config, parse_bytes, parse_classes, applicable_options)
     from sclip_toolkit.cli.args import cfg_options as read_cfg_options
     from sclip_toolkit.devices import check_cli_device
     from sclip_toolkit.io_utils import check_writable_dir
     from sclip_toolkit.models.checkpoint import CheckpointError
 
     cfg_options = read_cfg_options(args)
-    if args.sam_checkpoint:
-        if any(m != 'trident' for m in methods):
-            raise SegmenterError('--sam-checkpoint is for --method trident (the only method that uses SAM)')
-        cfg_options['model.inference.affinity.checkpoint'] = args.sam_checkpoint
     check_cli_device(args.device)
     args.max_memory = parse_bytes(args.max_memory, '--max-memory') if args.max_memory is not None else None
     check_max_side(args.max_side, '--max-side')
@@ -283,11 +279,24 @@ def run(args: argparse.Namespace, methods: List[str]) -> int:
     folder = args.image is not None and Path(args.image).is_dir()
     # a bad or too large image fails before any model is loaded
     first_rgb = None if folder else load_scaled(images[0], args.max_side, args.max_pixels, '--max-megapixels N')
+    configs = {m: method_config(m, args.backbone, args.checkpoint, None, args.pretrained, args.download,
+                                cfg_options=cfg_options) for m in methods}
+    # --vfm-checkpoint goes to the methods with a VFM, SAM's options to those with SAM (Trident); an option that no
+    # chosen method takes is an error
+    args.weights = {m: applicable_options(cfg, args.vfm_checkpoint, args.sam_checkpoint, args.sam_refine)
+                    for m, cfg in configs.items()}
+    for flag, key, uses in (('--vfm-checkpoint', 'vfm_checkpoint', 'a vision foundation model'),
+                            ('--sam-checkpoint', 'sam_checkpoint', 'SAM (trident)'),
+                            ('--sam-refine', 'sam_refine', 'SAM (trident)')):
+        if getattr(args, key) and not any(key in w for w in args.weights.values()):
+            raise SegmenterError(f'{flag} is for methods that use {uses}; none of {", ".join(methods)} does')
     try:  # every method's weights, before any is run
         for method in methods:
-            check_weights(method, method_config(method, args.backbone, args.checkpoint, args.vfm_checkpoint,
-                                                args.pretrained, args.download, cfg_options=cfg_options),
-                          args.download)
+            cfg = configs[method]
+            if args.weights[method]:
+                cfg = method_config(method, args.backbone, args.checkpoint, pretrained=args.pretrained,
+                                    download=args.download, cfg_options=cfg_options, **args.weights[method])
+            check_weights(method, cfg, args.download)
     except CheckpointError as exc:
         raise CheckpointError(f'{exc} (--checkpoint / --vfm-checkpoint FILE use local files; --download fetches the '
                               f'official ones when online)') from None
@@ -322,10 +331,9 @@ def segment_all(args: argparse.Namespace, methods: List[str], images: List[Path]
     run_ = FolderRun()
     stems = output_stems(images)
     for method in methods:
-        seg = Segmenter(method, args.backbone, args.device, checkpoint=args.checkpoint,
-                        vfm_checkpoint=args.vfm_checkpoint, pretrained=args.pretrained, download=args.download,
-                        cfg_options=cfg_options, progress=not args.quiet and len(images) == 1,
-                        max_memory=args.max_memory)
+        seg = Segmenter(method, args.backbone, args.device, checkpoint=args.checkpoint, pretrained=args.pretrained,
+                        download=args.download, cfg_options=cfg_options, progress=not args.quiet and len(images) == 1,
+                        max_memory=args.max_memory, **args.weights[method])
         model_info = dict(backbone=backbone_summary(seg), weights=weights_summary(seg))
         progress = images
         if len(images) > 1 and not args.quiet:

@@ -191,6 +191,24 @@ def test_compare_checks_every_methods_weights_first(tmp_path, tiny_clip_path, ca
     assert 'loading sclip' not in err and not (tmp_path / 'out').exists()  # sclip was not run first
 
 
+def test_vfm_and_sam_options_go_to_the_methods_that_take_them(tmp_path, tiny_clip_path, capsys):
+    """--vfm-checkpoint reaches the methods with a VFM and --sam-checkpoint / --sam-refine Trident (their weights are
+    checked first), not the other methods of a comparison; an option that no chosen method takes is an error."""
+    base = ['--checkpoint', str(tiny_clip_path), '--device', 'cpu', '--out', str(tmp_path / 'out'), '--quiet']
+    assert demo.main(['--method', 'sclip', '--sam-refine'] + base) == 2
+    assert '--sam-refine is for methods that use SAM (trident); none of sclip does' in capsys.readouterr().err
+    assert demo.main(['--compare', 'sclip,naclip', '--vfm-checkpoint', 'dino.pth'] + base) == 2
+    assert ('--vfm-checkpoint is for methods that use a vision foundation model; none of sclip, naclip does'
+            in capsys.readouterr().err)
+    dino, missing = tmp_path / 'dino.pth', tmp_path / 'sam_missing.pth'
+    dino.write_bytes(b'weights')
+    rc = demo.main(['--compare', 'sclip,trident', '--vfm-checkpoint', str(dino), '--sam-checkpoint', str(missing),
+                    '--sam-refine'] + base)
+    err = capsys.readouterr().err
+    assert rc == 2 and f'trident: SAM checkpoint {missing} does not exist' in err and 'uses no' not in err
+    assert not (tmp_path / 'out').exists()
+
+
 def test_a_folder_of_images_gives_one_result_per_image(tmp_path, tiny_clip_path, capsys):
     folder = tmp_path / 'photos'
     folder.mkdir()

@@ -5,12 +5,11 @@ from ..exceptions import SegmenterError
 from ..methods import available_methods
 from .classes import parse_classes
 from .inputs import EXAMPLE_CLASSES, EXAMPLE_IMAGE, check_max_side, downscale, load_image, load_scaled
-from .method_config import method_config, resolve_device, split_backbone
+from .method_config import applicable_options, method_config, resolve_device, split_backbone, uses_sam
 from .pipeline import build_segmentor, prepare_inputs, run_segmentor
 from .results import SegmentationResult
 from .segmenter import Segmenter, parse_bytes
 
 __all__ = ['build_segmentor', 'prepare_inputs', 'run_segmentor', 'Segmenter', 'SegmentationResult',
            'SegmenterError', 'available_methods', 'load_image', 'load_scaled', 'method_config', 'parse_classes',
-           'EXAMPLE_IMAGE',
-           'EXAMPLE_CLASSES', 'check_max_side', 'downscale', 'parse_bytes', 'resolve_device', 'split_backbone']
+           'applicable_options', 'uses_sam', 'EXAMPLE_IMAGE', 'EXAMPLE_CLASSES', 'check_max_side', 'downscale', 'parse_bytes', 'resolve_device', 'split_backbone']

@@ -9,13 +9,15 @@ import torch
 from mmengine.config import Config
 
 from ..config import apply_overrides, load_config
+from ..config.sam import apply_sam_options, sam_parts
 from ..exceptions import ConfigError, SegmenterError
 from ..methods import method_base
 
 
 def method_config(method: str = 'sclip', backbone: Optional[str] = None, checkpoint: Optional[str] = None,
                   vfm_checkpoint: Optional[str] = None, pretrained: Optional[str] = None, download: bool = True,
-                  config: Optional[str] = None, cfg_options: Optional[dict] = None) -> Config:
+                  config: Optional[str] = None, cfg_options: Optional[dict] = None,
+                  sam_checkpoint: Optional[str] = None, sam_refine: bool = False) -> Config:
     """The config the API builds: a method base (or ``config``) with the backbone and free-form settings.
 
     Args:
@@ -33,6 +35,8 @@ def method_config(method: str = 'sclip', backbone: Optional[str] = None, checkpo
         download: fetch missing official weights when online.
         config: any config file or name ('sclip_voc21') to use instead of the method base; its thresholds stay.
         cfg_options: further overrides, as ``--cfg-options`` (dotted keys).
+        sam_checkpoint / sam_refine: SAM's weights file and Trident's SAM refinement step (methods that use SAM
+            only; ``--sam-checkpoint`` / ``--sam-refine``).
     """
     backbone, checkpoint = split_backbone(backbone, checkpoint)
     if config is None:
@@ -50,6 +54,12 @@ def method_config(method: str = 'sclip', backbone: Optional[str] = None, checkpo
             raise SegmenterError(str(exc)) from None
     else:
         cfg = _load(config, vfm_checkpoint, cfg_options)
+    if sam_checkpoint or sam_refine:
+        try:
+            apply_sam_options(cfg, method if config is None else str(config), sam_checkpoint, sam_refine)
+        except ConfigError as exc:
+            raise SegmenterError(str(exc).replace('--sam-checkpoint', 'sam_checkpoint')
+                                 .replace('--sam-refine', 'sam_refine')) from None
     clip = cfg.model.clip
     clip.download = download
     if backbone:
@@ -65,6 +75,25 @@ def method_config(method: str = 'sclip', backbone: Optional[str] = None, checkpo
     # The API decides per call whether scores are kept (Segmenter: return_scores, max_memory).
     cfg.model.keep_scores = None
     return cfg
+
+
+def uses_sam(cfg: Config) -> bool:
+    """Whether the config has a part that loads SAM weights (Trident), so ``sam_checkpoint`` applies to it."""
+    return bool(sam_parts(cfg))
+
+
+def applicable_options(cfg: Config, vfm_checkpoint: Optional[str] = None, sam_checkpoint: Optional[str] = None,
+                       sam_refine: bool = False) -> dict:
+    """The weight options of :func:`method_config` / ``Segmenter`` that apply to the method whose config (built
+    without them) is ``cfg``: ``vfm_checkpoint`` when it uses a VFM, SAM's when it uses SAM (Trident). Entry points
+    that run several methods give each the options it takes; one method given an option it cannot use is an error.
+    """
+    out = {}
+    if vfm_checkpoint and cfg.model.clip.get('vfm') is not None:
+        out['vfm_checkpoint'] = vfm_checkpoint
+    if (sam_checkpoint or sam_refine) and uses_sam(cfg):
+        out.update(sam_checkpoint=sam_checkpoint, sam_refine=sam_refine)
+    return out
 
 
 def _uses_background(step: dict) -> bool:

@@ -72,6 +72,7 @@ class Segmenter:
             (None: never); the result says so (``original_size``, ``notes``). Larger files are decoded reduced.
         max_pixels: image files with more pixels (read from the header, before decoding) are refused with a
             SegmenterError (default 100 million; None: no limit).
+        sam_checkpoint / sam_refine: SAM's weights and Trident's SAM refinement (see :func:`method_config`).
 
     Threads: one Segmenter may be called from several threads, each call with its own ``classes``; the calls share
     one model, so they take turns on it (images are decoded in parallel) and each gives exactly what it gives
@@ -84,7 +85,8 @@ class Segmenter:
                  vfm_checkpoint: Optional[str] = None, pretrained: Optional[str] = None, download: bool = True,
                  config: Optional[str] = None, cfg_options: Optional[dict] = None, progress: bool = False,
                  max_memory: Union[int, str, None] = None, max_side: Optional[int] = None,
-                 max_pixels: Optional[int] = DEFAULT_MAX_PIXELS):
+                 max_pixels: Optional[int] = DEFAULT_MAX_PIXELS, sam_checkpoint: Optional[str] = None,
+                 sam_refine: bool = False):
         self.progress = progress
         if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int)
                                        or max_pixels < 1):
@@ -94,7 +96,7 @@ class Segmenter:
         self.max_side = check_max_side(max_side)
         self.device = resolve_device(device)
         self.cfg = method_config(method, backbone, checkpoint, vfm_checkpoint, pretrained, download, config,
-                                 cfg_options)
+                                 cfg_options, sam_checkpoint, sam_refine)
         self.method = method.lower() if config is None else Path(str(config)).stem
         self.backbone, self.checkpoint = self.cfg.model.clip.name, self.cfg.model.clip.get('checkpoint')
         # The text classifier needs a vocabulary to be built; a placeholder until the caller gives one.

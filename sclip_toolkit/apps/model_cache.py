@@ -16,6 +16,8 @@ class AppOptions:
     Attributes:
         backbone / checkpoint / vfm_checkpoint / pretrained / device / download / cfg_options: as for
             :class:`sclip_toolkit.apis.Segmenter`, the same for every method.
+        sam_checkpoint / sam_refine: SAM's weights and refinement, for the methods that use SAM (Trident); the
+            VFM and SAM options go to the methods that take them (:func:`weight_options`).
         max_side: longer image sides are scaled down to this many pixels before segmenting (large files are
             decoded reduced).
         max_pixels: image files with more pixels are refused, read from the header before decoding.
@@ -36,6 +38,8 @@ class AppOptions:
     device: Optional[str] = None
     download: bool = False
     cfg_options: Optional[dict] = None
+    sam_checkpoint: Optional[str] = None
+    sam_refine: bool = False
     max_side: int = 1600
     max_pixels: int = DEFAULT_MAX_PIXELS
     max_classes: int = 200
@@ -47,6 +51,17 @@ class AppOptions:
     alpha: float = 0.55
     show_paths: bool = False
     lookup_bytes: int = 64 << 20
+
+
+def weight_options(method: str, options: AppOptions) -> dict:
+    """The server's ``vfm_checkpoint`` and SAM options that ``method`` takes (``Segmenter`` / ``method_config``
+    arguments): a method without a VFM or SAM would refuse them (:func:`~sclip_toolkit.apis.applicable_options`)."""
+    if not (options.vfm_checkpoint or options.sam_checkpoint or options.sam_refine):
+        return {}
+    from ..apis import applicable_options, method_config
+    cfg = method_config(method, options.backbone, options.checkpoint, None, options.pretrained, download=False,
+                        cfg_options=options.cfg_options)
+    return applicable_options(cfg, options.vfm_checkpoint, options.sam_checkpoint, options.sam_refine)
 
 
 @dataclass
@@ -92,9 +107,9 @@ class ModelCache:
             if entry is not None:
                 return entry, 0.0
             o = self.options
-            seg = Segmenter(method, o.backbone, o.device, checkpoint=o.checkpoint, vfm_checkpoint=o.vfm_checkpoint,
-                            pretrained=o.pretrained, download=o.download,
-                            cfg_options={**(o.cfg_options or {}), **cfg_options})
+            seg = Segmenter(method, o.backbone, o.device, checkpoint=o.checkpoint, pretrained=o.pretrained,
+                            download=o.download, cfg_options={**(o.cfg_options or {}), **cfg_options},
+                            **weight_options(method, o))
             entry = CachedModel(seg)
             with self._lock:
                 if key[1]:

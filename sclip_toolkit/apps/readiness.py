@@ -1,8 +1,8 @@
 """Which methods can run with the weights at hand, in the page's words, and which one the page ticks first.
 
 A method is ready when every file it loads is here: the CLIP weights (shared by all), the vision foundation model
-(ProxyCLIP, CorrCLIP: DINO) and the region masks' generator (CorrCLIP: SAM 2 with the ``sam2`` package, or a
-folder of precomputed masks). Nothing is loaded or downloaded to find out.
+(ProxyCLIP, CorrCLIP: DINO), the region masks' generator (CorrCLIP: SAM 2 with the ``sam2`` package, or a
+folder of precomputed masks) and SAM (Trident). Nothing is loaded or downloaded to find out.
 """
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
 # Best first: mean published mIoU over the eight standard benchmarks with ViT-B/16 (README, "Published results";
-# ProxyCLIP and ClearCLIP from the tables they appear in), then the baselines.
-PREFERENCE = ('corrclip', 'rfclip', 'scclip', 'proxyclip', 'naclip', 'resclip', 'clearclip', 'sclip', 'maskclip',
-              'vanilla')
+# CorrCLIP 51.0 with MetaCLIP, OV-Stitcher 50.7, Trident 45.8, RF-CLIP 44.2; ProxyCLIP and ClearCLIP from the tables
+# they appear in), then the baselines.
+PREFERENCE = ('corrclip', 'ovstitcher', 'trident', 'rfclip', 'scclip', 'proxyclip', 'naclip', 'resclip', 'clearclip',
+              'sclip', 'maskclip', 'vanilla')
 
 
 def _where(path: Path, show_paths: bool) -> str:
@@ -89,15 +90,35 @@ def _regions_reason(regions, show_paths: bool) -> Optional[str]:
     return None
 
 
+def _sam_reason(cfg, show_paths: bool) -> Optional[str]:
+    from ..config.sam import sam_parts
+    from ..models.checkpoint import CheckpointError
+    from ..models.vfm.sam_model import sam_weights_path
+
+    for part in sam_parts(cfg):
+        if part['type'] == 'SAMRefinement' and not part.get('enabled', True):
+            continue  # a disabled refinement loads nothing
+        try:
+            sam_weights_path(part.get('model_type', 'vit_b'), part.get('checkpoint'), download=False)
+        except CheckpointError:
+            if part.get('checkpoint'):
+                return f'its SAM weights file {Path(part["checkpoint"]).name} is missing'
+            import torch
+            hub = Path(torch.hub.get_dir()) / 'checkpoints'
+            return f"it needs the SAM {part.get('model_type', 'vit_b')} weights in {_where(hub / 'x', show_paths)}"
+    return None
+
+
 def method_readiness(methods: Sequence[str], options, show_paths: bool = False) -> Dict[str, Optional[str]]:
     """Per method, None when it can run, else a short reason a page user understands (which weights, where)."""
-    from ..apis import method_config
+    from ..apis import method_config, uses_sam
+    from .model_cache import weight_options
 
     out: Dict[str, Optional[str]] = {}
     for method in methods:
         try:
-            cfg = method_config(method, options.backbone, options.checkpoint, options.vfm_checkpoint,
-                                options.pretrained, download=False, cfg_options=options.cfg_options)
+            cfg = method_config(method, options.backbone, options.checkpoint, pretrained=options.pretrained,
+                                download=False, cfg_options=options.cfg_options, **weight_options(method, options))
         except Exception as exc:  # a config that does not build with this server's options
             out[method] = f'it cannot be set up on this server ({type(exc).__name__})'
             continue
@@ -107,6 +128,8 @@ def method_readiness(methods: Sequence[str], options, show_paths: bool = False) 
             reason = _vfm_reason(clip.vfm, show_paths)
         if reason is None and cfg.model.get('region_generator') is not None:
             reason = _regions_reason(cfg.model.region_generator, show_paths)
+        if reason is None and uses_sam(cfg):
+            reason = _sam_reason(cfg, show_paths)
         if reason is not None and options.download and 'not installed' not in reason and 'missing' not in reason:
             reason = None  # official weights: fetched on the first run
         out[method] = reason

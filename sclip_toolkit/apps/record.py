@@ -5,6 +5,7 @@ import shlex
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from .model_cache import weight_options
 from .settings import SETTINGS, method_defaults
 
 _INTEGER = ('pamr_steps', 'crop_size', 'stride')
@@ -50,11 +51,14 @@ def demo_command(image: str, classes: List[List[str]], class_file: Optional[str]
         args += ['--backbone', options.backbone]
     if options.checkpoint:
         args += ['--checkpoint', options.checkpoint if options.show_paths else Path(options.checkpoint).name]
-    if options.vfm_checkpoint:
-        args += ['--vfm-checkpoint', options.vfm_checkpoint if options.show_paths else
-                 Path(options.vfm_checkpoint).name]
     if options.pretrained:
         args += ['--pretrained', options.pretrained]
+    taken = {key for m in methods for key in weight_options(m, options)}  # the demo refuses an option none takes
+    for flag, key in (('--vfm-checkpoint', 'vfm_checkpoint'), ('--sam-checkpoint', 'sam_checkpoint')):
+        if key in taken:
+            args += [flag, getattr(options, key) if options.show_paths else Path(getattr(options, key)).name]
+    if 'sam_refine' in taken and options.sam_refine:
+        args += ['--sam-refine']
     args += ['--max-side', str(options.max_side)]
     merged = {**(options.cfg_options or {}), **cfg_options}
     if merged:

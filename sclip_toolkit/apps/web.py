@@ -64,7 +64,8 @@ def options_from_args(args: argparse.Namespace) -> AppOptions:
     """The app's options from its parsed arguments (raises ConfigError for a bad ``--cfg-options`` item)."""
     return AppOptions(backbone=args.backbone, checkpoint=args.checkpoint, vfm_checkpoint=args.vfm_checkpoint,
                       pretrained=args.pretrained, device=args.device, download=args.download,
-                      cfg_options=cfg_options(args) or None, max_side=args.max_side,
+                      cfg_options=cfg_options(args) or None, sam_checkpoint=args.sam_checkpoint,
+                      sam_refine=args.sam_refine, max_side=args.max_side,
                       max_pixels=round(args.max_megapixels * 1e6), max_classes=args.max_classes,
                       max_name_length=args.max_name_length,
                       concurrency=args.concurrency, queue_size=args.queue_size, notice=args.notice,

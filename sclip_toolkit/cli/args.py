@@ -29,9 +29,8 @@ def add_weight_options(parser: Container, method: bool = True) -> None:
                                                  "ViT-B/8's official file in the torch hub cache)")
     parser.add_argument('--sam-checkpoint', help="SAM checkpoint in segment-anything's layout (trident; default: SAM "
                                                  "ViT-B's official file in the torch hub cache)")
-    if not method:  # a config file: its SAMRefinement step can be switched on
-        parser.add_argument('--sam-refine', action='store_true', help="trident: refine the masks with SAM's prompt "
-                                                                      'encoder and mask decoder')
+    parser.add_argument('--sam-refine', action='store_true', help="trident: refine the masks with SAM's prompt "
+                                                                  'encoder and mask decoder')
     if method:
         parser.add_argument('--pretrained', help='open_clip pretrained tag, e.g. laion2b_s34b_b88k (default: openai)')
         parser.add_argument('--download', action='store_true', help='download missing official weights (needs '

@@ -18,7 +18,8 @@ def sam_parts(cfg: Config) -> List[ConfigDict]:
 
 
 def apply_sam_options(cfg: Config, name: str, checkpoint: Optional[str], refine: bool) -> None:
-    """Point every SAM part at ``checkpoint`` (SAM's published layout) and/or enable the SAM refinement step."""
+    """Point every SAM part at ``checkpoint`` (SAM's published layout) and/or enable the SAM refinement step (added
+    with Trident's default settings where the config has none, as the method bases)."""
     parts = sam_parts(cfg)
     if not parts:
         flag = '--sam-checkpoint' if checkpoint else '--sam-refine'
@@ -28,7 +29,10 @@ def apply_sam_options(cfg: Config, name: str, checkpoint: Optional[str], refine:
             node['checkpoint'] = str(checkpoint)
     if refine:
         steps = [n for n in parts if n['type'] == 'SAMRefinement']
-        if not steps:
-            raise ConfigError(f'--sam-refine was given but {name} has no SAMRefinement step in model.post_process')
+        if not steps:  # a method base: the step with Trident's defaults (VOC's coarse_thresh 0.2), on the same SAM
+            affinity = parts[0]
+            steps = [ConfigDict(type='SAMRefinement', model_type=affinity.get('model_type', 'vit_b'),
+                                checkpoint=affinity.get('checkpoint'))]
+            cfg.model.post_process = list(cfg.model.get('post_process') or []) + steps
         for node in steps:
             node['enabled'] = True

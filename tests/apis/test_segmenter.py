@@ -277,3 +277,17 @@ def test_truncated_image_file_is_refused_with_its_name(tmp_path):
     path.write_bytes(path.read_bytes()[:300])
     with pytest.raises(SegmenterError, match=r'could not decode image .*half\.jpg: the JPEG file is truncated'):
         load_image(path)
+
+
+def test_sam_options_set_trident_and_refuse_other_methods():
+    """sam_checkpoint points every SAM part at the file; sam_refine adds Trident's refinement step (the method base has
+    none) on the same weights; methods without SAM refuse both in the API's words."""
+    from sclip_toolkit.apis import SegmenterError, method_config, uses_sam
+
+    cfg = method_config('trident', sam_checkpoint='/w/sam.pth', sam_refine=True, download=False)
+    assert cfg.model.inference.affinity.checkpoint == '/w/sam.pth' and uses_sam(cfg)
+    step = cfg.model.post_process[-1]
+    assert (step.type, step.checkpoint, step.enabled, step.model_type) == ('SAMRefinement', '/w/sam.pth', True, 'vit_b')
+    assert not method_config('trident', download=False).model.post_process  # off unless asked
+    with pytest.raises(SegmenterError, match='sam_checkpoint was given but sclip uses no SAM'):
+        method_config('sclip', sam_checkpoint='/w/sam.pth')

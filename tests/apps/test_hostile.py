@@ -151,3 +151,28 @@ def test_legend_folds_classes_without_pixels(service):
     assert len({tuple(c['color']) for c in out.summary['classes']}) == 200
     json.dumps(out.summary)
     assert Path(out.views[0][1]).is_file()
+
+
+def test_vfm_and_sam_options_reach_only_the_methods_that_take_them(tmp_path, tiny_clip_path, monkeypatch):
+    """The server's --vfm-checkpoint and --sam-checkpoint / --sam-refine go to the methods with a VFM or SAM: the
+    others stay ready (they would refuse the options), Trident is ready only when its SAM weights are there, and
+    the demo command repeats what its methods take."""
+    from sclip_toolkit.apps.readiness import method_readiness
+    from sclip_toolkit.apps.record import demo_command
+
+    monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))  # no cached DINO or SAM weights
+    dino, sam = tmp_path / 'dino_vitb16.pth', tmp_path / 'sam_vit_b.pth'
+    dino.write_bytes(b'weights')  # only the files' presence is checked
+    options = AppOptions(checkpoint=str(tiny_clip_path), vfm_checkpoint=str(dino))
+    ready = method_readiness(['trident', 'sclip', 'proxyclip'], options)
+    assert 'needs the SAM vit_b weights' in ready['trident'] and ready['sclip'] is None and ready['proxyclip'] is None
+    options = AppOptions(checkpoint=str(tiny_clip_path), vfm_checkpoint=str(dino), sam_checkpoint=str(sam),
+                         sam_refine=True)
+    assert method_readiness(['trident'], options) == {'trident': 'its SAM weights file sam_vit_b.pth is missing'}
+    sam.write_bytes(b'weights')
+    assert method_readiness(['trident', 'sclip'], options) == {'trident': None, 'sclip': None}
+    command = demo_command('a.png', [['cup']], None, ['sclip', 'trident'], {}, options)
+    assert '--vfm-checkpoint dino_vitb16.pth --sam-checkpoint sam_vit_b.pth --sam-refine' in command
+    assert '--vfm' not in demo_command('a.png', [['cup']], None, ['sclip'], {}, options)
+    assert '--sam' not in demo_command('a.png', [['cup']], None, ['proxyclip'], {}, options)
+    assert default_method(['sclip', 'trident', 'ovstitcher'], {'ovstitcher': 'needs SAM 2'}) == 'trident'
