@@ -56,6 +56,12 @@ def run(args: argparse.Namespace) -> None:
     from sclip_toolkit.config import available_configs
     if args.list:
         print('\n'.join(available_configs()))
+        from sclip_toolkit.datasets.mess_catalog import MESS_DATASETS
+        from sclip_toolkit.datasets.mess_configs import mess_methods
+        # on stderr, so that stdout stays one config name a line
+        print(f'and the MESS benchmark, made on demand: <method>_mess_<dataset> for method in '
+              f'{", ".join(mess_methods())} and dataset in {", ".join(sorted(MESS_DATASETS))} '
+              f'(docs/evaluation.md)', file=sys.stderr)
         return
     from sclip_toolkit.apis.evaluate import evaluate
     evaluate(args.config, work_dir=args.work_dir, checkpoint=args.checkpoint, vfm_checkpoint=args.vfm_checkpoint,

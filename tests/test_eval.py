@@ -107,6 +107,7 @@ def test_eval_lists_the_configs(env):
 
     proc = _run([sys.executable, 'eval.py', '--list'], env)
     assert proc.stdout.split() == available_configs()
+    assert 'MESS benchmark, made on demand: <method>_mess_<dataset>' in proc.stderr and 'floodnet' in proc.stderr
 
 
 @pytest.mark.parametrize('extra, message', [

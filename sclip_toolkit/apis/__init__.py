@@ -12,4 +12,5 @@ from .segmenter import Segmenter, parse_bytes
 
 __all__ = ['build_segmentor', 'prepare_inputs', 'run_segmentor', 'Segmenter', 'SegmentationResult',
            'SegmenterError', 'available_methods', 'load_image', 'load_scaled', 'method_config', 'parse_classes',
-           'applicable_options', 'uses_sam', 'EXAMPLE_IMAGE', 'EXAMPLE_CLASSES', 'check_max_side', 'downscale', 'parse_bytes', 'resolve_device', 'split_backbone']
+           'applicable_options', 'uses_sam', 'EXAMPLE_IMAGE', 'EXAMPLE_CLASSES', 'check_max_side', 'downscale',
+           'parse_bytes', 'resolve_device', 'split_backbone']
