@@ -258,3 +258,22 @@ def test_many_names_on_a_wide_input_stay_under_the_bound(tiny_clip_path, method,
     assert res['differ'] <= 4, res
     assert res['chunk'] < 400 if post_process else res['chunk'] == 400  # PAMR's names in chunks
     assert res['peak'] < 4 * bound, res  # the source block, window logits and a band's temporaries: 3 x bound
+
+
+def test_region_vote_on_the_large_image_path(tiny_clip_path, tmp_path):
+    """OV-Stitcher (and CorrCLIP) end with RegionVote, which the large-image path once refused mid-run ('a step read
+    the whole score map'): votes are counted over every band, then applied band by band, with the dense labels."""
+    from sclip_toolkit.apis import Segmenter
+    from sclip_toolkit.testing import write_random_vfm
+
+    dino = write_random_vfm(tmp_path / 'dino.pth', 'dino')
+    seg = Segmenter('ovstitcher', checkpoint=str(tiny_clip_path), vfm_checkpoint=str(dino), device='cpu',
+                    max_memory='64MB', cfg_options={'model.region_generator': dict(type='GridRegions', cell=90),
+                                                   'model.text_encoder.templates': ['a photo of a {}.'],
+                                                   'model.data_preprocessor.short_side': 64})
+    assert [type(s).__name__ for s in seg.model.post_process][-1] == 'RegionVote'
+    rgb = np.random.RandomState(5).randint(0, 256, (1200, 1500, 3), dtype=np.uint8)
+    lean = seg(rgb, 'sky; tree; road; car')
+    assert lean.scores is None
+    full = seg(rgb, return_scores=True)
+    np.testing.assert_array_equal(lean.labels, full.labels)

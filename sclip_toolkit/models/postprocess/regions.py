@@ -19,11 +19,10 @@ def region_vote(labels: torch.Tensor, ids: torch.Tensor, num_classes: int) -> to
     Returns:
         (H, W) int64 corrected labels.
     """
-    values, inverse = torch.unique(ids, return_inverse=True)
-    counts = torch.bincount((inverse * num_classes + labels).flatten(), minlength=len(values) * num_classes)
-    winner = counts.view(len(values), num_classes).argmax(dim=1)  # first maximum = smallest class
-    voted = winner[inverse]
-    return torch.where(inverse == 0, labels, voted)
+    scores = ScoreMap(num_classes)
+    scores.set_labels(labels)
+    scores.vote_in_regions(ids)
+    return scores.labels()[0]
 
 
 @MODELS.register_module()
@@ -34,12 +33,11 @@ class RegionVote(PostProcessStep):
     ``model.region_generator``; without one it is an error (a silent no-op would hide a wrong config).
     """
 
-    def forward(self, scores: ScoreMap, ctx: StepContext) -> None:
+    def forward(self, scores: ScoreMap, ctx: StepContext) -> None:  # on the large-image path: band by band
         if ctx.regions is None:
             raise ConfigError('RegionVote needs region masks: configure model.region_generator (e.g. '
                               "dict(type='SAM2Masks') or dict(type='PrecomputedMasks', folder=...))")
-        labels = scores.labels()[0]
-        ids = ctx.regions.ids.to(labels.device)
-        if tuple(ids.shape) != tuple(labels.shape):
-            raise ValueError(f'RegionVote: region map {tuple(ids.shape)} and labels {tuple(labels.shape)} differ')
-        scores.set_labels(region_vote(labels, ids, scores.num_classes))
+        ids = ctx.regions.ids
+        if tuple(ids.shape) != tuple(ctx.ori_shape):
+            raise ValueError(f'RegionVote: region map {tuple(ids.shape)} and labels {tuple(ctx.ori_shape)} differ')
+        scores.vote_in_regions(ids)

@@ -28,6 +28,17 @@ class StreamingUnsupported(ConfigError):
     """A step asked the streamed score map for something it cannot compute without every class's scores."""
 
 
+def region_votes(index: torch.Tensor, labels: torch.Tensor, num_regions: int, num_classes: int) -> torch.Tensor:
+    """(num_regions * num_classes,) int64 counts of each (region, label) pair; ``index`` (H, W) is each pixel's
+    region as a position 0 .. num_regions - 1 among the sorted region ids."""
+    return torch.bincount((index * num_classes + labels).flatten(), minlength=num_regions * num_classes)
+
+
+def apply_votes(index: torch.Tensor, labels: torch.Tensor, winner: torch.Tensor) -> torch.Tensor:
+    """Each region's winning label, except in the first region (the smallest id: "unsegmented"), left as it is."""
+    return torch.where(index == 0, labels, winner[index])
+
+
 class ScoreMap:
     """Class scores of one image as the score-stage steps see them.
 
@@ -68,6 +79,14 @@ class ScoreMap:
     def class_counts(self) -> torch.Tensor:
         """(C,) int64: pixels whose best class (:meth:`argmax`, background ignored) is each class."""
         return torch.bincount(self.argmax().flatten(), minlength=self.num_classes)
+
+    def vote_in_regions(self, ids: torch.Tensor) -> None:
+        """Every region of ``ids`` (H, W) takes its most frequent label (ties: the smallest class); pixels of the
+        smallest id ("unsegmented") keep theirs (CorrCLIP's map correction, ``RegionVote``)."""
+        labels = self.labels()[0]
+        values, index = torch.unique(ids.to(labels.device), return_inverse=True)
+        votes = region_votes(index, labels, len(values), self.num_classes)
+        self.set_labels(apply_votes(index, labels, votes.view(len(values), -1).argmax(dim=1)))
 
     def set_labels(self, labels: torch.Tensor) -> None:
         """Make ``labels`` (H, W) int64 the final label map; later background masks still apply on top."""

@@ -6,7 +6,7 @@ from typing import Callable, Iterator, Optional, Tuple
 
 import torch
 
-from .base import ScoreMap, StreamingUnsupported
+from .base import ScoreMap, StreamingUnsupported, apply_votes, region_votes
 
 
 class DenseScores(ScoreMap):
@@ -107,11 +107,27 @@ class BandedScores(ScoreMap):
     def set_background(self, where: torch.Tensor) -> None:
         self.ops.append(('set_background', where))
 
+    def vote_in_regions(self, ids: torch.Tensor) -> None:
+        """:meth:`ScoreMap.vote_in_regions` with one pass over every band to count the votes (memory: the band and
+        one count per region and class), replayed on each band."""
+        step = 256  # rows of ids at a time: the region ids are found without a full-size temporary
+        values = torch.unique(torch.cat([torch.unique(ids[r:r + step]) for r in range(0, ids.shape[0], step)]))
+        votes = torch.zeros(len(values) * self.num_classes, dtype=torch.long, device=ids.device)
+        for (r0, r1), band in self.replayed():
+            labels = band.labels()[0].to(ids.device)
+            votes += region_votes(torch.searchsorted(values, ids[r0:r1]), labels, len(values), self.num_classes)
+        self.ops.append(('vote', ids, values, votes.view(len(values), -1).argmax(dim=1)))
+
     def replay(self, band: ScoreMap, rows: Tuple[int, int]) -> ScoreMap:
         """Apply the recorded operations to the map of rows ``rows``; returns it."""
         for name, *args in self.ops:
             if name == 'set_background':
                 band.set_background(args[0][rows[0]:rows[1]])
+            elif name == 'vote':
+                ids, values, winner = args
+                labels = band.labels()[0]
+                index = torch.searchsorted(values, ids[rows[0]:rows[1]]).to(labels.device)
+                band.set_labels(apply_votes(index, labels, winner.to(labels.device)))
             else:
                 getattr(band, name)(*args)
         return band
