@@ -160,3 +160,11 @@ def write_random_sam(path: str | Path, model_type: str = 'vit_b', seed: int = 0)
     torch.save(random_sam(model_type, seed).state_dict(), tmp)
     tmp.replace(path)
     return path
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for tests that start a server or a distributed run)."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]

@@ -5,7 +5,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,17 +12,12 @@ from pathlib import Path
 import pytest
 
 from sclip_toolkit.config import load_config
+from sclip_toolkit.testing import free_port
 
 from .datasets.layouts import make_layout
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow  # each test starts Python processes (a few seconds each)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope='module')
@@ -154,7 +148,7 @@ def test_dist_test_on_two_cpu_processes_matches_one_process(env, voc_run):
     work_dir = env['base'] / 'sclip_voc21_dist'
     cmd = ['bash', 'dist_test.sh', 'configs/sclip/sclip_voc21.py', '2', '--work-dir', str(work_dir)] + opts
     for attempt in range(2):  # the free port may be taken by another program before torchrun binds it
-        proc = subprocess.run(cmd, cwd=ROOT, env=dict(env['env'], PORT=str(_free_port())), capture_output=True,
+        proc = subprocess.run(cmd, cwd=ROOT, env=dict(env['env'], PORT=str(free_port())), capture_output=True,
                               text=True, timeout=300)
         if proc.returncode == 0 or 'EADDRINUSE' not in proc.stdout + proc.stderr:
             break

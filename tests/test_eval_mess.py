@@ -5,23 +5,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from sclip_toolkit.testing import free_port
+
 from .datasets.mess_layouts import make_mess_layout
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow  # each test starts Python processes (seconds each)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope='module')
@@ -63,7 +58,7 @@ def test_dist_test_on_a_mess_config_matches_one_process(env, single):
     cmd = ['bash', 'dist_test.sh', 'sclip_mess_chase_db1', '2', '--work-dir', str(work_dir), '--no-progress',
            *env['options']]
     for _ in range(2):  # the free port may be taken before torchrun binds it
-        proc = _run(cmd, env, PORT=str(_free_port()))
+        proc = _run(cmd, env, PORT=str(free_port()))
         if proc.returncode == 0 or 'EADDRINUSE' not in proc.stdout + proc.stderr:
             break
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

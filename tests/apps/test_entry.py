@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sclip_toolkit.apps.service import AppOptions
+from sclip_toolkit.testing import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 gradio = pytest.importorskip('gradio', reason='gradio is not installed (pip install -r requirements.txt)')
@@ -49,19 +49,13 @@ def test_page_builds_without_weights(tmp_path):
             'weights'} <= ids
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_app_py_serves_on_localhost_and_cleans_up_on_sigterm(tiny_clip_path, tmp_path):
     """A real start: the page is served; the temporary folder exists while it runs and is gone after SIGTERM; the
     folder a killed server left behind is removed at start."""
     stale = tmp_path / 'sclip_app_999999999_left'  # no such process
     (stale / 'runs').mkdir(parents=True)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, str(ROOT / 'app.py'), '--port', str(port), '--checkpoint',
                              str(tiny_clip_path), '--device', 'cpu'], cwd=ROOT, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, env=dict(os.environ, TMPDIR=str(tmp_path)))

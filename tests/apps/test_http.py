@@ -3,23 +3,17 @@ limits as an API client meets them."""
 from __future__ import annotations
 
 import http.client
-import socket
 import uuid
 
 import pytest
 
 from sclip_toolkit.apis import EXAMPLE_IMAGE
 from sclip_toolkit.apps.service import AppOptions, SegmentationService
+from sclip_toolkit.testing import free_port
 from tests.apis.test_inputs import bomb_png
 
 gradio = pytest.importorskip('gradio', reason='gradio is not installed (pip install -r requirements.txt)')
 FAST = {'model.data_preprocessor.short_side': 112}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
 
 
 def _serve(tiny_clip_path, work_dir, host='127.0.0.1'):
@@ -27,7 +21,7 @@ def _serve(tiny_clip_path, work_dir, host='127.0.0.1'):
 
     options = AppOptions(checkpoint=str(tiny_clip_path), device='cpu', cfg_options=FAST, max_side=400)
     demo = build_app(SegmentationService(options, work_dir=work_dir))
-    port = _free_port()
+    port = free_port()
     launch(demo, host=host, port=port, block=False, quiet=True)
     return demo, port
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +13,7 @@ from PIL import Image
 from sclip_toolkit.apis import EXAMPLE_IMAGE
 from sclip_toolkit.apps.browser import launch_chromium, unavailable_reason
 from sclip_toolkit.apps.service import AppOptions, SegmentationService
+from sclip_toolkit.testing import free_port
 
 pytestmark = pytest.mark.browser
 FAST = {'model.data_preprocessor.short_side': 112}
@@ -28,12 +28,6 @@ def _require_browser() -> None:
         pytest.skip(f'browser tests skipped: {reason}')
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(('127.0.0.1', 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope='module')
 def app_url(tiny_clip_path, tmp_path_factory):
     _require_browser()
@@ -41,7 +35,7 @@ def app_url(tiny_clip_path, tmp_path_factory):
 
     options = AppOptions(checkpoint=str(tiny_clip_path), device='cpu', cfg_options=FAST)
     demo = build_app(SegmentationService(options, work_dir=tmp_path_factory.mktemp('runs')))
-    _, url, _ = launch(demo, port=_free_port(), block=False, quiet=True)
+    _, url, _ = launch(demo, port=free_port(), block=False, quiet=True)
     yield url
     demo.close()
 
