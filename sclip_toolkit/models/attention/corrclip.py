@@ -88,8 +88,10 @@ def merge_regions(ids: torch.Tensor, feats: torch.Tensor, eps: float) -> torch.T
     return relabelled[inverse]
 
 
-def scope_weights(sim: torch.Tensor, ids: torch.Tensor, tau: float) -> torch.Tensor:
-    """softmax(tau * S) over CorrCLIP's scope (N, N).
+def scope_weights(sim: torch.Tensor, ids: torch.Tensor, tau: float, mean: Optional[float] = None,
+                  first_row: int = 0) -> torch.Tensor:
+    """softmax(tau * S) over CorrCLIP's scope (N, N), or over rows ``first_row``.. of it when ``sim`` holds only those
+    rows (r, N) and ``mean`` is the mean of the whole S (default: ``sim.mean()``, the whole matrix given).
 
     A cell may attend to cells of its own region; any pair with an unsegmented cell (the smallest id) is allowed
     where S exceeds the mean of S. The diagonal is always allowed, which changes nothing unless S is constant
@@ -97,10 +99,12 @@ def scope_weights(sim: torch.Tensor, ids: torch.Tensor, tau: float) -> torch.Ten
     """
     _, inverse = torch.unique(ids, return_inverse=True)
     free = inverse == 0
-    allowed = (inverse[:, None] == inverse[None, :]) & ~free[:, None]
-    allowed |= (free[:, None] | free[None, :]) & (sim > sim.mean())
-    allowed.fill_diagonal_(True)
-    return (tau * sim).masked_fill(~allowed, float('-inf')).softmax(dim=-1)
+    rows = slice(first_row, first_row + sim.shape[0])
+    allowed = (inverse[rows, None] == inverse[None, :]) & ~free[rows, None]
+    allowed |= (free[rows, None] | free[None, :]) & (sim > (sim.mean() if mean is None else mean))
+    index = torch.arange(sim.shape[0], device=sim.device)
+    allowed[index, first_row + index] = True
+    return (tau * sim).masked_fill_(~allowed, float('-inf')).softmax(dim=-1)
 
 
 def region_token_masks(ids: torch.Tensor) -> torch.Tensor:

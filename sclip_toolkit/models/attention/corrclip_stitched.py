@@ -55,17 +55,9 @@ def scope_attention(cells: torch.Tensor, ids: torch.Tensor, tau: float, values: 
         weights = scope_weights(cells @ cells.t(), ids, tau)
         return [weights.to(v.dtype) @ v for v in values]
     mean = float(gram_mean(cells[None])[0])
-    _, inverse = torch.unique(ids, return_inverse=True)
-    free = inverse == 0
     outs = [v.new_empty(v.shape) for v in values]
     for rows in row_chunks(n, n * 4 * 4, max_bytes):  # S, the mask and the weights of the rows
-        sim = cells[rows] @ cells.t()
-        allowed = (inverse[rows, None] == inverse[None, :]) & ~free[rows, None]
-        allowed |= (free[rows, None] | free[None, :]) & (sim > mean)
-        index = torch.arange(sim.shape[0], device=sim.device)
-        allowed[index, rows.start + index] = True
-        weights = (tau * sim).masked_fill_(~allowed, float('-inf')).softmax(dim=-1)
-        del sim, allowed
+        weights = scope_weights(cells[rows] @ cells.t(), ids, tau, mean, rows.start)
         for out, v in zip(outs, values):
             out[rows] = weights.to(v.dtype) @ v
     return outs

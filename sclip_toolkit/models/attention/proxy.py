@@ -43,11 +43,18 @@ def proxy_attention_weights(feats: torch.Tensor, beta: float = 1.2, gamma: float
     f = F.normalize(feats.flatten(2), dim=1)  # (B, C, M), unit columns
     sim = torch.einsum('bcm,bcn->bmn', f, f)  # (B, M, M) cosine similarities
     mean = sim.mean() if mean_over == 'batch' else sim.mean(dim=(1, 2), keepdim=True)
+    return _proxy_rows(sim, mean, beta, gamma, guard_empty_rows, 0, dtype or sim.dtype)
+
+
+def _proxy_rows(sim: torch.Tensor, mean: torch.Tensor, beta: float, gamma: float, guard_empty_rows: bool,
+                first_row: int, dtype: torch.dtype) -> torch.Tensor:
+    """Rows ``first_row``.. of P from the same rows of S, ``sim`` (B, r, M), and the mean of the whole S."""
     logits = (sim - mean * beta) * gamma
     drop = logits < 0
     if guard_empty_rows:  # a token's similarity to itself is its row's maximum, so this only rescues empty rows
-        drop.diagonal(dim1=1, dim2=2).fill_(False)
-    return logits.masked_fill(drop, float('-inf')).to(dtype or logits.dtype).softmax(dim=-1)
+        index = torch.arange(sim.shape[1], device=sim.device)
+        drop[:, index, first_row + index] = False
+    return logits.masked_fill_(drop, float('-inf')).to(dtype).softmax(dim=-1)
 
 
 def proxy_attention_in_chunks(feats: torch.Tensor, v: torch.Tensor, beta: float = 1.2, gamma: float = 3.0,
@@ -61,12 +68,8 @@ def proxy_attention_in_chunks(feats: torch.Tensor, v: torch.Tensor, beta: float 
     mean = (means.mean() if mean_over == 'batch' else means).to(f.dtype).view(-1, 1, 1)
     out = v.new_empty(v.shape)
     for rows in row_chunks(m, b * m * 4 * 3, max_bytes):  # S, its mask and P of the rows
-        logits = (torch.einsum('bcm,bcn->bmn', f[:, :, rows], f) - mean * beta) * gamma
-        drop = logits < 0
-        if guard_empty_rows:
-            index = torch.arange(logits.shape[1], device=logits.device)
-            drop[:, index, rows.start + index] = False
-        out[:, rows] = torch.bmm(logits.masked_fill_(drop, float('-inf')).to(v.dtype).softmax(dim=-1), v)
+        sim = torch.einsum('bcm,bcn->bmn', f[:, :, rows], f)
+        out[:, rows] = torch.bmm(_proxy_rows(sim, mean, beta, gamma, guard_empty_rows, rows.start, v.dtype), v)
     return out
 
 

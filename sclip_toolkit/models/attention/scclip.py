@@ -25,26 +25,17 @@ from .chunks import fits_whole, gram_mean, row_chunks
 _DIST_CHUNK_ELEMS = 1 << 24
 
 
-def pairwise_sq_distances(x: torch.Tensor) -> torch.Tensor:
-    """Squared Euclidean distances (B, N, N) between the tokens of each image in ``x`` (B, N, D).
+def nearest_sq_distances(x: torch.Tensor, k: int) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The ``k`` smallest squared Euclidean distances from each token of ``x`` (B, N, D) to the tokens of its image,
+    and their indices, (B, N, k) each.
 
     Computed as the reference does (norm of the difference, then squared, in ``x``'s dtype, so fp16 overflows to
-    inf exactly where the reference's does), in row chunks so memory stays bounded for large grids and batches.
+    inf exactly where the reference's does), a chunk of rows at a time, each reduced to its top k before the next:
+    the same values per row as topk over the whole (B, N, N) matrix, which is never held.
     """
-    parts = [torch.linalg.vector_norm(x[:, rows, None, :] - x[:, None, :, :], dim=-1) for rows in _distance_rows(x)]
-    return torch.cat(parts, dim=1) ** 2
-
-
-def _distance_rows(x: torch.Tensor) -> List[slice]:
     b, n, d = x.shape
-    return row_chunks(n, b * n * d, _DIST_CHUNK_ELEMS)
-
-
-def nearest_sq_distances(x: torch.Tensor, k: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """The ``k`` smallest of :func:`pairwise_sq_distances` per token and their indices (B, N, k) each, without the
-    (B, N, N) matrix: each chunk of rows is reduced to its top k before the next (the same values per row)."""
     parts = [torch.topk(torch.linalg.vector_norm(x[:, rows, None, :] - x[:, None, :, :], dim=-1) ** 2, k, dim=-1,
-                        largest=False) for rows in _distance_rows(x)]
+                        largest=False) for rows in row_chunks(n, b * n * d, _DIST_CHUNK_ELEMS)]
     return torch.cat([p.values for p in parts], dim=1), torch.cat([p.indices for p in parts], dim=1)
 
 
@@ -247,19 +238,16 @@ class SCCLIPAttention(FinalAttention):
         outliers, _ = lof_outliers(lof_input, self.lof_neighbors, self.lof_contamination)
         repaired = mean_interpolation(patches, outliers, grid)
 
-        pre = ctx.block_output(self.pre_adjust_idx)[:, 1:]
-        heads = block.attn.num_heads
-        if not fits_whole(patches.shape[1], copies=heads + 4):  # a whole image's tokens (stitched)
-            return self._forward_in_chunks(block, x, ctx, repaired, mean_interpolation(pre, outliers, grid)), grid
-        similarity = cosine_affinity(mean_interpolation(pre, outliers, grid))
+        pre = mean_interpolation(ctx.block_output(self.pre_adjust_idx)[:, 1:], outliers, grid)
+        if not fits_whole(patches.shape[1], copies=block.attn.num_heads + 4):  # a whole image's tokens (stitched)
+            return self._forward_in_chunks(block, x, ctx, repaired, pre), grid
+        similarity = cosine_affinity(pre)
         smoothed = aggregate(self._threshold(similarity), repaired)
         out = self_adjusted_attention(block, smoothed, similarity, self.attn_gamma) + self.res_cls * cls_token
         post = self._threshold(cosine_affinity(ctx.block_output(self.post_adjust_idx)[:, 1:]))
         out = aggregate(post, out)
 
-        fused = torch.zeros_like(ctx.block_output(self.multi_start_idx))  # (B, T, D), summed in block order
-        for index in range(self.multi_start_idx, self.multi_end_idx):
-            fused = fused + ctx.block_output(index)
+        fused = self._fused(ctx)
         fused_out = self_adjusted_attention(block, fused[:, 1:], similarity, self.attn_gamma)
         fused_out = aggregate(post, fused_out + self.res_cls * fused[:, :1])
         return out + fused_out, grid
@@ -274,11 +262,16 @@ class SCCLIPAttention(FinalAttention):
         smoothed = smooth_in_chunks(unit_pre, repaired, self.sim_threshold, chunks)
         out = self_adjusted_attention_in_chunks(block, smoothed, unit_pre, self.attn_gamma, chunks)
         out = smooth_in_chunks(unit_post, out + self.res_cls * x[:, :1], self.sim_threshold, chunks)
+        fused = self._fused(ctx)
+        fused_out = self_adjusted_attention_in_chunks(block, fused[:, 1:], unit_pre, self.attn_gamma, chunks)
+        return out + smooth_in_chunks(unit_post, fused_out + self.res_cls * fused[:, :1], self.sim_threshold, chunks)
+
+    def _fused(self, ctx: AttnContext) -> torch.Tensor:
+        """M = Z_start + ... + Z_{end-1} (B, T, D), summed in block order."""
         fused = torch.zeros_like(ctx.block_output(self.multi_start_idx))
         for index in range(self.multi_start_idx, self.multi_end_idx):
             fused = fused + ctx.block_output(index)
-        fused_out = self_adjusted_attention_in_chunks(block, fused[:, 1:], unit_pre, self.attn_gamma, chunks)
-        return out + smooth_in_chunks(unit_post, fused_out + self.res_cls * fused[:, :1], self.sim_threshold, chunks)
+        return fused
 
     def _threshold(self, affinity: torch.Tensor) -> torch.Tensor:
         return affinity.masked_fill(affinity < self.sim_threshold, 0.0)

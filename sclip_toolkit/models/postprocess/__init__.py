@@ -5,7 +5,8 @@ that scores-stage steps receive are in ``models/scoring/``.
 """
 from .base import PostProcessStep, StepContext, build_steps
 from .pamr import PAMR, pamr, pamr_affinity
-from .regions import RegionVote, region_vote
+from ..scoring.base import region_vote
+from .regions import RegionVote
 from .sam_refine import SAMRefinement
 from .thresholds import AreaThreshold, ProbThreshold, Renormalize
 

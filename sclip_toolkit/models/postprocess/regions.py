@@ -1,28 +1,11 @@
 """Region-based label correction: CorrCLIP's map correction (Zhang et al., ICCV 2025)."""
 from __future__ import annotations
 
-import torch
 from mmseg.registry import MODELS
 
 from ...exceptions import ConfigError
 from ..scoring.base import ScoreMap
 from .base import PostProcessStep, StepContext
-
-
-def region_vote(labels: torch.Tensor, ids: torch.Tensor, num_classes: int) -> torch.Tensor:
-    """Every region takes its most frequent label (ties: the smallest class, as ``torch.mode`` on CPU).
-
-    Args:
-        labels: (H, W) int64 label map; ids: (H, W) region ids; the smallest id present ("unsegmented") is left
-            as it is.
-
-    Returns:
-        (H, W) int64 corrected labels.
-    """
-    scores = ScoreMap(num_classes)
-    scores.set_labels(labels)
-    scores.vote_in_regions(ids)
-    return scores.labels()[0]
 
 
 @MODELS.register_module()

@@ -29,14 +29,30 @@ class StreamingUnsupported(ConfigError):
 
 
 def region_votes(index: torch.Tensor, labels: torch.Tensor, num_regions: int, num_classes: int) -> torch.Tensor:
-    """(num_regions * num_classes,) int64 counts of each (region, label) pair; ``index`` (H, W) is each pixel's
-    region as a position 0 .. num_regions - 1 among the sorted region ids."""
-    return torch.bincount((index * num_classes + labels).flatten(), minlength=num_regions * num_classes)
+    """(num_regions, num_classes) int64 counts of each (region, label) pair; ``index`` (H, W) is each pixel's region
+    as a position 0 .. num_regions - 1 among the sorted region ids."""
+    counts = torch.bincount((index * num_classes + labels).flatten(), minlength=num_regions * num_classes)
+    return counts.view(num_regions, num_classes)
 
 
-def apply_votes(index: torch.Tensor, labels: torch.Tensor, winner: torch.Tensor) -> torch.Tensor:
-    """Each region's winning label, except in the first region (the smallest id: "unsegmented"), left as it is."""
-    return torch.where(index == 0, labels, winner[index])
+def apply_votes(index: torch.Tensor, labels: torch.Tensor, votes: torch.Tensor) -> torch.Tensor:
+    """Each region's most voted label (ties: the smallest class), except in the first region (the smallest id:
+    "unsegmented"), left as it is."""
+    return torch.where(index == 0, labels, votes.argmax(dim=1)[index])
+
+
+def region_vote(labels: torch.Tensor, ids: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """Every region takes its most frequent label (ties: the smallest class, as ``torch.mode`` on CPU).
+
+    Args:
+        labels: (H, W) int64 label map; ids: (H, W) region ids; the smallest id present ("unsegmented") is left
+            as it is.
+
+    Returns:
+        (H, W) int64 corrected labels.
+    """
+    values, index = torch.unique(ids.to(labels.device), return_inverse=True)
+    return apply_votes(index, labels, region_votes(index, labels, len(values), num_classes))
 
 
 class ScoreMap:
@@ -83,10 +99,7 @@ class ScoreMap:
     def vote_in_regions(self, ids: torch.Tensor) -> None:
         """Every region of ``ids`` (H, W) takes its most frequent label (ties: the smallest class); pixels of the
         smallest id ("unsegmented") keep theirs (CorrCLIP's map correction, ``RegionVote``)."""
-        labels = self.labels()[0]
-        values, index = torch.unique(ids.to(labels.device), return_inverse=True)
-        votes = region_votes(index, labels, len(values), self.num_classes)
-        self.set_labels(apply_votes(index, labels, votes.view(len(values), -1).argmax(dim=1)))
+        self.set_labels(region_vote(self.labels()[0], ids, self.num_classes))
 
     def set_labels(self, labels: torch.Tensor) -> None:
         """Make ``labels`` (H, W) int64 the final label map; later background masks still apply on top."""

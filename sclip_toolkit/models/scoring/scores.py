@@ -112,11 +112,11 @@ class BandedScores(ScoreMap):
         one count per region and class), replayed on each band."""
         step = 256  # rows of ids at a time: the region ids are found without a full-size temporary
         values = torch.unique(torch.cat([torch.unique(ids[r:r + step]) for r in range(0, ids.shape[0], step)]))
-        votes = torch.zeros(len(values) * self.num_classes, dtype=torch.long, device=ids.device)
+        votes = torch.zeros((len(values), self.num_classes), dtype=torch.long, device=ids.device)
         for (r0, r1), band in self.replayed():
             labels = band.labels()[0].to(ids.device)
             votes += region_votes(torch.searchsorted(values, ids[r0:r1]), labels, len(values), self.num_classes)
-        self.ops.append(('vote', ids, values, votes.view(len(values), -1).argmax(dim=1)))
+        self.ops.append(('vote', ids, values, votes))
 
     def replay(self, band: ScoreMap, rows: Tuple[int, int]) -> ScoreMap:
         """Apply the recorded operations to the map of rows ``rows``; returns it."""
@@ -124,10 +124,10 @@ class BandedScores(ScoreMap):
             if name == 'set_background':
                 band.set_background(args[0][rows[0]:rows[1]])
             elif name == 'vote':
-                ids, values, winner = args
+                ids, values, votes = args
                 labels = band.labels()[0]
                 index = torch.searchsorted(values, ids[rows[0]:rows[1]]).to(labels.device)
-                band.set_labels(apply_votes(index, labels, winner.to(labels.device)))
+                band.set_labels(apply_votes(index, labels, votes.to(labels.device)))
             else:
                 getattr(band, name)(*args)
         return band

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Dict, Tuple
 
 import torch
-import torch.nn.functional as F
 
 from ..attention.chunks import attend_in_chunks
 from .backbones import block_range
