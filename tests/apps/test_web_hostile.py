@@ -11,7 +11,8 @@ from PIL import Image
 from sclip_toolkit.apis import EXAMPLE_IMAGE
 from sclip_toolkit.apps.page import BUSY
 from sclip_toolkit.apps.service import AppOptions, SegmentationService
-from tests.apps.test_web import (FAST, TIMEOUT_MS, _free_port, _require_browser, app_url, browser, download,  # noqa
+from sclip_toolkit.testing import free_port
+from tests.apps.test_web import (FAST, TIMEOUT_MS, _require_browser, app_url, browser, download,  # noqa
                                  folded, legend, page, start_run, upload, wait_ok)
 
 pytestmark = pytest.mark.browser
@@ -114,7 +115,7 @@ def gated_url(tiny_clip_path, tmp_path):
     options = AppOptions(checkpoint=str(tiny_clip_path), device='cpu', cfg_options=FAST, concurrency=1,
                          queue_size=1)
     demo = build_app(Gated(options, work_dir=tmp_path))
-    _, url, _ = launch(demo, port=_free_port(), block=False, quiet=True)
+    _, url, _ = launch(demo, port=free_port(), block=False, quiet=True)
     yield url, gate
     gate.set()
     demo.close()
